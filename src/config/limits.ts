@@ -1,0 +1,65 @@
+// Every limit in Tandem lives here, units last in the name (STYLE.md §5). A full queue
+// answers with a backpressure error; nothing grows without bound.
+
+export interface Limits {
+  /** Largest RPC frame accepted or sent, payload bytes (excluding the 4-byte length). */
+  frameBytesMax: number;
+  /** Calls a server will hold in flight on one connection before answering TOO_MANY_IN_FLIGHT. */
+  inFlightPerConnectionMax: number;
+  /** Open client connections a server accepts. */
+  connectionsMax: number;
+  /** Time a client waits for the handshake reply. */
+  handshakeTimeoutMs: number;
+  /** Default per-call deadline when the caller sets none. */
+  callDeadlineMs: number;
+  /** Bytes of edit records written by one group commit (one write + one fdatasync). */
+  groupCommitBytesMax: number;
+  /** Records appended but not yet durable before new writes are refused with backpressure. */
+  journalPendingRecordsMax: number;
+  /** An in-progress segment is rolled when it reaches this size... */
+  segmentBytesMax: number;
+  /** ...or this age. */
+  segmentRollIntervalMs: number;
+  /** Retry cache: entries older than this (by op time) are dropped. */
+  retryCacheAgeMs: number;
+  /** Retry cache: at most this many entries; the oldest go first. */
+  retryCacheEntriesMax: number;
+  /** listStatus returns at most this many entries per page. */
+  listPageEntriesMax: number;
+  /** Longest path accepted, in UTF-8 bytes, and deepest. */
+  pathBytesMax: number;
+  pathDepthMax: number;
+  /** Longest single path component in UTF-8 bytes. */
+  nameBytesMax: number;
+  /** Retention: images and edits younger than this are always kept. */
+  retentionAgeMs: number;
+  /** Retention: at least this many newest images are always kept. */
+  imagesRetainedMin: number;
+  /** How long a stopping master waits for in-flight calls to drain. */
+  drainTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  frameBytesMax: 16 * 1024 * 1024,
+  inFlightPerConnectionMax: 4096,
+  connectionsMax: 1024,
+  handshakeTimeoutMs: 5_000,
+  callDeadlineMs: 30_000,
+  groupCommitBytesMax: 4 * 1024 * 1024,
+  journalPendingRecordsMax: 200_000,
+  segmentBytesMax: 64 * 1024 * 1024,
+  segmentRollIntervalMs: 60_000,
+  retryCacheAgeMs: 10 * 60_000,
+  retryCacheEntriesMax: 1_000_000,
+  listPageEntriesMax: 1_000,
+  pathBytesMax: 8 * 1024,
+  pathDepthMax: 256,
+  nameBytesMax: 255,
+  retentionAgeMs: 7 * 24 * 3600_000,
+  imagesRetainedMin: 2,
+  drainTimeoutMs: 10_000,
+});
+
+export function limitsWith(overrides: Partial<Limits> = {}): Limits {
+  return { ...DEFAULT_LIMITS, ...overrides };
+}

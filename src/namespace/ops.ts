@@ -1,0 +1,78 @@
+// The namespace shard's operations: what clients ask for (over RPC) and what the journal
+// records. A mutating op carries everything apply() needs to be deterministic: the
+// caller's identity, the retry-cache key and the time chosen by the active.
+
+/** Who is asking. Permission checks use it; the superuser skips them. */
+export interface Caller {
+  user: string;
+  groups: string[];
+}
+
+/** Fields every journaled (mutating) op carries. */
+export interface MutationBase extends Caller {
+  /** Retry-cache key: a client's id and its per-client call number. */
+  clientId: string;
+  callId: number;
+  /** Milliseconds since the epoch, stamped by the active when it accepted the call. */
+  time: number;
+}
+
+export type NamespaceMutation = MutationBase &
+  (
+    | { type: 'mkdirs'; path: string; permission?: number }
+    | {
+        type: 'create';
+        path: string;
+        overwrite: boolean;
+        permission?: number;
+        replication?: number;
+        blockSize?: number;
+      }
+    | { type: 'complete'; path: string; fileId: number; length: number }
+    | { type: 'delete'; path: string; recursive: boolean }
+    | { type: 'rename'; src: string; dst: string }
+    | { type: 'setPermission'; path: string; permission: number }
+    | { type: 'setOwner'; path: string; owner?: string; group?: string }
+    | { type: 'setTimes'; path: string; mtime?: number; atime?: number }
+  );
+
+export type MutationType = NamespaceMutation['type'];
+
+export interface CreateResult {
+  fileId: number;
+  pool: number;
+}
+
+/** What getFileInfo and listStatus return for one inode. */
+export interface FileStatus {
+  /** Last path component ('' for the root). */
+  name: string;
+  type: 'file' | 'directory';
+  fileId: number;
+  permission: number;
+  owner: string;
+  group: string;
+  mtime: number;
+  atime: number;
+  /** Files only; 0 for directories. */
+  replication: number;
+  blockSize: number;
+  length: number;
+  pool: number;
+  /** A file that was created and not yet completed. */
+  underConstruction: boolean;
+  /** Directories: number of direct children. */
+  childrenCount: number;
+}
+
+export interface ListingPage {
+  entries: FileStatus[];
+  /** Entries after the last one returned; 0 when the listing is complete. */
+  remaining: number;
+}
+
+export interface ContentSummary {
+  length: number;
+  fileCount: number;
+  directoryCount: number;
+}
