@@ -1,0 +1,49 @@
+// `tandem admin …`: operator commands against a running master.
+import type { Command } from 'commander';
+import { clientFrom, printJson, runCommand, type ClientFlags } from './common.js';
+
+interface AdminFlags extends ClientFlags {
+  json?: boolean;
+}
+
+export function registerAdmin(program: Command): void {
+  const admin = program.command('admin').description('operator commands');
+
+  admin
+    .command('save-namespace')
+    .description('write an fsimage now (retention then applies)')
+    .requiredOption('--master <host:port>', 'master address')
+    .option('--json', 'print JSON')
+    .action((flags: AdminFlags) =>
+      runCommand(async () => {
+        const client = clientFrom(flags);
+        try {
+          const saved = await client.saveNamespace();
+          if (flags.json) printJson(saved);
+          else process.stdout.write(`saved ${saved.file} at txid ${saved.txid}: ${saved.bytes} bytes in ${saved.ms} ms\n`);
+        } finally {
+          client.close();
+        }
+      }),
+    );
+
+  admin
+    .command('status')
+    .description('show what a master is doing')
+    .requiredOption('--master <host:port>', 'master address')
+    .option('--json', 'print JSON')
+    .action((flags: AdminFlags) =>
+      runCommand(async () => {
+        const client = clientFrom(flags);
+        try {
+          const status = await client.status();
+          if (flags.json) return printJson(status);
+          for (const [k, v] of Object.entries(status)) {
+            process.stdout.write(`${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+          }
+        } finally {
+          client.close();
+        }
+      }),
+    );
+}

@@ -1,0 +1,93 @@
+// `tandem bench …`: benchmarks. Figures come from here, never from timed assertions in tests.
+import type { Command } from 'commander';
+import { TandemError } from '../errors.js';
+import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
+import { runScaleBench } from '../bench/scale.js';
+import { verifyAckLog } from '../bench/verify.js';
+import { clientFrom, parsePositiveInt, printJson, runCommand } from './common.js';
+
+const progress = (line: string): void => {
+  process.stderr.write(`bench: ${line}\n`);
+};
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('benchmarks');
+
+  bench
+    .command('meta')
+    .description('metadata operations per second against a master (the peers\' workload)')
+    .requiredOption('--master <host:port>', 'master address')
+    .requiredOption('--op <op>', `one of ${BENCH_OPS.join('|')}`)
+    .option('--n <n>', 'operations', '50000')
+    .option('--window <w>', 'calls in flight on the one connection', '256')
+    .option('--files <n>', 'files stat/list/rename/delete need (made untimed if missing)')
+    .option('--ack-log <file>', 'append each acknowledged path to this file')
+    .option('--json', 'print one JSON line')
+    .action((flags: { master: string; op: string; n: string; window: string; files?: string; ackLog?: string; json?: boolean }) =>
+      runCommand(async () => {
+        if (!(BENCH_OPS as readonly string[]).includes(flags.op)) {
+          throw new TandemError('INVALID_ARGUMENT', `--op must be one of ${BENCH_OPS.join('|')}, got "${flags.op}"`);
+        }
+        const client = clientFrom({ master: flags.master, deadlineMs: '120000' });
+        try {
+          const r = await runMetaBench(client, {
+            op: flags.op as BenchOp,
+            n: parsePositiveInt(flags.n, '--n'),
+            window: parsePositiveInt(flags.window, '--window'),
+            ...(flags.files ? { files: parsePositiveInt(flags.files, '--files') } : {}),
+            ...(flags.ackLog ? { ackLog: flags.ackLog } : {}),
+            progress,
+          });
+          if (r.firstError) progress(`first error: ${r.firstError}`);
+          if (flags.json) {
+            printJson({ op: r.op, n: r.n, window: r.window, opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors });
+          } else {
+            process.stdout.write(
+              `${r.op}: ${r.n} ops, window ${r.window}: ${r.opsPerSec} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors\n`,
+            );
+          }
+        } finally {
+          client.close();
+        }
+      }),
+    );
+
+  bench
+    .command('verify')
+    .description('check that every acknowledged path in an ack log exists')
+    .requiredOption('--master <host:port>', 'master address')
+    .requiredOption('--ack-log <file>', 'ack log written by bench meta --ack-log')
+    .option('--json', 'print one JSON line')
+    .action((flags: { master: string; ackLog: string; json?: boolean }) =>
+      runCommand(async () => {
+        const client = clientFrom({ master: flags.master, deadlineMs: '120000' });
+        try {
+          const r = await verifyAckLog(client, flags.ackLog);
+          if (r.missing > 0) progress(`missing, first ones: ${r.missingSample.join(' ')}`);
+          if (flags.json) printJson({ checked: r.checked, missing: r.missing });
+          else process.stdout.write(`checked ${r.checked} acknowledged paths: ${r.missing} missing\n`);
+          if (r.missing > 0) process.exitCode = 3;
+        } finally {
+          client.close();
+        }
+      }),
+    );
+
+  bench
+    .command('scale')
+    .description('memory, image size, image save and restart time for a namespace of N files')
+    .requiredOption('--files <n>', 'files to create')
+    .option('--dir <dir>', 'storage directory (default: a temporary one, removed afterwards)')
+    .option('--json', 'print one JSON line')
+    .action((flags: { files: string; dir?: string; json?: boolean }) =>
+      runCommand(async () => {
+        const r = await runScaleBench({ files: parsePositiveInt(flags.files, '--files'), ...(flags.dir ? { dir: flags.dir } : {}), progress });
+        if (flags.json) printJson(r);
+        else
+          process.stdout.write(
+            `${r.files} files: RSS ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB, image ${(r.imageBytes / 2 ** 20).toFixed(1)} MiB ` +
+              `saved in ${r.imageSaveMs} ms, restart ${r.restartMs} ms\n`,
+          );
+      }),
+    );
+}

@@ -1,0 +1,211 @@
+// `tandem fs …`: file-system commands for people (aligned text) and scripts (--json).
+import type { Command } from 'commander';
+import { TandemError } from '../errors.js';
+import type { FileStatus } from '../namespace/ops.js';
+import type { TandemClient } from '../client/tandem-client.js';
+import { clientFrom, printJson, runCommand, type ClientFlags } from './common.js';
+
+interface FsFlags extends ClientFlags {
+  json?: boolean;
+}
+
+export function modeString(status: Pick<FileStatus, 'type' | 'permission'>): string {
+  const bits = status.permission;
+  const rwx = (shift: number): string =>
+    ((bits >> shift) & 4 ? 'r' : '-') + ((bits >> shift) & 2 ? 'w' : '-') + ((bits >> shift) & 1 ? 'x' : '-');
+  const sticky = bits & 0o1000 ? 't' : '';
+  return (status.type === 'directory' ? 'd' : '-') + rwx(6) + rwx(3) + rwx(0) + sticky;
+}
+
+function formatTime(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** One `ls -l`-style line, as `hdfs dfs -ls` prints it. */
+export function formatListingLine(status: FileStatus, path: string): string {
+  const replication = status.type === 'file' ? String(status.replication) : '-';
+  return [
+    modeString(status),
+    replication.padStart(3),
+    status.owner.padEnd(10),
+    status.group.padEnd(10),
+    String(status.length).padStart(12),
+    formatTime(status.mtime),
+    path + (status.underConstruction ? '  (open)' : ''),
+  ].join(' ');
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+async function mustExist(client: TandemClient, path: string): Promise<FileStatus> {
+  const status = await client.getFileInfo(path);
+  if (!status) throw new TandemError('NOT_FOUND', `${path}: no such file or directory`);
+  return status;
+}
+
+function parseMode(text: string): number {
+  if (!/^[0-7]{3,4}$/.test(text)) throw new TandemError('INVALID_ARGUMENT', `mode must be octal like 755 or 1777, got "${text}"`);
+  return parseInt(text, 8);
+}
+
+export function registerFs(program: Command): void {
+  const fs = program
+    .command('fs')
+    .description('file-system commands against a master')
+    .requiredOption('--master <host:port,...>', 'master address(es)')
+    .option('--user <name>', 'act as this user (default: the OS user)')
+    .option('--json', 'print JSON for scripts instead of text')
+    .option('--deadline-ms <ms>', 'give up on a call after this long, retries included');
+
+  const flags = (): FsFlags => fs.opts<FsFlags>();
+  const withClient = (body: (client: TandemClient, f: FsFlags) => Promise<void>) => () =>
+    runCommand(async () => {
+      const f = flags();
+      const client = clientFrom(f);
+      try {
+        await body(client, f);
+      } finally {
+        client.close();
+      }
+    });
+
+  fs.command('ls')
+    .argument('[path]', 'directory or file', '/')
+    .description('list a directory (or show one file)')
+    .action((path: string) =>
+      withClient(async (client, f) => {
+        const target = await mustExist(client, path);
+        const entries: Array<{ path: string; status: FileStatus }> = [];
+        if (target.type === 'file') entries.push({ path, status: target });
+        else for await (const status of client.listAll(path)) entries.push({ path: joinPath(path, status.name), status });
+        if (f.json) return printJson(entries.map((e) => ({ path: e.path, ...e.status })));
+        if (target.type === 'directory') process.stdout.write(`Found ${entries.length} items\n`);
+        for (const e of entries) process.stdout.write(formatListingLine(e.status, e.path) + '\n');
+      })(),
+    );
+
+  fs.command('mkdir')
+    .argument('<paths...>')
+    .description('make directories, with their parents')
+    .action((paths: string[]) =>
+      withClient(async (client, f) => {
+        const results = [];
+        for (const path of paths) results.push({ path, created: await client.mkdirs(path) });
+        if (f.json) printJson(results);
+      })(),
+    );
+
+  fs.command('touch')
+    .argument('<paths...>')
+    .description('create empty files, or update the mtime of existing ones')
+    .action((paths: string[]) =>
+      withClient(async (client, f) => {
+        const results = [];
+        for (const path of paths) {
+          const existing = await client.getFileInfo(path);
+          if (existing) {
+            await client.setTimes(path, { mtime: Date.now() });
+            results.push({ path, created: false });
+          } else {
+            const { fileId } = await client.create(path);
+            await client.complete(path, fileId, 0);
+            results.push({ path, created: true, fileId });
+          }
+        }
+        if (f.json) printJson(results);
+      })(),
+    );
+
+  fs.command('rm')
+    .argument('<paths...>')
+    .option('-r, --recursive', 'delete directories and their contents')
+    .description('delete files or directories')
+    .action((paths: string[], opts: { recursive?: boolean }) =>
+      withClient(async (client, f) => {
+        const results = [];
+        for (const path of paths) {
+          const deleted = await client.delete(path, { recursive: Boolean(opts.recursive) });
+          if (!deleted && !f.json) throw new TandemError('NOT_FOUND', `${path}: no such file or directory`);
+          results.push({ path, deleted });
+          if (!f.json) process.stdout.write(`Deleted ${path}\n`);
+        }
+        if (f.json) printJson(results);
+      })(),
+    );
+
+  fs.command('mv')
+    .argument('<src>')
+    .argument('<dst>')
+    .description('rename a file or directory (into dst if dst is a directory)')
+    .action((src: string, dst: string) =>
+      withClient(async (client, f) => {
+        const renamed = await client.rename(src, dst);
+        if (f.json) return printJson({ src, dst, renamed });
+        if (!renamed) throw new TandemError('INVALID_ARGUMENT', `mv ${src} ${dst} failed: the source is missing, or the destination exists or has no parent`);
+      })(),
+    );
+
+  fs.command('stat')
+    .argument('<path>')
+    .description('show one inode')
+    .action((path: string) =>
+      withClient(async (client, f) => {
+        const s = await mustExist(client, path);
+        if (f.json) return printJson({ path, ...s });
+        const lines = [
+          ['path', path],
+          ['type', s.type + (s.underConstruction ? ' (under construction)' : '')],
+          ['fileId', s.fileId],
+          ['permission', `${modeString(s)} (${s.permission.toString(8).padStart(4, '0')})`],
+          ['owner', `${s.owner}:${s.group}`],
+          ['length', s.length],
+          ['replication', s.replication],
+          ['blockSize', s.blockSize],
+          ['pool', s.pool],
+          ['mtime', new Date(s.mtime).toISOString()],
+          ['atime', new Date(s.atime).toISOString()],
+          ...(s.type === 'directory' ? [['children', s.childrenCount]] : []),
+        ];
+        for (const [k, v] of lines) process.stdout.write(`${String(k).padEnd(12)} ${String(v)}\n`);
+      })(),
+    );
+
+  fs.command('du')
+    .argument('[path]', 'file or directory', '/')
+    .description('total length, files and directories under a path')
+    .action((path: string) =>
+      withClient(async (client, f) => {
+        const summary = await client.contentSummary(path);
+        if (f.json) return printJson({ path, ...summary });
+        process.stdout.write(`${summary.length}  ${summary.fileCount} files  ${summary.directoryCount} directories  ${path}\n`);
+      })(),
+    );
+
+  fs.command('chmod')
+    .argument('<mode>', 'octal mode, e.g. 755')
+    .argument('<paths...>')
+    .description('set permission bits')
+    .action((mode: string, paths: string[]) =>
+      withClient(async (client) => {
+        const permission = parseMode(mode);
+        for (const path of paths) await client.setPermission(path, permission);
+      })(),
+    );
+
+  fs.command('chown')
+    .argument('<owner>', 'OWNER, OWNER:GROUP or :GROUP')
+    .argument('<paths...>')
+    .description('set owner and/or group')
+    .action((spec: string, paths: string[]) =>
+      withClient(async (client) => {
+        const [owner, group] = spec.split(':');
+        const change = { ...(owner ? { owner } : {}), ...(group ? { group } : {}) };
+        if (!change.owner && !change.group) throw new TandemError('INVALID_ARGUMENT', `chown needs OWNER, OWNER:GROUP or :GROUP, got "${spec}"`);
+        for (const path of paths) await client.setOwner(path, change);
+      })(),
+    );
+}

@@ -1,0 +1,20 @@
+// The `tandem` command: one subcommand per role or tool (DESIGN §2).
+import { Command } from 'commander';
+import { registerAdmin } from './admin.js';
+import { registerBench } from './bench.js';
+import { registerFs } from './fs.js';
+import { registerMaster } from './master.js';
+import { registerUp } from './up.js';
+
+const program = new Command();
+program.name('tandem').description('Tandem: a distributed file system with highly available metadata masters');
+registerMaster(program);
+registerFs(program);
+registerAdmin(program);
+registerBench(program);
+registerUp(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`tandem: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,201 @@
+// TandemClient: the typed, promise-based SDK for the namespace (DESIGN §6).
+//
+// One connection carries every call, pipelined. On a lost connection, a NOT_ACTIVE, a
+// SHUTTING_DOWN or backpressure, a call is retried — with the SAME (clientId, callId) — with
+// capped, jittered backoff until its deadline. The retry cache on the master makes that
+// exactly-once: a create that took effect before the connection dropped is answered from
+// the cache, not run twice. Issue 3 replaces the static address list with resolution of
+// the active through ZooKeeper; nothing else here changes.
+
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { DEFAULT_LIMITS, type Limits } from '../config/limits.js';
+import { TandemError, type ErrorCode } from '../errors.js';
+import type { ContentSummary, CreateResult, FileStatus, ListingPage } from '../namespace/ops.js';
+import { RpcConnection } from '../rpc/connection.js';
+import { parseHostPort, type HostPort } from '../util/address.js';
+import { backoffDelayMs, sleep, type BackoffOptions } from './backoff.js';
+
+export interface TandemClientOptions {
+  /** Master addresses (HOST:PORT); tried in turn when one fails. */
+  masters: string[];
+  user?: string;
+  groups?: string[];
+  /** Overall budget for one call, retries included. */
+  deadlineMs?: number;
+  backoff?: BackoffOptions;
+  limits?: Limits;
+  /** Stable across retries; a new client gets a new one. */
+  clientId?: string;
+}
+
+/** Errors after which the same call may be sent again: the retry cache makes it safe. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CONNECTION_LOST', 'NOT_ACTIVE', 'SHUTTING_DOWN', 'TOO_MANY_IN_FLIGHT']);
+
+export class TandemClient {
+  readonly clientId: string;
+  readonly user: string;
+  readonly groups: string[];
+  private readonly masters: HostPort[];
+  private readonly deadlineMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly limits: Limits;
+  private nextCallId = 1;
+  private masterIndex = 0;
+  private connection: RpcConnection | null = null;
+  private connecting: Promise<RpcConnection> | null = null;
+  private closed = false;
+  /** Calls that were retried at least once (for benchmarks and tests). */
+  retries = 0;
+
+  constructor(opts: TandemClientOptions) {
+    if (opts.masters.length === 0) throw new TandemError('INVALID_ARGUMENT', 'TandemClient needs at least one master address');
+    this.masters = opts.masters.map(parseHostPort);
+    this.user = opts.user ?? os.userInfo().username;
+    this.groups = opts.groups ?? [];
+    this.deadlineMs = opts.deadlineMs ?? 30_000;
+    this.backoff = opts.backoff ?? { baseMs: 25, capMs: 1_000 };
+    this.limits = opts.limits ?? DEFAULT_LIMITS;
+    this.clientId = opts.clientId ?? randomUUID();
+  }
+
+  // ---- namespace mutations (journaled, exactly-once)
+
+  mkdirs(path: string, opts: { permission?: number } = {}): Promise<boolean> {
+    return this.mutate('ns.mkdirs', { path, ...opts });
+  }
+
+  create(path: string, opts: { overwrite?: boolean; permission?: number; replication?: number; blockSize?: number } = {}): Promise<CreateResult> {
+    return this.mutate('ns.create', { path, ...opts });
+  }
+
+  complete(path: string, fileId: number, length: number): Promise<boolean> {
+    return this.mutate('ns.complete', { path, fileId, length });
+  }
+
+  delete(path: string, opts: { recursive?: boolean } = {}): Promise<boolean> {
+    return this.mutate('ns.delete', { path, ...opts });
+  }
+
+  rename(src: string, dst: string): Promise<boolean> {
+    return this.mutate('ns.rename', { src, dst });
+  }
+
+  setPermission(path: string, permission: number): Promise<void> {
+    return this.mutate('ns.setPermission', { path, permission });
+  }
+
+  setOwner(path: string, owner: { owner?: string; group?: string }): Promise<void> {
+    return this.mutate('ns.setOwner', { path, ...owner });
+  }
+
+  setTimes(path: string, times: { mtime?: number; atime?: number }): Promise<void> {
+    return this.mutate('ns.setTimes', { path, ...times });
+  }
+
+  // ---- namespace reads
+
+  /** The inode at `path`, or null when nothing is there. */
+  getFileInfo(path: string): Promise<FileStatus | null> {
+    return this.call('ns.getFileInfo', { path, ...this.caller() });
+  }
+
+  listStatus(path: string, opts: { startAfter?: string; limit?: number } = {}): Promise<ListingPage> {
+    return this.call('ns.listStatus', { path, ...opts, ...this.caller() });
+  }
+
+  /** Every entry of a directory, page by page. */
+  async *listAll(path: string): AsyncGenerator<FileStatus> {
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.listStatus(path, startAfter === undefined ? {} : { startAfter });
+      yield* page.entries;
+      const last = page.entries.at(-1);
+      if (page.remaining === 0 || !last) return;
+      startAfter = last.name;
+    }
+  }
+
+  contentSummary(path: string): Promise<ContentSummary> {
+    return this.call('ns.contentSummary', { path, ...this.caller() });
+  }
+
+  // ---- administration
+
+  status(): Promise<Record<string, unknown>> {
+    return this.call('admin.status', {});
+  }
+
+  saveNamespace(): Promise<{ txid: number; file: string; bytes: number; ms: number }> {
+    return this.call('admin.saveNamespace', {}, { deadlineMs: Math.max(this.deadlineMs, 600_000) });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  // ---- plumbing
+
+  private caller(): { user: string; groups: string[] } {
+    return { user: this.user, groups: this.groups };
+  }
+
+  private mutate<T>(method: string, args: Record<string, unknown>): Promise<T> {
+    // The callId is fixed here, once: every retry of this call carries the same one.
+    const callId = this.nextCallId++;
+    return this.call(method, { ...args, ...this.caller(), clientId: this.clientId, callId });
+  }
+
+  /** Sends a call, retrying retryable failures with the same arguments until the deadline. */
+  async call<T>(method: string, args: unknown, opts: { deadlineMs?: number } = {}): Promise<T> {
+    const deadlineAt = Date.now() + (opts.deadlineMs ?? this.deadlineMs);
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new TandemError('CONNECTION_LOST', 'the client was closed');
+      const remainingMs = deadlineAt - Date.now();
+      if (remainingMs <= 0) throw new TandemError('DEADLINE_EXCEEDED', `${method} did not succeed within its deadline`);
+      let connection: RpcConnection | undefined;
+      try {
+        connection = await this.connect();
+        return await connection.call<T>(method, args, { deadlineMs: remainingMs });
+      } catch (err) {
+        if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
+        if (connection && (err.code === 'CONNECTION_LOST' || err.code === 'NOT_ACTIVE')) this.drop(connection);
+        if (attempt === 0) this.retries++;
+        const delayMs = Math.min(backoffDelayMs(attempt, this.backoff), Math.max(0, deadlineAt - Date.now()));
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Gives up on a connection and moves to the next master address — once per connection,
+   * however many of its calls failed. */
+  private drop(connection: RpcConnection): void {
+    if (this.connection !== connection) return;
+    connection.close();
+    this.connection = null;
+    this.masterIndex = (this.masterIndex + 1) % this.masters.length;
+  }
+
+  private connect(): Promise<RpcConnection> {
+    if (this.connection && !this.connection.closed) return Promise.resolve(this.connection);
+    if (!this.connecting) {
+      const { host, port } = this.masters[this.masterIndex]!;
+      this.connecting = RpcConnection.connect(host, port, { limits: this.limits, clientName: `tandem-client ${this.clientId}` })
+        .then((connection: RpcConnection) => {
+          this.connection = connection;
+          return connection;
+        })
+        .catch((err: unknown) => {
+          // Every caller waiting on this attempt sees the failure; the address advances once.
+          this.masterIndex = (this.masterIndex + 1) % this.masters.length;
+          throw err;
+        })
+        .finally(() => {
+          this.connecting = null;
+        });
+    }
+    return this.connecting!;
+  }
+}

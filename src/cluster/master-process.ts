@@ -1,0 +1,101 @@
+// Starting and stopping `tandem master` as a child process, by PID: used by `tandem up`,
+// `tandem bench scale` and the tests that kill -9 a master.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import readline from 'node:readline';
+import { TandemError } from '../errors.js';
+
+/** The compiled CLI entry point (dist/src/cli/main.js), next to this file's compiled form. */
+export const CLI_ENTRY = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface MasterProcessOptions {
+  dir: string;
+  /** HOST:PORT; port 0 picks a free one (read back from the "serving" log line). */
+  rpc: string;
+  member?: string;
+  /** Master log lines are appended here (JSON lines). Without it they are dropped. */
+  logFile?: string;
+  extraArgs?: string[];
+  /** Options for the node binary itself, e.g. --expose-gc. */
+  nodeArgs?: string[];
+  startTimeoutMs?: number;
+}
+
+export interface MasterProcess {
+  pid: number;
+  rpc: string;
+  child: ChildProcess;
+  /** SIGTERM, then wait for exit (SIGKILL after the timeout). */
+  stop(timeoutMs?: number): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill9(): Promise<void>;
+}
+
+export async function startMasterProcess(opts: MasterProcessOptions): Promise<MasterProcess> {
+  const args = [...(opts.nodeArgs ?? []), CLI_ENTRY, 'master', '--shard', 'ns', '--dir', opts.dir, '--rpc', opts.rpc];
+  if (opts.member) args.push('--member', opts.member);
+  args.push(...(opts.extraArgs ?? []));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logStream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+    logStream?.write(chunk);
+  });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const rpc = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new TandemError('DEADLINE_EXCEEDED', `master did not start within ${opts.startTimeoutMs ?? 60_000} ms: ${stderr}`));
+    }, opts.startTimeoutMs ?? 60_000);
+    let lastFatal = '';
+    lines.on('line', (line) => {
+      logStream?.write(line + '\n');
+      try {
+        const entry = JSON.parse(line) as { rpc?: string; msg?: string; level?: number };
+        if ((entry.level ?? 0) >= 50) lastFatal = entry.msg ?? line;
+        if (entry.rpc && entry.msg?.startsWith('serving')) {
+          clearTimeout(timer);
+          resolve(entry.rpc);
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then(([code]) => {
+      clearTimeout(timer);
+      reject(new TandemError('INTERNAL', `master exited with code ${code} before serving: ${lastFatal || stderr}`));
+    });
+  });
+  const pid = child.pid!;
+  const waitExit = async (): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const [code] = await exited;
+    logStream?.end();
+    return code;
+  };
+  return {
+    pid,
+    rpc,
+    child,
+    async stop(timeoutMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      try {
+        return await waitExit();
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await waitExit();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+// The namespace shard's RPC surface: method names, argument schemas and how each maps
+// onto the engine (a journaled mutation or a durable read). Arguments are validated with
+// zod here, at the edge, so the pure state machine only ever sees well-typed ops.
+
+import { z } from 'zod';
+import { TandemError } from '../errors.js';
+import type { NamespaceMutation } from '../namespace/ops.js';
+
+const path = z.string().min(1).max(64 * 1024);
+const name = z.string().min(1).max(255);
+const callerFields = {
+  user: name,
+  groups: z.array(name).max(64).default([]),
+};
+const mutationFields = {
+  ...callerFields,
+  clientId: z.string().min(1).max(128),
+  callId: z.number().int().nonnegative(),
+};
+const permission = z.number().int().min(0).max(0o7777);
+
+/** Mutations: RPC method → schema of its args (the op minus `type` and `time`). */
+export const MUTATION_SCHEMAS = {
+  'ns.mkdirs': z.object({ ...mutationFields, path, permission: permission.optional() }),
+  'ns.create': z.object({
+    ...mutationFields,
+    path,
+    overwrite: z.boolean().default(false),
+    permission: permission.optional(),
+    replication: z.number().int().min(1).max(512).optional(),
+    blockSize: z.number().int().min(1).max(2 ** 40).optional(),
+  }),
+  'ns.complete': z.object({ ...mutationFields, path, fileId: z.number().int().positive(), length: z.number().int().nonnegative() }),
+  'ns.delete': z.object({ ...mutationFields, path, recursive: z.boolean().default(false) }),
+  'ns.rename': z.object({ ...mutationFields, src: path, dst: path }),
+  'ns.setPermission': z.object({ ...mutationFields, path, permission }),
+  'ns.setOwner': z
+    .object({ ...mutationFields, path, owner: name.optional(), group: name.optional() })
+    .refine((a) => a.owner !== undefined || a.group !== undefined, 'setOwner needs an owner or a group'),
+  'ns.setTimes': z.object({ ...mutationFields, path, mtime: z.number().int().min(-1).optional(), atime: z.number().int().min(-1).optional() }),
+} as const;
+
+export const QUERY_SCHEMAS = {
+  'ns.getFileInfo': z.object({ ...callerFields, path }),
+  'ns.listStatus': z.object({
+    ...callerFields,
+    path,
+    startAfter: z.string().max(255).optional(),
+    limit: z.number().int().positive().optional(),
+  }),
+  'ns.contentSummary': z.object({ ...callerFields, path }),
+} as const;
+
+export type MutationMethod = keyof typeof MUTATION_SCHEMAS;
+export type QueryMethod = keyof typeof QUERY_SCHEMAS;
+
+const MUTATION_TYPES: Record<MutationMethod, NamespaceMutation['type']> = {
+  'ns.mkdirs': 'mkdirs',
+  'ns.create': 'create',
+  'ns.complete': 'complete',
+  'ns.delete': 'delete',
+  'ns.rename': 'rename',
+  'ns.setPermission': 'setPermission',
+  'ns.setOwner': 'setOwner',
+  'ns.setTimes': 'setTimes',
+};
+
+export function isMutationMethod(method: string): method is MutationMethod {
+  return Object.hasOwn(MUTATION_SCHEMAS, method);
+}
+
+export function isQueryMethod(method: string): method is QueryMethod {
+  return Object.hasOwn(QUERY_SCHEMAS, method);
+}
+
+function parseArgs<T extends z.ZodType>(schema: T, method: string, args: unknown): z.output<T> {
+  const parsed = schema.safeParse(args);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'args';
+    throw new TandemError('INVALID_ARGUMENT', `${method}: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** Turns RPC args into a journaled op, stamping the active's clock. */
+export function toMutation(method: MutationMethod, args: unknown, time: number): NamespaceMutation {
+  const parsed = parseArgs(MUTATION_SCHEMAS[method], method, args);
+  return { ...parsed, type: MUTATION_TYPES[method], time } as NamespaceMutation;
+}
+
+export function parseQuery<M extends QueryMethod>(method: M, args: unknown): z.output<(typeof QUERY_SCHEMAS)[M]> {
+  return parseArgs(QUERY_SCHEMAS[method], method, args) as z.output<(typeof QUERY_SCHEMAS)[M]>;
+}
+
+/** Admin methods served by every master. */
+export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace'] as const;
+
+export const ALL_METHODS: ReadonlySet<string> = new Set<string>([
+  ...Object.keys(MUTATION_SCHEMAS),
+  ...Object.keys(QUERY_SCHEMAS),
+  ...ADMIN_METHODS,
+]);

@@ -1,0 +1,96 @@
+// The namespace shard's replicated state and the configuration of the machine that
+// applies ops to it.
+
+import { DEFAULT_LIMITS } from '../config/limits.js';
+import { RetryCache } from '../replication/retry-cache.js';
+import { newDirectory, ROOT_INODE_ID, FIRST_INODE_ID, type Inode } from './inode.js';
+import type { CreateResult } from './ops.js';
+import type { PathLimits } from './paths.js';
+
+export interface NamespaceConfig extends PathLimits {
+  retryCacheAgeMs: number;
+  retryCacheEntriesMax: number;
+  listPageEntriesMax: number;
+  /** This user, and every member of `supergroup`, passes every permission check. */
+  superuser: string;
+  supergroup: string;
+  /** Files are spread over this many metadata pools: pool = fileId % pools. Fixed at format. */
+  pools: number;
+}
+
+export const DEFAULT_NAMESPACE_CONFIG: Readonly<NamespaceConfig> = Object.freeze({
+  retryCacheAgeMs: DEFAULT_LIMITS.retryCacheAgeMs,
+  retryCacheEntriesMax: DEFAULT_LIMITS.retryCacheEntriesMax,
+  pathBytesMax: DEFAULT_LIMITS.pathBytesMax,
+  pathDepthMax: DEFAULT_LIMITS.pathDepthMax,
+  nameBytesMax: DEFAULT_LIMITS.nameBytesMax,
+  listPageEntriesMax: DEFAULT_LIMITS.listPageEntriesMax,
+  superuser: 'tandem',
+  supergroup: 'supergroup',
+  pools: 1,
+});
+
+/** What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean; setters → null. */
+export type MutationValue = boolean | CreateResult | null;
+
+export interface NamespaceState {
+  root: Inode;
+  /** The id the next inode gets. Invariant: greater than the id of every inode ever created. */
+  nextFileId: number;
+  /** Invariant: the number of inodes reachable from the root, the root included. */
+  inodeCount: number;
+  /** Copied from the config at format time and kept in the image: pools never change under existing files. */
+  readonly pools: number;
+  /**
+   * Owner and group names, interned so that equal names share one string. Only grows;
+   * its size is bounded by the number of distinct users and groups, not of inodes. Not
+   * part of the logical state: images rebuild their own table from the tree.
+   */
+  readonly strings: Map<string, string>;
+  readonly retryCache: RetryCache<MutationValue>;
+}
+
+/** The one shared copy of a string. */
+export function intern(state: NamespaceState, text: string): string {
+  const shared = state.strings.get(text);
+  if (shared !== undefined) return shared;
+  state.strings.set(text, text);
+  return text;
+}
+
+/** An empty namespace as after format: the root, owned by the superuser, 0o755. */
+export function createEmptyState(config: NamespaceConfig): NamespaceState {
+  const state: NamespaceState = {
+    root: newDirectory(ROOT_INODE_ID, '', 0o755, config.superuser, config.supergroup, 0),
+    nextFileId: FIRST_INODE_ID,
+    inodeCount: 1,
+    pools: config.pools,
+    strings: new Map(),
+    retryCache: new RetryCache<MutationValue>(config),
+  };
+  state.root.owner = intern(state, config.superuser);
+  state.root.group = intern(state, config.supergroup);
+  return state;
+}
+
+/** Checks a config once, when a machine is built; a bad config is a startup error. */
+export function validateConfig(config: NamespaceConfig): void {
+  const positive: (keyof NamespaceConfig)[] = ['pathBytesMax', 'pathDepthMax', 'nameBytesMax', 'listPageEntriesMax', 'pools'];
+  for (const key of positive) {
+    const value = config[key];
+    if (!(typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) {
+      throw new Error(`namespace config: ${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  for (const key of ['retryCacheAgeMs', 'retryCacheEntriesMax'] as const) {
+    const value = config[key];
+    if (!(Number.isSafeInteger(value) && value >= 0)) {
+      throw new Error(`namespace config: ${key} must be a non-negative integer, got ${String(value)}`);
+    }
+  }
+  for (const key of ['superuser', 'supergroup'] as const) {
+    if (typeof config[key] !== 'string' || config[key].length === 0) {
+      throw new Error(`namespace config: ${key} must be a non-empty string`);
+    }
+  }
+}

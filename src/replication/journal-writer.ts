@@ -1,0 +1,317 @@
+// The durable edit log of one replica (DESIGN §3, "Journal"): appends records to
+// `edits_inprogress_<first>` with group commit and rolls it to `edits_<first>-<last>`.
+//
+// Group commit: append() only encodes and queues. When no write is running, a flush is
+// scheduled with setImmediate, so every record appended in the same turn of the event loop
+// shares one write + one fdatasync. While that fdatasync is in flight, new records pile up
+// and share the next one: the fsync rate adapts to the disk, not to the request rate.
+//
+// All file I/O runs one task at a time (flush batches, rolls, close) on a promise chain, so
+// the segment file is never written, renamed and closed concurrently.
+//
+// Any failed write, fdatasync or rename is fatal: after a failed fsync the kernel may have
+// dropped the dirty pages, and nothing about the file can be trusted any more. onFatal is
+// called once; the driver exits and a standby takes over.
+
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Limits } from '../config/limits.js';
+import { TandemError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './record-codec.js';
+import type { EditRecord } from './state-machine.js';
+import { finalizedSegmentName, fsyncDirectory, inProgressSegmentName, writeFully } from './storage-layout.js';
+
+export interface JournalWriterOptions {
+  /** Txid of the first record this writer will accept; the in-progress segment is named after it. */
+  firstTxid: number;
+  limits: Limits;
+  log: Logger;
+  /** Wall clock in ms, injected so tests can age a segment; Date.now by default. */
+  now?: () => number;
+}
+
+export interface JournalStats {
+  /** Group commits: one write + one fdatasync each. */
+  flushes: number;
+  /** Records made durable. */
+  records: number;
+  /** Record bytes made durable (segment headers excluded). */
+  bytes: number;
+  /** Every fsync/fdatasync issued: one per flush, plus segment headers and directory entries. */
+  fsyncs: number;
+  /** Segments finalized by a roll (close excluded). */
+  rolls: number;
+}
+
+/** Default fatal handler: rethrown outside any promise, so the process dies (see fail()). */
+function throwFatal(err: Error): void {
+  throw err;
+}
+
+export class JournalWriter {
+  /** Called after each group commit with the highest durable txid; never decreases. */
+  onDurable: (txid: number) => void = () => {};
+  /** Called once with the first I/O error; the default throws, which ends the process. */
+  onFatal: (err: Error) => void = throwFatal;
+
+  private readonly dir: string;
+  private readonly limits: Limits;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  /** Open in-progress segment. Only touched inside runExclusive tasks (and open()). */
+  private handle!: FileHandle;
+  private segmentFirstTxid = 0;
+  /** Bytes in the segment file, header included: the offset of the next write. */
+  private segmentBytes = 0;
+  /** Durable records in the current segment; a segment with none is never finalized. */
+  private segmentRecords = 0;
+  private segmentOpenedAtMs = 0;
+
+  /** Encoded records not yet handed to a write. Invariant: pending[0] has txid durable+1+inFlight. */
+  private readonly pending: Buffer[] = [];
+  /** Invariant: durableTxid ≤ lastAppendedTxid, and lastAppendedTxid - durableTxid ≤ journalPendingRecordsMax. */
+  private durable = 0;
+  private lastAppended = 0;
+  private lastEpoch = 0;
+
+  /** Tail of the I/O task chain; tasks never overlap. */
+  private ioTail: Promise<void> = Promise.resolve();
+  private flushScheduled = false;
+  /** True while a drain loop runs: it will pick up new records itself, no flush to schedule. */
+  private draining = false;
+  private closing = false;
+  private closed = false;
+  /** The first fatal I/O error; once set, every further call fails with it. */
+  private failure: Error | null = null;
+
+  private readonly counters: JournalStats = { flushes: 0, records: 0, bytes: 0, fsyncs: 0, rolls: 0 };
+
+  private constructor(dir: string, options: JournalWriterOptions) {
+    this.dir = dir;
+    this.limits = options.limits;
+    this.log = options.log;
+    this.now = options.now ?? Date.now;
+    this.durable = options.firstTxid - 1;
+    this.lastAppended = options.firstTxid - 1;
+  }
+
+  /** Creates `edits_inprogress_<firstTxid>` (header fsynced, directory fsynced). */
+  static async open(dir: string, options: JournalWriterOptions): Promise<JournalWriter> {
+    if (!Number.isSafeInteger(options.firstTxid) || options.firstTxid < 1) {
+      throw new Error(`invariant broken: journal firstTxid ${options.firstTxid} must be a txid ≥ 1`);
+    }
+    const writer = new JournalWriter(dir, options);
+    await writer.openSegment(options.firstTxid);
+    return writer;
+  }
+
+  get durableTxid(): number {
+    return this.durable;
+  }
+
+  get lastAppendedTxid(): number {
+    return this.lastAppended;
+  }
+
+  get stats(): Readonly<JournalStats> {
+    return { ...this.counters };
+  }
+
+  /**
+   * Queues a record; it becomes durable at the next group commit (see onDurable / flush).
+   * Throws TOO_MANY_IN_FLIGHT when journalPendingRecordsMax records are already waiting.
+   */
+  append(record: EditRecord): void {
+    if (this.failure) throw new Error(`journal failed earlier and takes no more records: ${this.failure.message}`);
+    if (this.closing) throw new Error('invariant broken: append on a closed journal');
+    if (record.txid !== this.lastAppended + 1) {
+      throw new Error(`invariant broken: appended txid ${record.txid}, expected ${this.lastAppended + 1}`);
+    }
+    if (record.epoch < this.lastEpoch) {
+      throw new Error(`invariant broken: txid ${record.txid} has epoch ${record.epoch} < previous epoch ${this.lastEpoch}`);
+    }
+    if (this.lastAppended - this.durable >= this.limits.journalPendingRecordsMax) {
+      throw new TandemError(
+        'TOO_MANY_IN_FLIGHT',
+        `the journal has ${this.lastAppended - this.durable} records waiting for fsync (max ${this.limits.journalPendingRecordsMax})`,
+      );
+    }
+    const encoded = encodeRecord(record);
+    // Recovery rejects a record larger than a frame as a corrupt length: never write one.
+    if (encoded.length - RECORD_HEADER_BYTES > this.limits.frameBytesMax) {
+      throw new Error(`invariant broken: record ${record.txid} is ${encoded.length} bytes, over frameBytesMax`);
+    }
+    this.pending.push(encoded);
+    this.lastAppended = record.txid;
+    this.lastEpoch = record.epoch;
+    this.scheduleFlush();
+  }
+
+  /** Resolves when every record appended before the call is durable. */
+  flush(): Promise<void> {
+    return this.runExclusive(() => this.drain());
+  }
+
+  /** Flushes, finalizes the current segment and opens the next one; no-op on an empty segment. */
+  roll(): Promise<void> {
+    return this.runExclusive(async () => {
+      await this.drain();
+      await this.rollSegment();
+    });
+  }
+
+  /** Rolls if the segment is at least segmentRollIntervalMs old (by the injected clock). */
+  maybeRoll(): Promise<void> {
+    return this.runExclusive(async () => {
+      if (this.now() - this.segmentOpenedAtMs < this.limits.segmentRollIntervalMs) return;
+      await this.drain();
+      await this.rollSegment();
+    });
+  }
+
+  /** Flushes and finalizes: the segment is renamed if it holds records, deleted if empty. */
+  close(): Promise<void> {
+    if (this.closing) return this.ioTail;
+    this.closing = true;
+    return this.runExclusive(async () => {
+      await this.drain();
+      await this.handle.close();
+      const inProgress = join(this.dir, inProgressSegmentName(this.segmentFirstTxid));
+      if (this.segmentRecords > 0) {
+        const finalized = finalizedSegmentName(this.segmentFirstTxid, this.durable);
+        await rename(inProgress, join(this.dir, finalized));
+        this.log.info({ segment: finalized, records: this.segmentRecords }, `closed journal, finalized ${finalized}`);
+      } else {
+        await unlink(inProgress);
+        this.log.info({ txid: this.durable }, `closed journal at txid ${this.durable}, empty segment removed`);
+      }
+      await this.fsyncDir();
+      this.closed = true;
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.draining) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      // A failure was already reported through onFatal; nobody awaits this promise.
+      this.runExclusive(() => this.drain()).catch(() => undefined);
+    });
+  }
+
+  private runExclusive(task: () => Promise<void>): Promise<void> {
+    const run = this.ioTail.then(async () => {
+      if (this.failure) throw this.failure;
+      if (this.closed) return;
+      try {
+        await task();
+      } catch (err) {
+        this.fail(err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      }
+    });
+    this.ioTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.log.fatal(
+      { err, segment: inProgressSegmentName(this.segmentFirstTxid), durableTxid: this.durable },
+      `journal I/O failed, durable up to txid ${this.durable}; nothing after it can be trusted`,
+    );
+    try {
+      this.onFatal(err);
+    } catch (thrown) {
+      // Out of every promise chain: an uncaught exception ends the process, as intended.
+      process.nextTick(() => {
+        throw thrown;
+      });
+    }
+  }
+
+  /** Writes group commits until nothing is pending; rolls by size between them. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.pending.length > 0) {
+        await this.writeBatch();
+        if (this.segmentBytes >= this.limits.segmentBytesMax) await this.rollSegment();
+      }
+    } finally {
+      // Set in the same synchronous step as the final emptiness check: an append after it
+      // sees draining=false and schedules its own flush.
+      this.draining = false;
+    }
+  }
+
+  /** One group commit: the oldest pending records, up to groupCommitBytesMax, one write + one fdatasync. */
+  private async writeBatch(): Promise<void> {
+    let count = 0;
+    let bytes = 0;
+    for (const encoded of this.pending) {
+      // Always take at least one record, even one larger than the batch limit.
+      if (count > 0 && bytes + encoded.length > this.limits.groupCommitBytesMax) break;
+      bytes += encoded.length;
+      count++;
+    }
+    const batch = this.pending.splice(0, count);
+    const lastTxid = this.durable + count;
+    await writeFully(this.handle, [batch.length === 1 ? batch[0]! : Buffer.concat(batch, bytes)], this.segmentBytes);
+    await this.handle.datasync();
+    this.segmentBytes += bytes;
+    this.segmentRecords += count;
+    this.durable = lastTxid;
+    this.counters.flushes++;
+    this.counters.fsyncs++;
+    this.counters.records += count;
+    this.counters.bytes += bytes;
+    this.onDurable(lastTxid);
+  }
+
+  private async rollSegment(): Promise<void> {
+    if (this.segmentRecords === 0) return;
+    const first = this.segmentFirstTxid;
+    const last = this.durable;
+    const finalized = finalizedSegmentName(first, last);
+    await this.handle.close();
+    await rename(join(this.dir, inProgressSegmentName(first)), join(this.dir, finalized));
+    await this.fsyncDir();
+    this.counters.rolls++;
+    this.log.info(
+      { segment: finalized, records: this.segmentRecords, bytes: this.segmentBytes },
+      `rolled edit segment ${finalized} (${this.segmentRecords} records, ${this.segmentBytes} bytes)`,
+    );
+    await this.openSegment(last + 1);
+  }
+
+  private async openSegment(firstTxid: number): Promise<void> {
+    const name = inProgressSegmentName(firstTxid);
+    // 'wx': an existing segment of that name means recovery did not run; never overwrite it.
+    const handle = await open(join(this.dir, name), 'wx');
+    try {
+      await writeFully(handle, [encodeSegmentHeader()], 0);
+      await handle.sync();
+      this.counters.fsyncs++;
+      await this.fsyncDir();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    this.handle = handle;
+    this.segmentFirstTxid = firstTxid;
+    this.segmentBytes = SEGMENT_HEADER_BYTES;
+    this.segmentRecords = 0;
+    this.segmentOpenedAtMs = this.now();
+    this.log.info({ segment: name }, `opened edit segment ${name}`);
+  }
+
+  private async fsyncDir(): Promise<void> {
+    await fsyncDirectory(this.dir);
+    this.counters.fsyncs++;
+  }
+}

@@ -1,0 +1,179 @@
+// The on-disk form of edit records and of an edit segment's header (DESIGN §3, "Journal").
+//
+//   segment = header (16 bytes) record*
+//   header  = "TNDMEDIT" | u32be format version | u32be reserved (0)
+//   record  = u32be payloadLength | u32be crc32c(payload) | payload
+//   payload = msgpack {txid, epoch, op}
+//
+// The length comes first so a scanner can step from record to record; the CRC covers the
+// payload only, so a torn or flipped length shows up as a CRC failure (or an impossible
+// length) at that record, never as a silently accepted record. This module is pure: it
+// encodes and walks buffers; reading, truncating and renaming files is recovery's job.
+
+import { crc32c } from '@node-rs/crc32';
+import { Packr } from 'msgpackr';
+import type { EditRecord } from './state-machine.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
+
+/** Plain msgpack (no msgpackr record extension), so any msgpack reader can read the log. */
+const packr = new Packr({ useRecords: false });
+
+export const SEGMENT_MAGIC = 'TNDMEDIT';
+export const SEGMENT_FORMAT_VERSION = 1;
+export const SEGMENT_HEADER_BYTES = 16;
+/** u32be payload length + u32be crc32c. */
+export const RECORD_HEADER_BYTES = 8;
+
+/**
+ * Default bound on one record's payload. A record travels to standbys inside one RPC frame,
+ * so a record larger than a frame could never have been replicated: on disk it can only be
+ * a corrupt length field.
+ */
+export const RECORD_PAYLOAD_BYTES_MAX_DEFAULT = DEFAULT_LIMITS.frameBytesMax;
+
+export function encodeSegmentHeader(): Buffer {
+  const header = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  header.write(SEGMENT_MAGIC, 0, 'ascii');
+  header.writeUInt32BE(SEGMENT_FORMAT_VERSION, 8);
+  header.writeUInt32BE(0, 12);
+  return header;
+}
+
+/** Returns why the buffer does not start with a valid segment header, or null if it does. */
+export function segmentHeaderProblem(buf: Buffer): string | null {
+  if (buf.length < SEGMENT_HEADER_BYTES) return `header is ${buf.length} bytes, expected ${SEGMENT_HEADER_BYTES}`;
+  if (buf.toString('ascii', 0, 8) !== SEGMENT_MAGIC) return 'bad magic (not a Tandem edit segment)';
+  const version = buf.readUInt32BE(8);
+  if (version !== SEGMENT_FORMAT_VERSION) return `unsupported segment format version ${version}`;
+  return null;
+}
+
+/** Encodes one record, header included, into a fresh Buffer (safe to keep and concatenate). */
+export function encodeRecord(record: EditRecord): Buffer {
+  const payload = packr.pack({ txid: record.txid, epoch: record.epoch, op: record.op });
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(crc32c(payload), 4);
+  payload.copy(out, RECORD_HEADER_BYTES);
+  return out;
+}
+
+export type ScanStopReason = 'torn' | 'crc' | 'length' | 'txid-order' | 'decode';
+
+/** Outcome of decoding the record that starts at one offset, without any ordering check. */
+export type RecordAt =
+  | { ok: true; record: EditRecord; bytes: number }
+  | { ok: false; reason: Exclude<ScanStopReason, 'txid-order'>; detail: string };
+
+function isCount(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
+}
+
+/** Decodes the record at `offset` if it is whole, has a sane length, a good CRC and a sane shape. */
+export function decodeRecordAt(
+  buf: Buffer,
+  offset: number,
+  payloadBytesMax: number = RECORD_PAYLOAD_BYTES_MAX_DEFAULT,
+): RecordAt {
+  const remaining = buf.length - offset;
+  if (remaining < RECORD_HEADER_BYTES) {
+    return { ok: false, reason: 'torn', detail: `${remaining} bytes left, a record header needs ${RECORD_HEADER_BYTES}` };
+  }
+  const payloadLength = buf.readUInt32BE(offset);
+  if (payloadLength === 0 || payloadLength > payloadBytesMax) {
+    return { ok: false, reason: 'length', detail: `payload length ${payloadLength} outside 1..${payloadBytesMax}` };
+  }
+  if (remaining < RECORD_HEADER_BYTES + payloadLength) {
+    return {
+      ok: false,
+      reason: 'torn',
+      detail: `record needs ${RECORD_HEADER_BYTES + payloadLength} bytes, ${remaining} left`,
+    };
+  }
+  const payload = buf.subarray(offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + payloadLength);
+  const expectedCrc = buf.readUInt32BE(offset + 4);
+  const actualCrc = crc32c(payload);
+  if (expectedCrc !== actualCrc) {
+    return { ok: false, reason: 'crc', detail: `crc32c ${actualCrc.toString(16)} != stored ${expectedCrc.toString(16)}` };
+  }
+  let decoded: unknown;
+  try {
+    decoded = packr.unpack(payload);
+  } catch (err) {
+    return { ok: false, reason: 'decode', detail: `msgpack: ${(err as Error).message}` };
+  }
+  const fields = decoded as Partial<EditRecord> | null;
+  if (
+    typeof fields !== 'object' ||
+    fields === null ||
+    !isCount(fields.txid, 1) ||
+    !isCount(fields.epoch, 0) ||
+    !Object.hasOwn(fields, 'op')
+  ) {
+    return { ok: false, reason: 'decode', detail: 'payload is not a {txid, epoch, op} map' };
+  }
+  return {
+    ok: true,
+    record: { txid: fields.txid, epoch: fields.epoch, op: fields.op },
+    bytes: RECORD_HEADER_BYTES + payloadLength,
+  };
+}
+
+export interface ScanOptions {
+  /** Where the first record starts (SEGMENT_HEADER_BYTES for a whole segment file). */
+  start?: number;
+  /** If given, the first record must carry this txid; records always go up by one. */
+  expectedFirstTxid?: number;
+  payloadBytesMax?: number;
+}
+
+export interface ScanResult {
+  /** Every valid, in-order record before the stop point. */
+  records: EditRecord[];
+  /** Offset just past the last valid record: where a truncation would cut. */
+  endOffset: number;
+  /** Set when the scan stopped before the end of the buffer. */
+  stop?: { offset: number; reason: ScanStopReason; detail: string };
+}
+
+/** Walks records from `start` until the end of the buffer or the first invalid record. */
+export function scanRecords(buf: Buffer, options: ScanOptions = {}): ScanResult {
+  const payloadBytesMax = options.payloadBytesMax ?? RECORD_PAYLOAD_BYTES_MAX_DEFAULT;
+  const records: EditRecord[] = [];
+  let offset = options.start ?? 0;
+  // The txid the next record must carry; undefined until the first record fixes it.
+  let nextTxid = options.expectedFirstTxid;
+  while (offset < buf.length) {
+    const at = decodeRecordAt(buf, offset, payloadBytesMax);
+    if (!at.ok) return { records, endOffset: offset, stop: { offset, reason: at.reason, detail: at.detail } };
+    if (nextTxid !== undefined && at.record.txid !== nextTxid) {
+      return {
+        records,
+        endOffset: offset,
+        stop: { offset, reason: 'txid-order', detail: `txid ${at.record.txid}, expected ${nextTxid}` },
+      };
+    }
+    records.push(at.record);
+    nextTxid = at.record.txid + 1;
+    offset += at.bytes;
+  }
+  return { records, endOffset: offset };
+}
+
+/**
+ * Looks for any offset after `from` where a fully valid record with a txid above
+ * `txidAbove` starts. Finding one means the damage at `from` is followed by good data:
+ * corruption in the middle, not a torn tail.
+ */
+export function findValidRecordAfter(
+  buf: Buffer,
+  from: number,
+  txidAbove: number,
+  payloadBytesMax: number = RECORD_PAYLOAD_BYTES_MAX_DEFAULT,
+): { offset: number; txid: number } | null {
+  for (let offset = from; offset + RECORD_HEADER_BYTES < buf.length; offset++) {
+    const at = decodeRecordAt(buf, offset, payloadBytesMax);
+    if (at.ok && at.record.txid > txidAbove) return { offset, txid: at.record.txid };
+  }
+  return null;
+}
