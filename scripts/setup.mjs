@@ -11,13 +11,20 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
-// npm dependencies: reinstall when package-lock.json changed since the last install.
-const lockHash = createHash('sha256').update(readFileSync(join(root, 'package-lock.json'))).digest('hex');
-const stamp = join(root, 'node_modules', '.tandem-lock-hash');
-if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== lockHash) {
-  console.error('setup: installing npm dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
-  writeFileSync(stamp, lockHash);
+// npm dependencies: reinstall when package.json or package-lock.json changed since the
+// last install. `npm install` rather than `npm ci`: npm 11 writes lock files that omit
+// other platforms' optional packages (msgpackr-extract's), and `npm ci` then refuses them
+// as out of sync; `npm install` installs the locked versions all the same.
+const manifestHash = () =>
+  createHash('sha256')
+    .update(readFileSync(join(root, 'package.json')))
+    .update(existsSync(join(root, 'package-lock.json')) ? readFileSync(join(root, 'package-lock.json')) : '')
+    .digest('hex');
+const stamp = join(root, 'node_modules', '.tandem-manifest-hash');
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== manifestHash()) {
+  console.error('setup: installing npm dependencies (npm install)');
+  run('npm', ['install', '--no-audit', '--no-fund']);
+  writeFileSync(stamp, manifestHash());
 }
 
 // Compile TypeScript to dist/ (incremental: fast when nothing changed).

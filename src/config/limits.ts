@@ -8,7 +8,7 @@ export interface Limits {
   inFlightPerConnectionMax: number;
   /** Open client connections a server accepts. */
   connectionsMax: number;
-  /** Time a client waits for the handshake reply. */
+  /** Time a client waits for the handshake reply, and a server waits for a new connection's hello. */
   handshakeTimeoutMs: number;
   /** Default per-call deadline when the caller sets none. */
   callDeadlineMs: number;

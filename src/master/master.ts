@@ -9,7 +9,7 @@ import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { ReplicationEngine } from '../replication/engine.js';
 import { RpcServer } from '../rpc/server.js';
-import { createNamespaceMachine, type NamespaceMachine } from '../namespace/machine.js';
+import { createNamespaceMachine, inodeCount, type NamespaceMachine } from '../namespace/machine.js';
 import type { NamespaceMutation, Caller } from '../namespace/ops.js';
 import type { NamespaceState } from '../namespace/state.js';
 import { ALL_METHODS, isMutationMethod, isQueryMethod, parseQuery, toMutation } from './namespace-methods.js';
@@ -150,7 +150,7 @@ export class Master {
       pid: process.pid,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
-      inodes: this.machine.inodeCount(this.engine.peekState()),
+      inodes: inodeCount(this.engine.peekState()),
       connections: stats.connections,
       inFlight: stats.inFlight,
       epoch: engine.epoch,

@@ -94,13 +94,16 @@ export class ReplicationEngine<S, Op, I> {
   static async open<S, Op, I>(opts: EngineOptions<S, Op, I>): Promise<ReplicationEngine<S, Op, I>> {
     const { dir, machine, log } = opts;
     const started = performance.now();
-    const releaseLock = await acquireStorageLock(dir);
+    const releaseLock = await acquireStorageLock(dir, log);
     try {
       const image = await loadNewestValidImage(dir, log);
       const imageTxid = image?.txid ?? 0;
       const state = image ? machine.fromImage(image.payload as I) : machine.initial();
       if (image) log.info({ txid: image.txid, file: image.file }, `loaded fsimage at txid ${image.txid}`);
       const recovered = await recoverJournal(dir, log, { afterTxid: imageTxid });
+      if (image === null && recovered.firstTxid !== null && recovered.firstTxid > 1) {
+        throw new TandemError('NO_VALID_IMAGE', `no fsimage in ${dir} and the edits start at txid ${recovered.firstTxid}, not 1`);
+      }
       let appliedTxid = imageTxid;
       let epoch = 1;
       for await (const record of readEdits(dir, imageTxid + 1)) {

@@ -23,17 +23,30 @@ export interface RetryCacheLimits {
   retryCacheEntriesMax: number;
 }
 
-/** A key that cannot collide: callId is a number, so its text never contains NUL. */
-function keyOf(clientId: string, callId: number): string {
-  return `${clientId}\u0000${callId}`;
+/** One client's entries, by callId. */
+class ClientCalls<Value> extends Map<number, RetryEntry<Value>> {
+  constructor(readonly clientId: string) {
+    super();
+  }
 }
 
 export class RetryCache<Value> {
   /**
-   * Invariant: iteration order is the order in which entries were stored, which is the
-   * order eviction drops them in; size ≤ retryCacheEntriesMax after every record().
+   * clientId → callId → entry: nested maps, so no per-entry key string is built (a
+   * million entries would otherwise carry a million keys). Invariant: holds exactly the
+   * live entries of `order`; inner maps are never empty.
    */
-  private readonly entries = new Map<string, RetryEntry<Value>>();
+  private readonly byClient = new Map<string, ClientCalls<Value>>();
+  /**
+   * Entries in the order they were stored, which is the order eviction drops them in,
+   * from index `head` on. An entry that was replaced (stored again after it expired) stays
+   * here until it reaches the head but is dead: byClient no longer points to it. A queue
+   * rather than Map iteration order because V8 keeps deleted Map entries as holes that
+   * iteration from the front must step over, which made eviction O(entries) per op.
+   */
+  private order: RetryEntry<Value>[] = [];
+  private head = 0;
+  private liveCount = 0;
   private readonly ageMs: number;
   private readonly entriesMax: number;
 
@@ -48,8 +61,9 @@ export class RetryCache<Value> {
     this.entriesMax = limits.retryCacheEntriesMax;
   }
 
+  /** Live entries. Invariant: ≤ retryCacheEntriesMax after every record(). */
   get size(): number {
-    return this.entries.size;
+    return this.liveCount;
   }
 
   /**
@@ -59,24 +73,25 @@ export class RetryCache<Value> {
    * not be served in the meantime.
    */
   lookup(clientId: string, callId: number, now: number): RetryEntry<Value> | undefined {
-    const entry = this.entries.get(keyOf(clientId, callId));
+    const entry = this.byClient.get(clientId)?.get(callId);
     if (entry === undefined || this.isExpired(entry, now)) return undefined;
     return entry;
   }
 
   /** Stores the answer to a call applied at `now`, then evicts by age and by count. */
   record(clientId: string, callId: number, value: Value, now: number): void {
-    const key = keyOf(clientId, callId);
-    // A key can only be present here if lookup() called it expired; delete first so the
-    // fresh entry moves to the back of the eviction order.
-    this.entries.delete(key);
-    this.entries.set(key, { clientId, callId, value, time: now });
+    this.insert({ clientId, callId, value, time: now });
     this.evict(now);
   }
 
-  /** Entries in storage (eviction) order. For images and canonical dumps. */
+  /** Live entries in storage (eviction) order. For images and canonical dumps. */
   list(): RetryEntry<Value>[] {
-    return [...this.entries.values()];
+    const live: RetryEntry<Value>[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const entry = this.order[i]!;
+      if (this.isLive(entry)) live.push(entry);
+    }
+    return live;
   }
 
   /**
@@ -84,28 +99,59 @@ export class RetryCache<Value> {
    * image holds exactly what the saving replica held, and the next record() evicts.
    */
   restore(entries: Iterable<RetryEntry<Value>>): void {
-    this.entries.clear();
+    this.byClient.clear();
+    this.order = [];
+    this.head = 0;
+    this.liveCount = 0;
     for (const entry of entries) {
-      const key = keyOf(entry.clientId, entry.callId);
-      if (this.entries.has(key)) {
+      if (this.byClient.get(entry.clientId)?.has(entry.callId)) {
         throw new Error(`retry cache image holds (clientId ${JSON.stringify(entry.clientId)}, callId ${entry.callId}) twice`);
       }
-      this.entries.set(key, { clientId: entry.clientId, callId: entry.callId, value: entry.value, time: entry.time });
+      this.insert({ clientId: entry.clientId, callId: entry.callId, value: entry.value, time: entry.time });
     }
+  }
+
+  private insert(entry: RetryEntry<Value>): void {
+    let calls = this.byClient.get(entry.clientId);
+    if (calls === undefined) {
+      calls = new ClientCalls(entry.clientId);
+      this.byClient.set(entry.clientId, calls);
+    }
+    // Share one clientId string, the map's own key, among a client's entries: each op
+    // brings its own copy. (Not read from a sibling entry: finding the first entry of a
+    // Map steps over the holes that eviction leaves at its front.)
+    entry.clientId = calls.clientId;
+    // Present only if lookup() called it expired: the old entry goes dead in `order`.
+    if (!calls.has(entry.callId)) this.liveCount++;
+    calls.set(entry.callId, entry);
+    this.order.push(entry);
+  }
+
+  private isLive(entry: RetryEntry<Value>): boolean {
+    return this.byClient.get(entry.clientId)?.get(entry.callId) === entry;
   }
 
   private isExpired(entry: RetryEntry<Value>, now: number): boolean {
     return entry.time < now - this.ageMs;
   }
 
-  /** Drops from the front: the oldest stored entries, while too old or too many. */
+  /** Drops from the front: the oldest stored entries, while dead, too old or too many. */
   private evict(now: number): void {
-    for (const [key, entry] of this.entries) {
-      if (this.entries.size > this.entriesMax || this.isExpired(entry, now)) {
-        this.entries.delete(key);
-      } else {
-        break;
-      }
+    while (this.head < this.order.length) {
+      const entry = this.order[this.head]!;
+      const live = this.isLive(entry);
+      if (live && this.liveCount <= this.entriesMax && !this.isExpired(entry, now)) break;
+      this.head++;
+      if (!live) continue;
+      const calls = this.byClient.get(entry.clientId)!;
+      calls.delete(entry.callId);
+      if (calls.size === 0) this.byClient.delete(entry.clientId);
+      this.liveCount--;
+    }
+    // Compact once the dropped prefix outweighs the rest: amortized O(1) per entry.
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 }

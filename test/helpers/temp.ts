@@ -1,0 +1,16 @@
+// Temporary directories for tests, removed when the test file ends.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+
+const made: string[] = [];
+after(async () => {
+  await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+export async function tempDir(prefix = 'tandem-test-'): Promise<string> {
+  const dir = await mkdtemp(join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}

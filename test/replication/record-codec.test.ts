@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  decodeRecordAt,
+  encodeRecord,
+  encodeSegmentHeader,
+  findValidRecordAfter,
+  scanRecords,
+  SEGMENT_HEADER_BYTES,
+  segmentHeaderProblem,
+} from '../../src/replication/record-codec.js';
+import type { EditRecord } from '../../src/replication/state-machine.js';
+import {
+  finalizedSegmentName,
+  imageName,
+  inProgressSegmentName,
+  parseImageName,
+  parseSegmentName,
+} from '../../src/replication/storage-layout.js';
+
+function records(first: number, count: number): EditRecord[] {
+  return Array.from({ length: count }, (_, i) => ({
+    txid: first + i,
+    epoch: 3,
+    op: { kind: 'mkdir', path: `/d/${first + i}`, nested: { ids: [1, 2, first + i] } },
+  }));
+}
+
+function segment(recs: EditRecord[]): Buffer {
+  return Buffer.concat([encodeSegmentHeader(), ...recs.map(encodeRecord)]);
+}
+
+describe('record codec', () => {
+  it('round-trips records through encode and scan', () => {
+    const recs = records(7, 50);
+    const buf = segment(recs);
+    assert.equal(segmentHeaderProblem(buf), null);
+    const scan = scanRecords(buf, { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: 7 });
+    assert.equal(scan.stop, undefined);
+    assert.equal(scan.endOffset, buf.length);
+    assert.deepEqual(scan.records, recs);
+  });
+
+  it('writes the documented header', () => {
+    const header = encodeSegmentHeader();
+    assert.equal(header.length, 16);
+    assert.equal(header.toString('ascii', 0, 8), 'TNDMEDIT');
+    assert.equal(header.readUInt32BE(8), 1);
+    assert.equal(header.readUInt32BE(12), 0);
+    assert.match(segmentHeaderProblem(Buffer.from('NOTEDIT!\0\0\0\x01\0\0\0\0')) ?? '', /magic/);
+    assert.match(segmentHeaderProblem(header.subarray(0, 10)) ?? '', /10 bytes/);
+  });
+
+  it('stops at a torn record, a bad crc, a bad length and an out-of-order txid', () => {
+    const recs = records(1, 3);
+    const full = segment(recs);
+    const lastStart = full.length - encodeRecord(recs[2]!).length;
+
+    const torn = scanRecords(full.subarray(0, full.length - 1), { start: SEGMENT_HEADER_BYTES });
+    assert.equal(torn.records.length, 2);
+    assert.deepEqual({ offset: torn.stop?.offset, reason: torn.stop?.reason }, { offset: lastStart, reason: 'torn' });
+
+    const flipped = Buffer.from(full);
+    flipped[full.length - 1]! ^= 0x01;
+    assert.equal(scanRecords(flipped, { start: SEGMENT_HEADER_BYTES }).stop?.reason, 'crc');
+
+    const badLength = Buffer.from(full);
+    badLength.writeUInt32BE(0, lastStart);
+    assert.equal(scanRecords(badLength, { start: SEGMENT_HEADER_BYTES }).stop?.reason, 'length');
+
+    const outOfOrder = segment([recs[0]!, recs[2]!]);
+    const scan = scanRecords(outOfOrder, { start: SEGMENT_HEADER_BYTES });
+    assert.equal(scan.stop?.reason, 'txid-order');
+    assert.equal(scanRecords(segment(recs), { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: 2 }).stop?.reason, 'txid-order');
+  });
+
+  it('rejects a payload with a good crc that is not a record', async () => {
+    const { crc32c } = await import('@node-rs/crc32');
+    const { Packr } = await import('msgpackr');
+    const payload = new Packr({ useRecords: false }).pack({ hello: 'world' });
+    const buf = Buffer.alloc(8 + payload.length);
+    buf.writeUInt32BE(payload.length, 0);
+    buf.writeUInt32BE(crc32c(payload), 4);
+    payload.copy(buf, 8);
+    const at = decodeRecordAt(buf, 0);
+    assert.equal(at.ok, false);
+    assert.equal(!at.ok && at.reason, 'decode');
+  });
+
+  it('finds the next valid record after damage', () => {
+    const recs = records(1, 4);
+    const buf = segment(recs);
+    const secondStart = SEGMENT_HEADER_BYTES + encodeRecord(recs[0]!).length;
+    const thirdStart = secondStart + encodeRecord(recs[1]!).length;
+    buf[secondStart + 10]! ^= 0xff;
+    assert.deepEqual(findValidRecordAfter(buf, secondStart + 1, 1), { offset: thirdStart, txid: 3 });
+    assert.equal(findValidRecordAfter(buf, secondStart + 1, 4), null);
+  });
+});
+
+describe('storage layout', () => {
+  it('pads txids to 19 digits so names sort by txid', () => {
+    assert.equal(inProgressSegmentName(42), 'edits_inprogress_0000000000000000042');
+    assert.equal(finalizedSegmentName(1, 9), 'edits_0000000000000000001-0000000000000000009');
+    assert.equal(imageName(1000), 'fsimage_0000000000000001000');
+    const names = [9, 10, 100, 11].map((t) => imageName(t)).sort();
+    assert.deepEqual(names.map((n) => parseImageName('/d', n)?.txid), [9, 10, 11, 100]);
+    assert.deepEqual(parseSegmentName('/d', finalizedSegmentName(5, 8)), {
+      name: finalizedSegmentName(5, 8),
+      path: `/d/${finalizedSegmentName(5, 8)}`,
+      firstTxid: 5,
+      lastTxid: 8,
+      inProgress: false,
+    });
+    assert.equal(parseSegmentName('/d', 'edits_5-8'), null);
+    assert.equal(parseImageName('/d', `${imageName(3)}.tmp`), null);
+  });
+});

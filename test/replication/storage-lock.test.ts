@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { TandemError } from '../../src/errors.js';
+import { acquireStorageLock } from '../../src/replication/storage-lock.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const log = silentLogger();
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-lock-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('storage lock', () => {
+  it('writes our PID, refuses a second holder while we live, and releases', async () => {
+    const dir = await tempDir();
+    const release = await acquireStorageLock(dir, log);
+    assert.equal(Number.parseInt(await readFile(join(dir, 'in_use.lock'), 'utf8'), 10), process.pid);
+    await assert.rejects(acquireStorageLock(dir, log), (err: unknown) => {
+      assert.ok(err instanceof TandemError);
+      assert.equal(err.code, 'STORAGE_LOCKED');
+      assert.ok(err.message.includes(String(process.pid)), err.message);
+      return true;
+    });
+    await release();
+    await release();
+    await assert.rejects(access(join(dir, 'in_use.lock')));
+    const again = await acquireStorageLock(dir, log);
+    await again();
+  });
+
+  it('takes over a lock left by a dead process', async () => {
+    const dir = await tempDir();
+    // A process that has already exited: its PID is (almost certainly) not reused yet.
+    const child = spawnSync(process.execPath, ['-e', '0']);
+    assert.ok(child.pid);
+    await writeFile(join(dir, 'in_use.lock'), `${child.pid}\n`);
+    const release = await acquireStorageLock(dir, log);
+    assert.equal(Number.parseInt(await readFile(join(dir, 'in_use.lock'), 'utf8'), 10), process.pid);
+    await release();
+  });
+
+  it('takes over an empty lock file (a crash while creating it)', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'in_use.lock'), '');
+    const release = await acquireStorageLock(dir, log);
+    await release();
+  });
+});
