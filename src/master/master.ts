@@ -77,9 +77,10 @@ export class Master {
       pools: 1,
     });
     const engine = (await ReplicationEngine.open({ dir: options.dir, machine, limits, log, ...(options.onFatal ? { onFatal: options.onFatal } : {}) })) as Engine;
-    let master: Master | undefined;
+    // The server is built before the Master that handles its calls; no call can arrive before listen().
+    const bound: { master?: Master } = {};
     const server = new RpcServer({
-      handler: (method, args) => master!.handle(method, args),
+      handler: (method, args) => bound.master!.handle(method, args),
       methods: ALL_METHODS,
       limits,
       log,
@@ -92,7 +93,8 @@ export class Master {
       await engine.close();
       throw err;
     }
-    master = new Master(options, engine, machine, server, address);
+    const master = new Master(options, engine, machine, server, address);
+    bound.master = master;
     log.info(
       { shard: options.shard, member: options.member, rpc: `${address.host}:${address.port}`, dir: options.dir },
       `serving shard ${options.shard} as ${options.member} on ${address.host}:${address.port} (single master, no standby yet)`,
