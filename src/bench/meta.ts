@@ -5,7 +5,7 @@ import { TandemError } from '../errors.js';
 import type { TandemClient } from '../client/tandem-client.js';
 import { permutation, runWindow, type WindowResult } from './window.js';
 
-export const BENCH_OPS = ['create', 'mkdir', 'stat', 'list', 'rename', 'delete'] as const;
+export const BENCH_OPS = ['create', 'mkdir', 'stat', 'list', 'list-status', 'rename', 'delete'] as const;
 export type BenchOp = (typeof BENCH_OPS)[number];
 
 export interface MetaBenchOptions {
@@ -90,12 +90,16 @@ export async function runMetaBench(client: TandemClient, opts: MetaBenchOptions)
         });
         break;
       }
-      case 'list': {
+      case 'list':
+      case 'list-status': {
+        // `list` is the peers' workload: names only (ZooKeeper getChildren). `list-status`
+        // returns every entry's full status, as HDFS listStatus does.
         const files = opts.files ?? 50_000;
         await populate(client, files, dirs, opts.progress);
         result = await runWindow(n, window, async (i) => {
-          const page = await client.listStatus(dirOf(i, dirs));
-          if (page.entries.length === 0) throw new TandemError('NOT_FOUND', `${dirOf(i, dirs)} is empty`);
+          const dir = dirOf(i, dirs);
+          const count = op === 'list' ? (await client.listNames(dir)).names.length : (await client.listStatus(dir)).entries.length;
+          if (count === 0) throw new TandemError('NOT_FOUND', `${dir} is empty`);
         });
         break;
       }

@@ -10,7 +10,7 @@ import type { Logger } from '../util/log.js';
 import { ReplicationEngine } from '../replication/engine.js';
 import { RpcServer } from '../rpc/server.js';
 import { createNamespaceMachine, inodeCount, type NamespaceMachine } from '../namespace/machine.js';
-import type { NamespaceMutation, Caller } from '../namespace/ops.js';
+import type { NamespaceMutation, Caller, NameListingPage } from '../namespace/ops.js';
 import type { NamespaceState } from '../namespace/state.js';
 import { ALL_METHODS, isMutationMethod, isQueryMethod, parseQuery, toMutation } from './namespace-methods.js';
 
@@ -131,6 +131,10 @@ export class Master {
         const a = parseQuery('ns.listStatus', args);
         return this.engine.read((s) => unwrap(m.listStatus(s, a.path, a.startAfter, a.limit, callerOf(a))));
       }
+      case 'ns.listNames': {
+        const a = parseQuery('ns.listNames', args);
+        return this.engine.read((s) => encodeNameListing(unwrap(m.listNames(s, a.path, a.startAfter, a.limit, callerOf(a)))));
+      }
       case 'ns.contentSummary': {
         const a = parseQuery('ns.contentSummary', args);
         return this.engine.read((s) => unwrap(m.contentSummary(s, a.path, callerOf(a))));
@@ -177,6 +181,24 @@ export class Master {
     }
     return this.stopping;
   }
+}
+
+/**
+ * Wire form of a names-only listing: the names joined by '/', which no name can contain,
+ * so the encoding is unambiguous. One string instead of hundreds makes a listing several
+ * times cheaper to encode and decode (`tandem bench meta --op list`). A whole directory's
+ * names arrive as the directory's cached sorted array, so its joined form is cached too,
+ * keyed weakly on that array: when the directory changes, the array is replaced and the
+ * old entry goes with it.
+ */
+const joinedNamesCache = new WeakMap<readonly string[], string>();
+function encodeNameListing(page: NameListingPage): { names: string; remaining: number } {
+  let joined = joinedNamesCache.get(page.names);
+  if (joined === undefined) {
+    joined = page.names.join('/');
+    if (page.names.length > 16) joinedNamesCache.set(page.names, joined);
+  }
+  return { names: joined, remaining: page.remaining };
 }
 
 function callerOf(a: { user: string; groups: string[] }): Caller {

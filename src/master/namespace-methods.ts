@@ -48,6 +48,12 @@ export const QUERY_SCHEMAS = {
     startAfter: z.string().max(255).optional(),
     limit: z.number().int().positive().optional(),
   }),
+  'ns.listNames': z.object({
+    ...callerFields,
+    path,
+    startAfter: z.string().max(255).optional(),
+    limit: z.number().int().positive().optional(),
+  }),
   'ns.contentSummary': z.object({ ...callerFields, path }),
 } as const;
 

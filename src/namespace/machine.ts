@@ -15,7 +15,7 @@ import { createEmptyState, DEFAULT_NAMESPACE_CONFIG, validateConfig, type Mutati
 import { fromImage, toImage, type NamespaceImage } from './image.js';
 import { utf8ByteLength } from './paths.js';
 import type { Outcome, StateMachine } from '../replication/state-machine.js';
-import type { Caller, ContentSummary, FileStatus, ListingPage, NamespaceMutation } from './ops.js';
+import type { Caller, ContentSummary, FileStatus, ListingPage, NameListingPage, NamespaceMutation } from './ops.js';
 
 export { canonicalDump, inodeCount, type NamespaceDump } from './dump.js';
 export { assertNamespaceInvariants } from './invariants.js';
@@ -34,6 +34,13 @@ export interface NamespaceMachine extends StateMachine<NamespaceState, Namespace
     limit: number | undefined,
     caller: Caller,
   ): queries.QueryResult<ListingPage>;
+  listNames(
+    state: NamespaceState,
+    path: string,
+    startAfter: string | undefined,
+    limit: number | undefined,
+    caller: Caller,
+  ): queries.QueryResult<NameListingPage>;
   contentSummary(state: NamespaceState, path: string, caller: Caller): queries.QueryResult<ContentSummary>;
 }
 
@@ -83,6 +90,7 @@ export function createNamespaceMachine(overrides: Partial<NamespaceConfig> = {})
 
     getFileInfo: (state, path, caller) => queries.getFileInfo(state, config, path, caller),
     listStatus: (state, path, startAfter, limit, caller) => queries.listStatus(state, config, path, startAfter, limit, caller),
+    listNames: (state, path, startAfter, limit, caller) => queries.listNames(state, config, path, startAfter, limit, caller),
     contentSummary: (state, path, caller) => queries.contentSummary(state, config, path, caller),
   };
 }

@@ -71,6 +71,12 @@ export interface ListingPage {
   remaining: number;
 }
 
+export interface NameListingPage {
+  names: string[];
+  /** Names after the last one returned; 0 when the listing is complete. */
+  remaining: number;
+}
+
 export interface ContentSummary {
   length: number;
   fileCount: number;

@@ -7,7 +7,7 @@ import { checkAccess, checkTraverse, EXECUTE, identify, permits, READ, type Iden
 import { parsePath } from './paths.js';
 import { resolve, targetOf, type Resolution } from './resolve.js';
 import type { NamespaceConfig, NamespaceState } from './state.js';
-import type { Caller, ContentSummary, FileStatus, ListingPage } from './ops.js';
+import type { Caller, ContentSummary, FileStatus, ListingPage, NameListingPage } from './ops.js';
 import type { Outcome } from '../replication/state-machine.js';
 
 /** A query's answer: Outcome with mutated always false, so callers handle one shape. */
@@ -84,9 +84,52 @@ function firstAfter(names: readonly string[], after: string): number {
 }
 
 /**
- * One page of a directory listing, sorted by name: the entries strictly after
- * `startAfter`, at most min(limit, listPageEntriesMax). A file lists as itself.
+ * One page of a directory listing, sorted by name: the children strictly after
+ * `startAfter`, at most min(limit, listPageEntriesMax), each turned into an entry by
+ * `entryOf`. A file lists as itself. Needs read and search permission on the directory.
  */
+function listPage<Entry>(
+  what: 'listStatus' | 'listNames',
+  entryOf: (inode: Inode) => Entry,
+  /** When set, a page of names maps to entries in one step (no lookup of each child). */
+  entriesOfNames: ((names: string[]) => Entry[]) | null,
+  state: NamespaceState,
+  config: NamespaceConfig,
+  path: string,
+  startAfter: string | undefined,
+  limit: number | undefined,
+  caller: Caller,
+): QueryResult<{ entries: Entry[]; remaining: number }> {
+  if (startAfter !== undefined && typeof startAfter !== 'string') {
+    return failure('INVALID_ARGUMENT', `${what}: startAfter must be a string, got ${quote(String(startAfter))}`);
+  }
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) {
+    return failure('INVALID_ARGUMENT', `${what}: limit must be a positive integer, got ${quote(String(limit))}`);
+  }
+  const located = locate(state, config, path, caller);
+  if (!located.ok) return located;
+  const inode = targetOf(located.resolution);
+  if (inode === null) return failure('NOT_FOUND', `${what}: ${quote(located.path)} does not exist`);
+  if (inode.children === null) return answer({ entries: [entryOf(inode)], remaining: 0 });
+  const denied = checkAccess(inode, located.identity, READ | EXECUTE, located.path);
+  if (denied !== null) return denied;
+
+  const names = sortedChildNames(inode);
+  const start = startAfter === undefined ? 0 : firstAfter(names, startAfter);
+  const pageSize = Math.min(limit ?? config.listPageEntriesMax, config.listPageEntriesMax);
+  const end = Math.min(start + pageSize, names.length);
+  if (entriesOfNames !== null) {
+    // A whole listing hands out the directory's cached array itself (no copy): callers
+    // treat query results as read-only, and the master keys its wire encoding on it.
+    const page = start === 0 && end === names.length ? names : names.slice(start, end);
+    return answer({ entries: entriesOfNames(page), remaining: names.length - end });
+  }
+  const entries: Entry[] = [];
+  for (let i = start; i < end; i++) entries.push(entryOf(inode.children.get(names[i]!)!));
+  return answer({ entries, remaining: names.length - end });
+}
+
+/** One page of a directory listing with the full status of each entry (HDFS listStatus). */
 export function listStatus(
   state: NamespaceState,
   config: NamespaceConfig,
@@ -95,27 +138,25 @@ export function listStatus(
   limit: number | undefined,
   caller: Caller,
 ): QueryResult<ListingPage> {
-  if (startAfter !== undefined && typeof startAfter !== 'string') {
-    return failure('INVALID_ARGUMENT', `listStatus: startAfter must be a string, got ${quote(String(startAfter))}`);
-  }
-  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) {
-    return failure('INVALID_ARGUMENT', `listStatus: limit must be a positive integer, got ${quote(String(limit))}`);
-  }
-  const located = locate(state, config, path, caller);
-  if (!located.ok) return located;
-  const inode = targetOf(located.resolution);
-  if (inode === null) return failure('NOT_FOUND', `listStatus: ${quote(located.path)} does not exist`);
-  if (inode.children === null) return answer({ entries: [fileStatusOf(inode, state.pools)], remaining: 0 });
-  const denied = checkAccess(inode, located.identity, READ | EXECUTE, located.path);
-  if (denied !== null) return denied;
+  return listPage('listStatus', (inode) => fileStatusOf(inode, state.pools), null, state, config, path, startAfter, limit, caller);
+}
 
-  const names = sortedChildNames(inode);
-  const start = startAfter === undefined ? 0 : firstAfter(names, startAfter);
-  const pageSize = Math.min(limit ?? config.listPageEntriesMax, config.listPageEntriesMax);
-  const end = Math.min(start + pageSize, names.length);
-  const entries: FileStatus[] = [];
-  for (let i = start; i < end; i++) entries.push(fileStatusOf(inode.children.get(names[i]!)!, state.pools));
-  return answer({ entries, remaining: names.length - end });
+/**
+ * One page of a directory's names only (POSIX readdir, ZooKeeper getChildren): what a
+ * client that does not need every inode's attributes should ask for — an order of
+ * magnitude less to encode and send than listStatus.
+ */
+export function listNames(
+  state: NamespaceState,
+  config: NamespaceConfig,
+  path: string,
+  startAfter: string | undefined,
+  limit: number | undefined,
+  caller: Caller,
+): QueryResult<NameListingPage> {
+  const page = listPage('listNames', (inode) => inode.name, (names) => names, state, config, path, startAfter, limit, caller);
+  if (!page.ok) return page;
+  return answer({ names: page.value.entries, remaining: page.value.remaining });
 }
 
 /**

@@ -8,6 +8,7 @@
 // Txids are zero-padded to 19 digits (as HDFS does) so a plain name sort is txid order.
 
 import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const TXID_DIGITS = 19;
@@ -117,6 +118,17 @@ export async function fsyncDirectory(dir: string): Promise<void> {
  * Writes every byte of `buffers` at `position`. A file write may be partial (a full disk,
  * a signal); a journal that assumed otherwise would fsync a hole and call it durable.
  */
+/** writeFully's synchronous twin, for small writes on the event loop (a group commit batch). */
+export function writeFullySync(fd: number, buffer: Buffer, position: number): number {
+  let offset = 0;
+  while (offset < buffer.length) {
+    const bytesWritten = writeSync(fd, buffer, offset, buffer.length - offset, position + offset);
+    if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} bytes`);
+    offset += bytesWritten;
+  }
+  return offset;
+}
+
 export async function writeFully(handle: FileHandle, buffers: readonly Buffer[], position: number): Promise<number> {
   let written = 0;
   for (const buffer of buffers) {
