@@ -1,17 +1,21 @@
 // `tandem bench scale`: how big and how fast a namespace of N files is in one master —
 // resident memory, image size, image save time and restart time.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { TandemClient } from '../client/tandem-client.js';
-import { startMasterProcess } from '../cluster/master-process.js';
+import { startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
 import { TandemError } from '../errors.js';
 import { runWindow } from './window.js';
 
 export interface ScaleResult {
   files: number;
+  /** Master RSS right after building the namespace through N creates (after a full GC). */
   rssBytes: number;
+  /** Master RSS after restarting from the image (after a full GC): the steady state of a master that loads this namespace. */
+  rssAfterRestartBytes: number;
+  heapUsedBytes: number;
   imageBytes: number;
   imageSaveMs: number;
   restartMs: number;
@@ -21,35 +25,49 @@ export async function runScaleBench(opts: { files: number; dir?: string; progres
   const dir = opts.dir ?? (await mkdtemp(join(os.tmpdir(), 'tandem-scale-')));
   const progress = opts.progress ?? (() => undefined);
   const dirs = Math.max(1, Math.ceil(opts.files / 1000));
-  let master = await startMasterProcess({ dir, rpc: '127.0.0.1:0', extraArgs: ['--log-level', 'warn'], nodeArgs: ['--expose-gc'] });
-  let client = new TandemClient({ masters: [master.rpc] });
+  // The master's log goes to a file in its directory (startMasterProcess reads the "serving" line at info level).
+  await mkdir(dir, { recursive: true });
+  const logFile = join(dir, 'master.log');
+  let master: MasterProcess | undefined;
+  let client: TandemClient | undefined;
   try {
+    master = await startMasterProcess({ dir, rpc: '127.0.0.1:0', logFile, nodeArgs: ['--expose-gc'] });
+    client = new TandemClient({ masters: [master.rpc] });
     progress(`building ${opts.files} files in ${dirs} directories`);
+    const builder = client;
     await runWindow(dirs, 64, async (d) => {
-      await client.mkdirs(`/scale/d${d}`);
+      await builder.mkdirs(`/scale/d${d}`);
     });
     let done = 0;
     const built = await runWindow(opts.files, 256, async (i) => {
-      await client.create(`/scale/d${i % dirs}/f${i}`);
+      await builder.create(`/scale/d${i % dirs}/f${i}`);
       if (++done % 100_000 === 0) progress(`${done} files`);
     });
     if (built.errors > 0) throw new TandemError('INTERNAL', `building the namespace failed ${built.errors} times: ${built.firstError}`);
-    const status = (await client.call('admin.status', { gc: true })) as { rssBytes: number };
+    const status = (await client.call('admin.status', { gc: true })) as { rssBytes: number; heapUsedBytes: number };
     progress('saving the namespace');
     const saved = await client.saveNamespace();
     client.close();
     await master.stop();
     progress('restarting from the image');
     const t0 = performance.now();
-    master = await startMasterProcess({ dir, rpc: '127.0.0.1:0', extraArgs: ['--log-level', 'warn'] });
+    master = await startMasterProcess({ dir, rpc: '127.0.0.1:0', logFile, nodeArgs: ['--expose-gc'] });
     const restartMs = Math.round(performance.now() - t0);
     client = new TandemClient({ masters: [master.rpc] });
-    const after = (await client.call('admin.status', {})) as { inodes: number };
+    const after = (await client.call('admin.status', { gc: true })) as { inodes: number; rssBytes: number };
     if (after.inodes < opts.files) throw new TandemError('INTERNAL', `restarted master has ${after.inodes} inodes, expected ≥ ${opts.files}`);
-    return { files: opts.files, rssBytes: status.rssBytes, imageBytes: saved.bytes, imageSaveMs: saved.ms, restartMs };
+    return {
+      files: opts.files,
+      rssBytes: status.rssBytes,
+      rssAfterRestartBytes: after.rssBytes,
+      heapUsedBytes: status.heapUsedBytes,
+      imageBytes: saved.bytes,
+      imageSaveMs: saved.ms,
+      restartMs,
+    };
   } finally {
-    client.close();
-    await master.stop();
+    client?.close();
+    await master?.stop();
     if (!opts.dir) await rm(dir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
 import { TandemError } from '../errors.js';
 
+// Readiness is the master's "serving ..." log line at info level, so the master must not
+// be started with a log level above info.
+
 /** The compiled CLI entry point (dist/src/cli/main.js), next to this file's compiled form. */
 export const CLI_ENTRY = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -40,6 +43,8 @@ export async function startMasterProcess(opts: MasterProcessOptions): Promise<Ma
   args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logStream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+  // A log file that cannot be written must not take the caller down; the master runs on.
+  logStream?.on('error', (err) => process.stderr.write(`cannot write master log ${opts.logFile}: ${err.message}\n`));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {

@@ -38,6 +38,9 @@ export interface MasterStatus {
   pid: number;
   rssBytes: number;
   heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Memory outside the JS heap: Buffers, native allocations. */
+  externalBytes: number;
   inodes: number;
   connections: number;
   inFlight: number;
@@ -156,6 +159,8 @@ export class Master {
       pid: process.pid,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
+      heapTotalBytes: memory.heapTotal,
+      externalBytes: memory.external,
       inodes: inodeCount(this.engine.peekState()),
       connections: stats.connections,
       inFlight: stats.inFlight,

@@ -11,6 +11,7 @@
 // The state machine is pure (src/replication/state-machine.ts); this file is the only
 // place its state meets the disk.
 
+import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { TandemError, invariant } from '../errors.js';
 import type { Limits } from '../config/limits.js';
@@ -94,6 +95,7 @@ export class ReplicationEngine<S, Op, I> {
   static async open<S, Op, I>(opts: EngineOptions<S, Op, I>): Promise<ReplicationEngine<S, Op, I>> {
     const { dir, machine, log } = opts;
     const started = performance.now();
+    await mkdir(dir, { recursive: true });
     const releaseLock = await acquireStorageLock(dir, log);
     try {
       const image = await loadNewestValidImage(dir, log);
