@@ -8,12 +8,19 @@ import { TandemClient } from '../client/tandem-client.js';
 import { startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
 import { TandemError } from '../errors.js';
 import { runWindow } from './window.js';
+import { sleep } from '../client/backoff.js';
 
 export interface ScaleResult {
   files: number;
-  /** Master RSS right after building the namespace through N creates (after a full GC). */
+  /**
+   * Master RSS once settled after building the namespace through N creates: V8 keeps the
+   * heap pages that the build's garbage needed and hands them back over the next tens of
+   * seconds of quiet (its memory reducer), so this polls (full GC each time) until RSS stops
+   * falling. `rssUnsettledBytes` is the same right after the build.
+   */
   rssBytes: number;
-  /** Master RSS after restarting from the image (after a full GC): the steady state of a master that loads this namespace. */
+  rssUnsettledBytes: number;
+  /** The same, settled, for a master restarted from the image. */
   rssAfterRestartBytes: number;
   heapUsedBytes: number;
   imageBytes: number;
@@ -44,7 +51,9 @@ export async function runScaleBench(opts: { files: number; dir?: string; progres
       if (++done % 100_000 === 0) progress(`${done} files`);
     });
     if (built.errors > 0) throw new TandemError('INTERNAL', `building the namespace failed ${built.errors} times: ${built.firstError}`);
-    const status = (await client.call('admin.status', { gc: true })) as { rssBytes: number; heapUsedBytes: number };
+    const unsettled = await memoryOf(client);
+    progress(`RSS ${mib(unsettled.rssBytes)} MiB right after the build; waiting for it to settle`);
+    const status = await settledMemoryOf(client);
     progress('saving the namespace');
     const saved = await client.saveNamespace();
     client.close();
@@ -54,11 +63,12 @@ export async function runScaleBench(opts: { files: number; dir?: string; progres
     master = await startMasterProcess({ dir, rpc: '127.0.0.1:0', logFile, nodeArgs: ['--expose-gc'] });
     const restartMs = Math.round(performance.now() - t0);
     client = new TandemClient({ masters: [master.rpc] });
-    const after = (await client.call('admin.status', { gc: true })) as { inodes: number; rssBytes: number };
+    const after = await settledMemoryOf(client);
     if (after.inodes < opts.files) throw new TandemError('INTERNAL', `restarted master has ${after.inodes} inodes, expected ≥ ${opts.files}`);
     return {
       files: opts.files,
       rssBytes: status.rssBytes,
+      rssUnsettledBytes: unsettled.rssBytes,
       rssAfterRestartBytes: after.rssBytes,
       heapUsedBytes: status.heapUsedBytes,
       imageBytes: saved.bytes,
@@ -70,4 +80,29 @@ export async function runScaleBench(opts: { files: number; dir?: string; progres
     await master?.stop();
     if (!opts.dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+interface MemoryStatus {
+  rssBytes: number;
+  heapUsedBytes: number;
+  inodes: number;
+}
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+
+function memoryOf(client: TandemClient): Promise<MemoryStatus> {
+  return client.call<MemoryStatus>('admin.status', { gc: true });
+}
+
+/** Polls every 5 s (at most 90 s) until RSS falls by less than 2% between two polls. */
+async function settledMemoryOf(client: TandemClient): Promise<MemoryStatus> {
+  let last = await memoryOf(client);
+  for (let waitedMs = 0; waitedMs < 90_000; waitedMs += 5_000) {
+    await sleep(5_000);
+    const now = await memoryOf(client);
+    const settled = now.rssBytes > last.rssBytes * 0.98;
+    last = now.rssBytes < last.rssBytes ? now : last;
+    if (settled) break;
+  }
+  return last;
 }

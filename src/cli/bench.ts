@@ -85,7 +85,8 @@ export function registerBench(program: Command): void {
         if (flags.json) printJson(r);
         else
           process.stdout.write(
-            `${r.files} files: RSS ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB (${(r.rssAfterRestartBytes / 2 ** 20).toFixed(0)} MiB after restart), image ${(r.imageBytes / 2 ** 20).toFixed(1)} MiB ` +
+            `${r.files} files: RSS ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB settled (${(r.rssUnsettledBytes / 2 ** 20).toFixed(0)} MiB right after the build, ` +
+              `${(r.rssAfterRestartBytes / 2 ** 20).toFixed(0)} MiB after restart), image ${(r.imageBytes / 2 ** 20).toFixed(1)} MiB ` +
               `saved in ${r.imageSaveMs} ms, restart ${r.restartMs} ms\n`,
           );
       }),
