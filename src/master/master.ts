@@ -123,7 +123,7 @@ export class Master {
     }
   }
 
-  private query(method: string, args: unknown): Promise<unknown> {
+  private query(method: string, args: unknown): unknown {
     const m = this.machine;
     switch (method) {
       case 'ns.getFileInfo': {
