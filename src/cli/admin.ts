@@ -1,6 +1,6 @@
 // `tandem admin …`: operator commands against a running master.
 import type { Command } from 'commander';
-import { clientFrom, printJson, runCommand, type ClientFlags } from './common.js';
+import { printJson, withClient, type ClientFlags } from './common.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -15,15 +15,10 @@ export function registerAdmin(program: Command): void {
     .requiredOption('--master <host:port>', 'master address')
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
-      runCommand(async () => {
-        const client = clientFrom(flags);
-        try {
-          const saved = await client.saveNamespace();
-          if (flags.json) printJson(saved);
-          else process.stdout.write(`saved ${saved.file} at txid ${saved.txid}: ${saved.bytes} bytes in ${saved.ms} ms\n`);
-        } finally {
-          client.close();
-        }
+      withClient(flags, async (client) => {
+        const saved = await client.saveNamespace();
+        if (flags.json) printJson(saved);
+        else process.stdout.write(`saved ${saved.file} at txid ${saved.txid}: ${saved.bytes} bytes in ${saved.ms} ms\n`);
       }),
     );
 
@@ -33,16 +28,11 @@ export function registerAdmin(program: Command): void {
     .requiredOption('--master <host:port>', 'master address')
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
-      runCommand(async () => {
-        const client = clientFrom(flags);
-        try {
-          const status = await client.status();
-          if (flags.json) return printJson(status);
-          for (const [k, v] of Object.entries(status)) {
-            process.stdout.write(`${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
-          }
-        } finally {
-          client.close();
+      withClient(flags, async (client) => {
+        const status = await client.status();
+        if (flags.json) return printJson(status);
+        for (const [k, v] of Object.entries(status)) {
+          process.stdout.write(`${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
         }
       }),
     );

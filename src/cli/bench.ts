@@ -4,7 +4,7 @@ import { TandemError } from '../errors.js';
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
-import { clientFrom, parsePositiveInt, printJson, runCommand } from './common.js';
+import { parsePositiveInt, printJson, runCommand, withClient } from './common.js';
 
 const progress = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`);
@@ -24,30 +24,23 @@ export function registerBench(program: Command): void {
     .option('--ack-log <file>', 'append each acknowledged path to this file')
     .option('--json', 'print one JSON line')
     .action((flags: { master: string; op: string; n: string; window: string; files?: string; ackLog?: string; json?: boolean }) =>
-      runCommand(async () => {
+      withClient({ master: flags.master, deadlineMs: '120000' }, async (client) => {
         if (!(BENCH_OPS as readonly string[]).includes(flags.op)) {
           throw new TandemError('INVALID_ARGUMENT', `--op must be one of ${BENCH_OPS.join('|')}, got "${flags.op}"`);
         }
-        const client = clientFrom({ master: flags.master, deadlineMs: '120000' });
-        try {
-          const r = await runMetaBench(client, {
-            op: flags.op as BenchOp,
-            n: parsePositiveInt(flags.n, '--n'),
-            window: parsePositiveInt(flags.window, '--window'),
-            ...(flags.files ? { files: parsePositiveInt(flags.files, '--files') } : {}),
-            ...(flags.ackLog ? { ackLog: flags.ackLog } : {}),
-            progress,
-          });
-          if (r.firstError) progress(`first error: ${r.firstError}`);
-          if (flags.json) {
-            printJson({ op: r.op, n: r.n, window: r.window, opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors });
-          } else {
-            process.stdout.write(
-              `${r.op}: ${r.n} ops, window ${r.window}: ${r.opsPerSec} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors\n`,
-            );
-          }
-        } finally {
-          client.close();
+        const r = await runMetaBench(client, {
+          op: flags.op as BenchOp,
+          n: parsePositiveInt(flags.n, '--n'),
+          window: parsePositiveInt(flags.window, '--window'),
+          ...(flags.files ? { files: parsePositiveInt(flags.files, '--files') } : {}),
+          ...(flags.ackLog ? { ackLog: flags.ackLog } : {}),
+          progress,
+        });
+        if (r.firstError) progress(`first error: ${r.firstError}`);
+        if (flags.json) {
+          printJson({ op: r.op, n: r.n, window: r.window, opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors });
+        } else {
+          process.stdout.write(`${r.op}: ${r.n} ops, window ${r.window}: ${r.opsPerSec} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors\n`);
         }
       }),
     );
@@ -59,17 +52,12 @@ export function registerBench(program: Command): void {
     .requiredOption('--ack-log <file>', 'ack log written by bench meta --ack-log')
     .option('--json', 'print one JSON line')
     .action((flags: { master: string; ackLog: string; json?: boolean }) =>
-      runCommand(async () => {
-        const client = clientFrom({ master: flags.master, deadlineMs: '120000' });
-        try {
-          const r = await verifyAckLog(client, flags.ackLog);
-          if (r.missing > 0) progress(`missing, first ones: ${r.missingSample.join(' ')}`);
-          if (flags.json) printJson({ checked: r.checked, missing: r.missing });
-          else process.stdout.write(`checked ${r.checked} acknowledged paths: ${r.missing} missing\n`);
-          if (r.missing > 0) process.exitCode = 3;
-        } finally {
-          client.close();
-        }
+      withClient({ master: flags.master, deadlineMs: '120000' }, async (client) => {
+        const r = await verifyAckLog(client, flags.ackLog);
+        if (r.missing > 0) progress(`missing, first ones: ${r.missingSample.join(' ')}`);
+        if (flags.json) printJson({ checked: r.checked, missing: r.missing });
+        else process.stdout.write(`checked ${r.checked} acknowledged paths: ${r.missing} missing\n`);
+        if (r.missing > 0) process.exitCode = 3;
       }),
     );
 

@@ -30,6 +30,18 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
   }
 }
 
+/** Runs a command body with a client that is closed afterwards, errors as runCommand prints them. */
+export function withClient(flags: ClientFlags, body: (client: TandemClient) => Promise<void>): Promise<void> {
+  return runCommand(async () => {
+    const client = clientFrom(flags);
+    try {
+      await body(client);
+    } finally {
+      client.close();
+    }
+  });
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }

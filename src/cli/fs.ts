@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
 import type { TandemClient } from '../client/tandem-client.js';
-import { clientFrom, printJson, runCommand, type ClientFlags } from './common.js';
+import { printJson, withClient, type ClientFlags } from './common.js';
 
 interface FsFlags extends ClientFlags {
   json?: boolean;
@@ -61,23 +61,17 @@ export function registerFs(program: Command): void {
     .option('--json', 'print JSON for scripts instead of text')
     .option('--deadline-ms <ms>', 'give up on a call after this long, retries included');
 
-  const flags = (): FsFlags => fs.opts<FsFlags>();
-  const withClient = (body: (client: TandemClient, f: FsFlags) => Promise<void>) => () =>
-    runCommand(async () => {
-      const f = flags();
-      const client = clientFrom(f);
-      try {
-        await body(client, f);
-      } finally {
-        client.close();
-      }
-    });
+  // The subcommands' actions run with the `fs` command's own flags (--master, --json, …).
+  const withFsClient = (body: (client: TandemClient, f: FsFlags) => Promise<void>) => () => {
+    const f = fs.opts<FsFlags>();
+    return withClient(f, (client) => body(client, f));
+  };
 
   fs.command('ls')
     .argument('[path]', 'directory or file', '/')
     .description('list a directory (or show one file)')
     .action((path: string) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const target = await mustExist(client, path);
         const entries: Array<{ path: string; status: FileStatus }> = [];
         if (target.type === 'file') entries.push({ path, status: target });
@@ -92,7 +86,7 @@ export function registerFs(program: Command): void {
     .argument('<paths...>')
     .description('make directories, with their parents')
     .action((paths: string[]) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const results = [];
         for (const path of paths) results.push({ path, created: await client.mkdirs(path) });
         if (f.json) printJson(results);
@@ -103,7 +97,7 @@ export function registerFs(program: Command): void {
     .argument('<paths...>')
     .description('create empty files, or update the mtime of existing ones')
     .action((paths: string[]) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const results = [];
         for (const path of paths) {
           const existing = await client.getFileInfo(path);
@@ -125,7 +119,7 @@ export function registerFs(program: Command): void {
     .option('-r, --recursive', 'delete directories and their contents')
     .description('delete files or directories')
     .action((paths: string[], opts: { recursive?: boolean }) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const results = [];
         for (const path of paths) {
           const deleted = await client.delete(path, { recursive: Boolean(opts.recursive) });
@@ -142,7 +136,7 @@ export function registerFs(program: Command): void {
     .argument('<dst>')
     .description('rename a file or directory (into dst if dst is a directory)')
     .action((src: string, dst: string) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const renamed = await client.rename(src, dst);
         if (f.json) return printJson({ src, dst, renamed });
         if (!renamed) throw new TandemError('INVALID_ARGUMENT', `mv ${src} ${dst} failed: the source is missing, or the destination exists or has no parent`);
@@ -153,7 +147,7 @@ export function registerFs(program: Command): void {
     .argument('<path>')
     .description('show one inode')
     .action((path: string) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const s = await mustExist(client, path);
         if (f.json) return printJson({ path, ...s });
         const lines = [
@@ -178,7 +172,7 @@ export function registerFs(program: Command): void {
     .argument('[path]', 'file or directory', '/')
     .description('total length, files and directories under a path')
     .action((path: string) =>
-      withClient(async (client, f) => {
+      withFsClient(async (client, f) => {
         const summary = await client.contentSummary(path);
         if (f.json) return printJson({ path, ...summary });
         process.stdout.write(`${summary.length}  ${summary.fileCount} files  ${summary.directoryCount} directories  ${path}\n`);
@@ -190,7 +184,7 @@ export function registerFs(program: Command): void {
     .argument('<paths...>')
     .description('set permission bits')
     .action((mode: string, paths: string[]) =>
-      withClient(async (client) => {
+      withFsClient(async (client) => {
         const permission = parseMode(mode);
         for (const path of paths) await client.setPermission(path, permission);
       })(),
@@ -201,7 +195,7 @@ export function registerFs(program: Command): void {
     .argument('<paths...>')
     .description('set owner and/or group')
     .action((spec: string, paths: string[]) =>
-      withClient(async (client) => {
+      withFsClient(async (client) => {
         const [owner, group] = spec.split(':');
         const change = { ...(owner ? { owner } : {}), ...(group ? { group } : {}) };
         if (!change.owner && !change.group) throw new TandemError('INVALID_ARGUMENT', `chown needs OWNER, OWNER:GROUP or :GROUP, got "${spec}"`);

@@ -56,20 +56,27 @@ export function registerUp(program: Command): void {
       );
 
       // Supervisor: a master that dies is restarted on the same storage (it recovers from its journal).
+      const exited = (child: MasterProcess['child']): Promise<[number | null, string | null]> =>
+        child.exitCode !== null || child.signalCode !== null
+          ? Promise.resolve([child.exitCode, child.signalCode])
+          : new Promise((r) => child.once('exit', (c, s) => r([c, s])));
       const supervise = async (): Promise<void> => {
         while (!stopping) {
-          const [code, signal] = await new Promise<[number | null, string | null]>((r) => master.child.once('exit', (c, s) => r([c, s])));
+          const [code, signal] = await exited(master.child);
           if (stopping) return;
           process.stdout.write(`master m1 (pid ${master.pid}) exited (code ${code}, signal ${signal}); restarting in 1 s\n`);
-          await sleep(1_000);
-          if (stopping) return;
-          try {
-            master = await startMasterProcess({ dir: memberDir, rpc, member: 'm1', logFile });
-            await writeClusterFile();
-            process.stdout.write(`master m1 restarted as pid ${master.pid}\n`);
-          } catch (err) {
-            process.stdout.write(`master m1 could not restart: ${err instanceof Error ? err.message : String(err)}; see ${logFile}\n`);
-            await sleep(5_000);
+          // Retry the start until it works: a failed start leaves no child to wait on.
+          for (let delayMs = 1_000; !stopping; delayMs = Math.min(delayMs * 2, 30_000)) {
+            await sleep(delayMs);
+            if (stopping) return;
+            try {
+              master = await startMasterProcess({ dir: memberDir, rpc, member: 'm1', logFile });
+              await writeClusterFile();
+              process.stdout.write(`master m1 restarted as pid ${master.pid}\n`);
+              break;
+            } catch (err) {
+              process.stdout.write(`master m1 could not restart: ${err instanceof Error ? err.message : String(err)}; see ${logFile}\n`);
+            }
           }
         }
       };

@@ -9,6 +9,7 @@
 
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { DEFAULT_LIMITS, type Limits } from '../config/limits.js';
 import { TandemError, type ErrorCode } from '../errors.js';
 import type { ContentSummary, CreateResult, FileStatus, ListingPage, NameListingPage } from '../namespace/ops.js';
@@ -157,10 +158,10 @@ export class TandemClient {
 
   /** Sends a call, retrying retryable failures with the same arguments until the deadline. */
   async call<T>(method: string, args: unknown, opts: { deadlineMs?: number } = {}): Promise<T> {
-    const deadlineAt = Date.now() + (opts.deadlineMs ?? this.deadlineMs);
+    const deadlineAt = performance.now() + (opts.deadlineMs ?? this.deadlineMs);
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new TandemError('CONNECTION_LOST', 'the client was closed');
-      const remainingMs = deadlineAt - Date.now();
+      const remainingMs = deadlineAt - performance.now();
       if (remainingMs <= 0) throw new TandemError('DEADLINE_EXCEEDED', `${method} did not succeed within its deadline`);
       let connection: RpcConnection | undefined;
       try {
@@ -170,7 +171,7 @@ export class TandemClient {
         if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
         if (connection && (err.code === 'CONNECTION_LOST' || err.code === 'NOT_ACTIVE')) this.drop(connection);
         if (attempt === 0) this.retries++;
-        const delayMs = Math.min(backoffDelayMs(attempt, this.backoff), Math.max(0, deadlineAt - Date.now()));
+        const delayMs = Math.min(backoffDelayMs(attempt, this.backoff), Math.max(0, deadlineAt - performance.now()));
         await sleep(delayMs);
       }
     }
@@ -191,6 +192,11 @@ export class TandemClient {
       const { host, port } = this.masters[this.masterIndex]!;
       this.connecting = RpcConnection.connect(host, port, { limits: this.limits, clientName: `tandem-client ${this.clientId}` })
         .then((connection: RpcConnection) => {
+          if (this.closed) {
+            // close() ran while we were connecting: do not leave this socket open.
+            connection.close();
+            throw new TandemError('CONNECTION_LOST', 'the client was closed');
+          }
           this.connection = connection;
           return connection;
         })

@@ -136,7 +136,8 @@ export class Master {
       }
       case 'ns.listNames': {
         const a = parseQuery('ns.listNames', args);
-        return this.engine.read((s) => encodeNameListing(unwrap(m.listNames(s, a.path, a.startAfter, a.limit, callerOf(a)))));
+        const firstPage = a.startAfter === undefined;
+        return this.engine.read((s) => encodeNameListing(unwrap(m.listNames(s, a.path, a.startAfter, a.limit, callerOf(a))), firstPage));
       }
       case 'ns.contentSummary': {
         const a = parseQuery('ns.contentSummary', args);
@@ -192,16 +193,18 @@ export class Master {
  * Wire form of a names-only listing: the names joined by '/', which no name can contain,
  * so the encoding is unambiguous. One string instead of hundreds makes a listing several
  * times cheaper to encode and decode (`tandem bench meta --op list`). A whole directory's
- * names arrive as the directory's cached sorted array, so its joined form is cached too,
- * keyed weakly on that array: when the directory changes, the array is replaced and the
- * old entry goes with it.
+ * names (first page, nothing remaining) arrive as the directory's cached sorted array, so
+ * their joined form is cached too, keyed weakly on that array: when the directory changes,
+ * the array is replaced and the old entry goes with it. Other pages are fresh slices, not
+ * worth caching.
  */
 const joinedNamesCache = new WeakMap<readonly string[], string>();
-function encodeNameListing(page: NameListingPage): { names: string; remaining: number } {
-  let joined = joinedNamesCache.get(page.names);
+function encodeNameListing(page: NameListingPage, firstPage: boolean): { names: string; remaining: number } {
+  const cacheable = firstPage && page.remaining === 0;
+  let joined = cacheable ? joinedNamesCache.get(page.names) : undefined;
   if (joined === undefined) {
     joined = page.names.join('/');
-    if (page.names.length > 16) joinedNamesCache.set(page.names, joined);
+    if (cacheable) joinedNamesCache.set(page.names, joined);
   }
   return { names: joined, remaining: page.remaining };
 }

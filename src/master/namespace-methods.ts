@@ -4,10 +4,14 @@
 
 import { z } from 'zod';
 import { TandemError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
+import { REPLICATION_MAX } from '../namespace/mutations.js';
 import type { NamespaceMutation } from '../namespace/ops.js';
 
-const path = z.string().min(1).max(64 * 1024);
-const name = z.string().min(1).max(255);
+// Coarse bounds at the edge, from the same limits the state machine enforces exactly (it
+// counts UTF-8 bytes; a string of more UTF-16 units than the byte limit is over it too).
+const path = z.string().min(1).max(DEFAULT_LIMITS.pathBytesMax);
+const name = z.string().min(1).max(DEFAULT_LIMITS.nameBytesMax);
 const callerFields = {
   user: name,
   groups: z.array(name).max(64).default([]),
@@ -27,7 +31,7 @@ export const MUTATION_SCHEMAS = {
     path,
     overwrite: z.boolean().default(false),
     permission: permission.optional(),
-    replication: z.number().int().min(1).max(512).optional(),
+    replication: z.number().int().min(1).max(REPLICATION_MAX).optional(),
     blockSize: z.number().int().min(1).max(2 ** 40).optional(),
   }),
   'ns.complete': z.object({ ...mutationFields, path, fileId: z.number().int().positive(), length: z.number().int().nonnegative() }),
@@ -45,13 +49,13 @@ export const QUERY_SCHEMAS = {
   'ns.listStatus': z.object({
     ...callerFields,
     path,
-    startAfter: z.string().max(255).optional(),
+    startAfter: name.optional(),
     limit: z.number().int().positive().optional(),
   }),
   'ns.listNames': z.object({
     ...callerFields,
     path,
-    startAfter: z.string().max(255).optional(),
+    startAfter: name.optional(),
     limit: z.number().int().positive().optional(),
   }),
   'ns.contentSummary': z.object({ ...callerFields, path }),

@@ -30,7 +30,7 @@ export const DEFAULT_FILE_PERMISSION = 0o644;
 export const DEFAULT_REPLICATION = 3;
 export const DEFAULT_BLOCK_SIZE_BYTES = 128 * 1024 * 1024;
 /** HDFS stores replication in a short. */
-const REPLICATION_MAX = 32767;
+export const REPLICATION_MAX = 32767;
 /** mkdirs gives the directories it creates on the way u+wx, as HDFS does, so the creator can fill them. */
 const OWNER_WRITE_EXECUTE = 0o300;
 

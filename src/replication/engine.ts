@@ -101,7 +101,6 @@ export class ReplicationEngine<S, Op, I> {
       const image = await loadNewestValidImage(dir, log);
       const imageTxid = image?.txid ?? 0;
       const state = image ? machine.fromImage(image.payload as I) : machine.initial();
-      if (image) log.info({ txid: image.txid, file: image.file }, `loaded fsimage at txid ${image.txid}`);
       const recovered = await recoverJournal(dir, log, { afterTxid: imageTxid });
       if (image === null && recovered.firstTxid !== null && recovered.firstTxid > 1) {
         throw new TandemError('NO_VALID_IMAGE', `no fsimage in ${dir} and the edits start at txid ${recovered.firstTxid}, not 1`);
@@ -147,23 +146,34 @@ export class ReplicationEngine<S, Op, I> {
     const outcome = this.machine.apply(this.state, op);
     if (outcome.ok && outcome.mutated) {
       const txid = ++this.appliedTxid;
-      this.journal.append({ txid, epoch: this.epoch, op });
+      try {
+        this.journal.append({ txid, epoch: this.epoch, op });
+      } catch (err) {
+        // The op is applied in memory but can never be journaled: memory and disk now
+        // disagree, so this process must stop serving (a broken invariant, STYLE §4).
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.onJournalFatal(error);
+        throw new TandemError('NOT_ACTIVE', `could not journal txid ${txid}: ${error.message}`);
+      }
     }
     await this.untilDurable(this.appliedTxid);
     return outcome;
   }
 
   /**
-   * Runs a query against the live state once everything it could observe is durable. When
-   * nothing is waiting for fsync (a read-mostly load) it answers at once, without a promise.
+   * Runs a query against the live state now, and releases its answer once everything it
+   * observed is durable. The query runs first and the wait comes after: running it after
+   * the wait would let it see writes applied during the wait that are not durable yet.
+   * (Query results are fresh objects or arrays the state replaces rather than changes, so
+   * holding one across the wait is safe.) When nothing awaits fsync — a read-mostly load —
+   * the answer is immediate, without a promise.
    */
   read<T>(query: (state: S) => T): T | Promise<T> {
     this.checkServing();
-    if (this.appliedTxid <= this.journal.durableTxid) return query(this.state);
-    return this.untilDurable(this.appliedTxid).then(() => {
-      this.checkServing();
-      return query(this.state);
-    });
+    const value = query(this.state);
+    const observedTxid = this.appliedTxid;
+    if (observedTxid <= this.journal.durableTxid) return value;
+    return this.untilDurable(observedTxid).then(() => value);
   }
 
   private untilDurable(txid: number): Promise<void> {
@@ -189,7 +199,6 @@ export class ReplicationEngine<S, Op, I> {
         await this.untilDurable(txid);
         const saved = await writeImage(this.dir, txid, payload, this.log);
         this.imageTxid = txid;
-        this.log.info({ txid, bytes: saved.bytes, ms: saved.ms }, `saved fsimage at txid ${txid}`);
         await this.purge();
         return { txid, ...saved };
       } finally {
@@ -241,6 +250,7 @@ export class ReplicationEngine<S, Op, I> {
   }
 
   private onJournalFatal(err: Error): void {
+    if (this.fatal) return;
     // After a failed write or fsync nothing in flight can be acknowledged (the kernel may have
     // dropped the dirty pages). Stop serving; the process owner exits and a standby takes over.
     this.fatal = err;
@@ -249,7 +259,4 @@ export class ReplicationEngine<S, Op, I> {
     this.onFatal?.(err);
   }
 
-  get failed(): Error | null {
-    return this.fatal;
-  }
 }

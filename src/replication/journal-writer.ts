@@ -47,8 +47,14 @@ export interface JournalStats {
   flushMsTotal: number;
 }
 
-/** fdatasyncs allowed in flight at once (see drain()). */
-const SYNCS_IN_FLIGHT_MAX = 2;
+/**
+ * fdatasyncs allowed in flight at once (see drain()). One: Linux reports a writeback error
+ * to only one fsync per open file description, so with two in flight on one fd, the sync
+ * covering batch A could return success while the error for A's pages went to the other —
+ * and A would be acknowledged though it may not be on disk. Measured, the second sync
+ * added little (`tandem bench meta --op create`); allowing it would need one fd per sync.
+ */
+const SYNCS_IN_FLIGHT_MAX = 1;
 
 /** Default fatal handler: rethrown outside any promise, so the process dies (see fail()). */
 function throwFatal(err: Error): void {
@@ -246,11 +252,9 @@ export class JournalWriter {
   /**
    * Writes group commits until nothing is pending; rolls by size between them.
    *
-   * Up to SYNCS_IN_FLIGHT_MAX fdatasyncs run at once: while one waits for the disk, the
-   * next batch is written and its fdatasync issued, so a slow disk commit does not leave
-   * the records that arrived meanwhile waiting for it to finish. An fdatasync makes every
-   * byte written to the file before it durable, so whichever completes makes its own batch
-   * and all earlier ones durable; `durable` only ever moves up.
+   * At most SYNCS_IN_FLIGHT_MAX fdatasyncs run at once. An fdatasync makes every byte
+   * written to the file before it durable, so whichever completes makes its own batch and
+   * all earlier ones durable; `durable` only ever moves up.
    */
   private async drain(): Promise<void> {
     this.draining = true;
@@ -300,6 +304,8 @@ export class JournalWriter {
     this.counters.bytes += bytes;
     this.counters.records += count;
     return this.handle.datasync().then(() => {
+      // After any failure nothing more may be acknowledged, whatever this sync returned.
+      if (this.failure) return;
       this.counters.flushMsTotal += performance.now() - startedMs;
       this.counters.flushes++;
       this.counters.fsyncs++;

@@ -114,10 +114,6 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/**
- * Writes every byte of `buffers` at `position`. A file write may be partial (a full disk,
- * a signal); a journal that assumed otherwise would fsync a hole and call it durable.
- */
 /** writeFully's synchronous twin, for small writes on the event loop (a group commit batch). */
 export function writeFullySync(fd: number, buffer: Buffer, position: number): number {
   let offset = 0;
@@ -129,6 +125,10 @@ export function writeFullySync(fd: number, buffer: Buffer, position: number): nu
   return offset;
 }
 
+/**
+ * Writes every byte of `buffers` at `position`. A file write may be partial (a full disk,
+ * a signal); a journal that assumed otherwise would fsync a hole and call it durable.
+ */
 export async function writeFully(handle: FileHandle, buffers: readonly Buffer[], position: number): Promise<number> {
   let written = 0;
   for (const buffer of buffers) {

@@ -7,10 +7,17 @@
 // taking over the same stale lock at the same instant are not fully excluded.
 
 import { open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { TandemError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { fsyncDirectory, LOCK_FILE } from './storage-layout.js';
+
+/**
+ * Lock files this process holds, by path. A lock file naming our own PID is ours only if
+ * it is in here; otherwise an earlier process with the same PID left it (a container's
+ * master is PID 1 every time), and it is stale.
+ */
+const heldByThisProcess = new Set<string>();
 
 function isAlive(pid: number): boolean {
   try {
@@ -41,16 +48,18 @@ async function tryCreate(path: string): Promise<boolean> {
 
 /** Takes the directory's lock; the returned function releases it (idempotent). */
 export async function acquireStorageLock(dir: string, log: Logger = silentLogger()): Promise<() => Promise<void>> {
-  const path = join(dir, LOCK_FILE);
+  const path = resolve(dir, LOCK_FILE);
   // Two rounds: create, or find a stale lock, remove it, and create again.
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await tryCreate(path)) {
       await fsyncDirectory(dir);
       log.info({ dir, pid: process.pid }, `locked storage directory ${dir}`);
+      heldByThisProcess.add(path);
       let released = false;
       return async () => {
         if (released) return;
         released = true;
+        heldByThisProcess.delete(path);
         // Only remove the file if it is still ours.
         const holder = await readFile(path, 'utf8').catch(() => '');
         if (Number.parseInt(holder, 10) === process.pid) await unlink(path);
@@ -65,7 +74,8 @@ export async function acquireStorageLock(dir: string, log: Logger = silentLogger
       throw err;
     }
     const pid = Number.parseInt(content, 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
+    const ownPidLeftByAnEarlierProcess = pid === process.pid && !heldByThisProcess.has(path);
+    if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) && !ownPidLeftByAnEarlierProcess) {
       throw new TandemError('STORAGE_LOCKED', `${dir} is locked by process ${pid} (${path})`);
     }
     // Dead PID, or an empty/torn lock file from a crash during its creation.

@@ -93,6 +93,26 @@ test('a reply waits for its record to be durable, and a read waits for what it o
   }
 });
 
+test('a read never shows a write applied while it waited for fsync', async () => {
+  const dir = await tempDir('tandem-engine-');
+  const engine = await open(dir);
+  try {
+    const mkdir = (callId: number, path: string): NamespaceMutation => ({ type: 'mkdirs', path, user: 'hdfs', groups: [], clientId: 'r', callId, time: 1 });
+    const first = engine.submit(mkdir(1, '/a'));
+    // /a is applied but not durable: the read must wait, and must answer with what it saw then.
+    const read = engine.read((s) => [...s.root.children!.keys()].sort());
+    assert.ok(read instanceof Promise, 'the read waits for /a to be durable');
+    // A later write arrives while the read waits; it may not leak into the read's answer.
+    await new Promise((r) => setImmediate(r));
+    const second = engine.submit(mkdir(2, '/b'));
+    assert.deepEqual(await read, ['a']);
+    await Promise.all([first, second]);
+    assert.deepEqual(await engine.read((s) => [...s.root.children!.keys()].sort()), ['a', 'b']);
+  } finally {
+    await engine.close();
+  }
+});
+
 test('a second engine on the same directory is refused while the first holds it', async () => {
   const dir = await tempDir('tandem-engine-');
   const engine = await open(dir);

@@ -21,6 +21,14 @@ async function tempDir(): Promise<string> {
 }
 
 describe('storage lock', () => {
+  it('takes over a lock naming our own PID that this process does not hold (a restarted container is PID 1 again)', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'in_use.lock'), `${process.pid}\n`);
+    const release = await acquireStorageLock(dir, log);
+    await assert.rejects(acquireStorageLock(dir, log), (err: unknown) => err instanceof TandemError && err.code === 'STORAGE_LOCKED');
+    await release();
+  });
+
   it('writes our PID, refuses a second holder while we live, and releases', async () => {
     const dir = await tempDir();
     const release = await acquireStorageLock(dir, log);
