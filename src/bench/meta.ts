@@ -17,6 +17,8 @@ export interface MetaBenchOptions {
   /** Files that stat/list/rename/delete need to exist first (made untimed when missing). */
   files?: number;
   ackLog?: string;
+  /** Untimed calls before the timed ones (default: n/10, at most 2000). */
+  warmup?: number;
   /** Progress lines go here (stderr in the CLI). */
   progress?: (line: string) => void;
 }
@@ -51,80 +53,126 @@ async function populate(client: TandemClient, count: number, dirs: number, progr
   if (result.errors > 0) throw new TandemError('INTERNAL', `populating /bench failed ${result.errors} times: ${result.firstError}`);
 }
 
-export async function runMetaBench(client: TandemClient, opts: MetaBenchOptions): Promise<MetaBenchResult> {
-  const { n, window, op } = opts;
+/** What one benchmark op does: untimed setup, an untimed warm-up call, and the timed call. */
+interface Plan {
+  setup: () => Promise<void>;
+  /** Warms the JIT on the same code path without touching what the timed calls use. */
+  warmUp: (i: number) => Promise<void>;
+  call: (i: number) => Promise<void>;
+  /** Untimed cleanup of what the warm-up left. */
+  cleanUp?: () => Promise<void>;
+}
+
+const WARMUP_ROOT = '/bench-warmup';
+
+function planFor(client: TandemClient, opts: MetaBenchOptions, acked: (path: string) => void): Plan {
   const dirs = opts.dirs ?? 100;
-  let ackLog: WriteStream | null = null;
-  const acked = (path: string): void => {
-    ackLog?.write(path + '\n');
+  const stat = async (path: string): Promise<void> => {
+    if (!(await client.getFileInfo(path))) throw new TandemError('NOT_FOUND', `${path} is missing`);
   };
-  let result: WindowResult;
-  try {
-    if (opts.ackLog) ackLog = createWriteStream(opts.ackLog, { flags: 'a' });
-    switch (op) {
-      case 'create': {
-        await makeParents(client, dirs);
-        result = await runWindow(n, window, async (i) => {
+  const removeWarmUp = async (): Promise<void> => {
+    await client.delete(WARMUP_ROOT, { recursive: true });
+  };
+  switch (opts.op) {
+    case 'create':
+      return {
+        setup: async () => {
+          await makeParents(client, dirs);
+          await makeParents(client, dirs, WARMUP_ROOT);
+        },
+        warmUp: async (i) => {
+          await client.create(`${WARMUP_ROOT}/d${i % dirs}/f${i}`);
+        },
+        call: async (i) => {
           const path = fileOf(i, dirs);
           await client.create(path);
           acked(path);
-        });
-        break;
-      }
-      case 'mkdir': {
-        await makeParents(client, dirs, '/bench-mkdir');
-        result = await runWindow(n, window, async (i) => {
+        },
+        cleanUp: removeWarmUp,
+      };
+    case 'mkdir':
+      return {
+        setup: async () => {
+          await makeParents(client, dirs, '/bench-mkdir');
+          await makeParents(client, dirs, WARMUP_ROOT);
+        },
+        warmUp: async (i) => {
+          await client.mkdirs(`${WARMUP_ROOT}/d${i % dirs}/m${i}`);
+        },
+        call: async (i) => {
           const path = `/bench-mkdir/d${i % dirs}/m${i}`;
           await client.mkdirs(path);
           acked(path);
-        });
-        break;
-      }
-      case 'stat': {
-        await populate(client, opts.files ?? n, dirs, opts.progress);
-        const files = opts.files ?? n;
-        const order = permutation(files);
-        result = await runWindow(n, window, async (i) => {
-          const path = fileOf(order[i % files]!, dirs);
-          if (!(await client.getFileInfo(path))) throw new TandemError('NOT_FOUND', `${path} is missing`);
-        });
-        break;
-      }
-      case 'list':
-      case 'list-status': {
-        // `list` is the peers' workload: names only (ZooKeeper getChildren). `list-status`
-        // returns every entry's full status, as HDFS listStatus does.
-        const files = opts.files ?? 50_000;
-        await populate(client, files, dirs, opts.progress);
-        result = await runWindow(n, window, async (i) => {
-          const dir = dirOf(i, dirs);
-          const count = op === 'list' ? (await client.listNames(dir)).names.length : (await client.listStatus(dir)).entries.length;
-          if (count === 0) throw new TandemError('NOT_FOUND', `${dir} is empty`);
-        });
-        break;
-      }
-      case 'rename': {
-        await populate(client, n, dirs, opts.progress);
-        result = await runWindow(n, window, async (i) => {
+        },
+        cleanUp: removeWarmUp,
+      };
+    case 'stat': {
+      const files = opts.files ?? opts.n;
+      const order = permutation(files);
+      const call = (i: number): Promise<void> => stat(fileOf(order[i % files]!, dirs));
+      return { setup: () => populate(client, files, dirs, opts.progress), warmUp: call, call };
+    }
+    case 'list':
+    case 'list-status': {
+      // `list` is the peers' workload: names only (ZooKeeper getChildren). `list-status`
+      // returns every entry's full status, as HDFS listStatus does.
+      const call = async (i: number): Promise<void> => {
+        const dir = dirOf(i, dirs);
+        const count = opts.op === 'list' ? (await client.listNames(dir)).names.length : (await client.listStatus(dir)).entries.length;
+        if (count === 0) throw new TandemError('NOT_FOUND', `${dir} is empty`);
+      };
+      return { setup: () => populate(client, opts.files ?? 50_000, dirs, opts.progress), warmUp: call, call };
+    }
+    case 'rename':
+      return {
+        setup: () => populate(client, opts.n, dirs, opts.progress),
+        warmUp: (i) => stat(fileOf(i % opts.n, dirs)),
+        call: async (i) => {
           const dst = fileOf(i, dirs, 'r');
           if (!(await client.rename(fileOf(i, dirs), dst))) throw new TandemError('NOT_FOUND', `rename to ${dst} returned false`);
           acked(dst);
-        });
-        break;
-      }
-      case 'delete': {
-        // Deletes what the rename benchmark left (r<i>) if it ran, else the created f<i>.
-        const prefix = (await client.getFileInfo(fileOf(0, dirs, 'r'))) ? 'r' : 'f';
-        if (prefix === 'f') await populate(client, n, dirs, opts.progress);
-        result = await runWindow(n, window, async (i) => {
+        },
+      };
+    case 'delete': {
+      // Deletes what the rename benchmark left (r<i>) if it ran, else the created f<i>.
+      let prefix = 'f';
+      return {
+        setup: async () => {
+          prefix = (await client.getFileInfo(fileOf(0, dirs, 'r'))) ? 'r' : 'f';
+          if (prefix === 'f') await populate(client, opts.n, dirs, opts.progress);
+        },
+        warmUp: (i) => stat(fileOf(i % opts.n, dirs, prefix)),
+        call: async (i) => {
           const path = fileOf(i, dirs, prefix);
           if (!(await client.delete(path))) throw new TandemError('NOT_FOUND', `delete ${path} returned false`);
-        });
-        break;
-      }
+        },
+      };
     }
+  }
+}
+
+/**
+ * Runs one benchmark op: setup (untimed), a warm-up of `warmup` calls (untimed, so the
+ * figure is not a measure of V8's JIT starting up; the peers' benchmark reaches its later
+ * phases warm, in the same process), then N timed calls with `window` in flight.
+ */
+export async function runMetaBench(client: TandemClient, opts: MetaBenchOptions): Promise<MetaBenchResult> {
+  const { n, window, op } = opts;
+  let ackLog: WriteStream | null = null;
+  try {
+    if (opts.ackLog) ackLog = createWriteStream(opts.ackLog, { flags: 'a' });
+    const log = ackLog;
+    const plan = planFor(client, opts, (path) => log?.write(path + '\n'));
+    await plan.setup();
+    const warmup = opts.warmup ?? Math.min(2_000, Math.ceil(n / 10));
+    if (warmup > 0) {
+      const warm = await runWindow(warmup, window, plan.warmUp);
+      if (warm.errors > 0) throw new TandemError('INTERNAL', `warm-up failed ${warm.errors} times: ${warm.firstError}`);
+      await plan.cleanUp?.();
+    }
+    const result = await runWindow(n, window, plan.call);
+    return { op, ...result };
   } finally {
     if (ackLog) await new Promise<void>((resolve) => ackLog!.end(resolve));
   }
-  return { op, ...result };
 }

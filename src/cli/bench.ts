@@ -4,7 +4,7 @@ import { TandemError } from '../errors.js';
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
-import { parsePositiveInt, printJson, runCommand, withClient } from './common.js';
+import { parseNonNegativeInt, parsePositiveInt, printJson, runCommand, withClient } from './common.js';
 
 const progress = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`);
@@ -22,8 +22,9 @@ export function registerBench(program: Command): void {
     .option('--window <w>', 'calls in flight on the one connection', '256')
     .option('--files <n>', 'files stat/list/rename/delete need (made untimed if missing)')
     .option('--ack-log <file>', 'append each acknowledged path to this file')
+    .option('--warmup <n>', 'untimed calls first (default: n/10, at most 2000; 0 for none)')
     .option('--json', 'print one JSON line')
-    .action((flags: { master: string; op: string; n: string; window: string; files?: string; ackLog?: string; json?: boolean }) =>
+    .action((flags: { master: string; op: string; n: string; window: string; files?: string; ackLog?: string; warmup?: string; json?: boolean }) =>
       withClient({ master: flags.master, deadlineMs: '120000' }, async (client) => {
         if (!(BENCH_OPS as readonly string[]).includes(flags.op)) {
           throw new TandemError('INVALID_ARGUMENT', `--op must be one of ${BENCH_OPS.join('|')}, got "${flags.op}"`);
@@ -34,6 +35,7 @@ export function registerBench(program: Command): void {
           window: parsePositiveInt(flags.window, '--window'),
           ...(flags.files ? { files: parsePositiveInt(flags.files, '--files') } : {}),
           ...(flags.ackLog ? { ackLog: flags.ackLog } : {}),
+          ...(flags.warmup !== undefined ? { warmup: parseNonNegativeInt(flags.warmup, '--warmup') } : {}),
           progress,
         });
         if (r.firstError) progress(`first error: ${r.firstError}`);

@@ -51,3 +51,7 @@ export function parsePositiveInt(text: string, what: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new TandemError('INVALID_ARGUMENT', `${what} must be a positive integer, got "${text}"`);
   return n;
 }
+
+export function parseNonNegativeInt(text: string, what: string): number {
+  return text === '0' ? 0 : parsePositiveInt(text, what);
+}
