@@ -8,14 +8,18 @@ export interface Limits {
   inFlightPerConnectionMax: number;
   /** Open client connections a server accepts. */
   connectionsMax: number;
+  /** Calls a server holds in flight over all its connections (connectionsMax × per-connection is far too many). */
+  inFlightTotalMax: number;
   /** Time a client waits for the handshake reply, and a server waits for a new connection's hello. */
   handshakeTimeoutMs: number;
   /** Default per-call deadline when the caller sets none. */
   callDeadlineMs: number;
   /** Bytes of edit records written by one group commit (one write + one fdatasync). */
   groupCommitBytesMax: number;
-  /** Records appended but not yet durable before new writes are refused with backpressure. */
+  /** Records appended but not yet durable before new writes are refused with backpressure... */
   journalPendingRecordsMax: number;
+  /** ...and their bytes. */
+  journalPendingBytesMax: number;
   /** An in-progress segment is rolled when it reaches this size... */
   segmentBytesMax: number;
   /** ...or this age. */
@@ -48,10 +52,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   frameBytesMax: 16 * 1024 * 1024,
   inFlightPerConnectionMax: 4096,
   connectionsMax: 1024,
+  inFlightTotalMax: 65_536,
   handshakeTimeoutMs: 5_000,
   callDeadlineMs: 30_000,
   groupCommitBytesMax: 4 * 1024 * 1024,
   journalPendingRecordsMax: 200_000,
+  journalPendingBytesMax: 256 * 1024 * 1024,
   segmentBytesMax: 64 * 1024 * 1024,
   segmentRollIntervalMs: 60_000,
   retryCacheAgeMs: 10 * 60_000,

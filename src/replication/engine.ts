@@ -143,6 +143,9 @@ export class ReplicationEngine<S, Op, I> {
     if (this.appliedTxid - this.journal.durableTxid >= this.limits.journalPendingRecordsMax) {
       throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.appliedTxid - this.journal.durableTxid} records waiting for fsync`);
     }
+    if (this.journal.pendingBytes >= this.limits.journalPendingBytesMax) {
+      throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.journal.pendingBytes} bytes waiting for a write`);
+    }
     const outcome = this.machine.apply(this.state, op);
     if (outcome.ok && outcome.mutated) {
       const txid = ++this.appliedTxid;

@@ -83,6 +83,8 @@ export class JournalWriter {
 
   /** Encoded records not yet handed to a write. Invariant: pending[0] has txid durable+1+inFlight. */
   private readonly pending: Buffer[] = [];
+  /** Bytes in `pending`. */
+  private pendingBytesCount = 0;
   /** Invariant: durableTxid ≤ lastAppendedTxid, and lastAppendedTxid - durableTxid ≤ journalPendingRecordsMax. */
   private durable = 0;
   /** Highest txid written to the segment file, durable or not. Invariant: durable ≤ written ≤ lastAppended. */
@@ -122,6 +124,11 @@ export class JournalWriter {
     return writer;
   }
 
+  /** Bytes appended and not yet handed to a write (the engine refuses new writes past journalPendingBytesMax). */
+  get pendingBytes(): number {
+    return this.pendingBytesCount;
+  }
+
   get durableTxid(): number {
     return this.durable;
   }
@@ -159,6 +166,7 @@ export class JournalWriter {
       throw new Error(`invariant broken: record ${record.txid} is ${encoded.length} bytes, over frameBytesMax`);
     }
     this.pending.push(encoded);
+    this.pendingBytesCount += encoded.length;
     this.lastAppended = record.txid;
     this.lastEpoch = record.epoch;
     this.scheduleFlush();
@@ -295,6 +303,7 @@ export class JournalWriter {
       count++;
     }
     const batch = this.pending.splice(0, count);
+    this.pendingBytesCount -= bytes;
     const lastTxid = this.written + count;
     const startedMs = performance.now();
     writeFullySync(this.handle.fd, batch.length === 1 ? batch[0]! : Buffer.concat(batch, bytes), this.segmentBytes);

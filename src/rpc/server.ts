@@ -356,6 +356,10 @@ export class RpcServer {
       this.failConnection(connection, CONNECTION_ERROR_ID, 'MALFORMED_FRAME', `call id ${id} is already in flight`);
       return;
     }
+    if (this.inFlightTotal >= this.limits.inFlightTotalMax) {
+      this.replyError(connection, id, 'TOO_MANY_IN_FLIGHT', `${this.inFlightTotal} calls in flight on this server, the limit`);
+      return;
+    }
     if (connection.calls.size >= this.limits.inFlightPerConnectionMax) {
       this.replyError(connection, id, 'TOO_MANY_IN_FLIGHT', `${connection.calls.size} calls in flight on this connection, the limit`);
       return;

@@ -113,6 +113,22 @@ test('a read never shows a write applied while it waited for fsync', async () =>
   }
 });
 
+test('backpressure: past journalPendingBytesMax a write is refused before it is applied', async () => {
+  const dir = await tempDir('tandem-engine-');
+  const engine = (await ReplicationEngine.open({ dir, machine, limits: limitsWith({ journalPendingBytesMax: 1 }), log: silentLogger() })) as Engine;
+  try {
+    const mkdir = (callId: number, path: string): NamespaceMutation => ({ type: 'mkdirs', path, user: 'hdfs', groups: [], clientId: 'p', callId, time: 1 });
+    const first = engine.submit(mkdir(1, '/a'));
+    // /a's record waits for its write in this same turn: the journal holds more than 1 byte.
+    await assert.rejects(engine.submit(mkdir(2, '/b')), (err: Error & { code?: string }) => err.code === 'TOO_MANY_IN_FLIGHT');
+    await first;
+    assert.deepEqual(await engine.read((s) => [...s.root.children!.keys()]), ['a'], '/b was never applied');
+    assert.equal(engine.status().appliedTxid, 1);
+  } finally {
+    await engine.close();
+  }
+});
+
 test('a second engine on the same directory is refused while the first holds it', async () => {
   const dir = await tempDir('tandem-engine-');
   const engine = await open(dir);

@@ -319,6 +319,18 @@ describe('limits', async () => {
     }
   });
 
+  it('answers TOO_MANY_IN_FLIGHT beyond the server-wide limit, whichever connection asks', async () => {
+    const { port } = await startServer({ inFlightTotalMax: 2 });
+    const a = await connectTo(port);
+    const b = await connectTo(port);
+    const held = [a.call('hang', null), b.call('hang', null)].map((call) => assert.rejects(call, isCode('CONNECTION_LOST')));
+    await sleep(20); // both calls are in the server's in-flight table
+    await assert.rejects(b.call('asyncEcho', 1), isCode('TOO_MANY_IN_FLIGHT', /2 calls in flight on this server/));
+    a.close();
+    b.close();
+    await Promise.all(held);
+  });
+
   it('the client caps its own in-flight calls', async () => {
     const { port } = await startServer();
     const connection = await connectTo(port, { inFlightPerConnectionMax: 2 });
