@@ -6,6 +6,7 @@
 // error names the PID so an operator can check and remove the file), and two processes
 // taking over the same stale lock at the same instant are not fully excluded.
 
+import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TandemError } from '../errors.js';
@@ -22,10 +23,23 @@ const heldByThisProcess = new Set<string>();
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed master whose parent has not reaped it yet is a zombie: kill(pid, 0) still
+  // succeeds, but it holds nothing. Without this, a restart right after kill -9 is refused.
+  return !isZombie(pid);
+}
+
+/** Linux: state Z (zombie) or X (dead) in /proc/<pid>/stat. Elsewhere: not known, so no. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,24 @@ async function tempDir(): Promise<string> {
 }
 
 describe('storage lock', () => {
+  it('takes over the lock of a killed process its parent has not reaped yet (a zombie)', async () => {
+    const dir = await tempDir();
+    // A parent that never reaps: sh starts a child, prints its PID, then becomes `sleep`.
+    const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number.parseInt(await new Promise<string>((resolve) => parent.stdout.once('data', (b: Buffer) => resolve(b.toString()))), 10);
+      await writeFile(join(dir, 'in_use.lock'), `${pid}\n`);
+      await assert.rejects(acquireStorageLock(dir, log), (err: unknown) => err instanceof TandemError && err.code === 'STORAGE_LOCKED');
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '); i++) await new Promise((r) => setTimeout(r, 5));
+      assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /, 'the killed child is a zombie');
+      const release = await acquireStorageLock(dir, log);
+      await release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('takes over a lock naming our own PID that this process does not hold (a restarted container is PID 1 again)', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'in_use.lock'), `${process.pid}\n`);
