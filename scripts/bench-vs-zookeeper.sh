@@ -8,7 +8,7 @@
 set -euo pipefail
 N=${1:-50000}
 WINDOW=${2:-256}
-LIST_N=${LIST_N:-20000}
+LIST_N=${LIST_N:-2000}   # the peers' default (bench-peers.mjs --list-n)
 root=$(cd "$(dirname "$0")/.." && pwd)
 peers_src=$(cd "$root/../shared/peers" && pwd)
 work=$(mktemp -d /tmp/tandem-vs-zk.XXXXXX)

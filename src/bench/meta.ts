@@ -17,7 +17,7 @@ export interface MetaBenchOptions {
   /** Files that stat/list/rename/delete need to exist first (made untimed when missing). */
   files?: number;
   ackLog?: string;
-  /** Untimed calls before the timed ones (default: n/10, at most 2000). */
+  /** Untimed calls before the timed ones (default: n, at most 2000). */
   warmup?: number;
   /** Progress lines go here (stderr in the CLI). */
   progress?: (line: string) => void;
@@ -164,7 +164,7 @@ export async function runMetaBench(client: TandemClient, opts: MetaBenchOptions)
     const log = ackLog;
     const plan = planFor(client, opts, (path) => log?.write(path + '\n'));
     await plan.setup();
-    const warmup = opts.warmup ?? Math.min(2_000, Math.ceil(n / 10));
+    const warmup = opts.warmup ?? Math.min(2_000, n);
     if (warmup > 0) {
       const warm = await runWindow(warmup, window, plan.warmUp);
       if (warm.errors > 0) throw new TandemError('INTERNAL', `warm-up failed ${warm.errors} times: ${warm.firstError}`);

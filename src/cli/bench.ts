@@ -22,7 +22,7 @@ export function registerBench(program: Command): void {
     .option('--window <w>', 'calls in flight on the one connection', '256')
     .option('--files <n>', 'files stat/list/rename/delete need (made untimed if missing)')
     .option('--ack-log <file>', 'append each acknowledged path to this file')
-    .option('--warmup <n>', 'untimed calls first (default: n/10, at most 2000; 0 for none)')
+    .option('--warmup <n>', 'untimed calls first (default: n, at most 2000; 0 for none)')
     .option('--json', 'print one JSON line')
     .action((flags: { master: string; op: string; n: string; window: string; files?: string; ackLog?: string; warmup?: string; json?: boolean }) =>
       withClient({ master: flags.master, deadlineMs: '120000' }, async (client) => {
