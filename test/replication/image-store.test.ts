@@ -1,37 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
+import { describe, it } from 'node:test';
 import { TandemError } from '../../src/errors.js';
 import { IMAGE_HEADER_BYTES, loadNewestValidImage, writeImage } from '../../src/replication/image-store.js';
 import { imageName } from '../../src/replication/storage-layout.js';
-import { silentLogger, type Logger } from '../../src/util/log.js';
+import { silentLogger } from '../../src/util/log.js';
+import { tempDir as sharedTempDir } from '../helpers/temp.js';
+import { capturingLogger } from '../helpers/log.js';
 
 const log = silentLogger();
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = (): Promise<string> => sharedTempDir('tandem-image-');
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-image-'));
-  dirs.push(dir);
-  return dir;
-}
-
-function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
-}
 
 function state(txid: number): unknown {
   return {

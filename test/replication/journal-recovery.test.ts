@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { limitsWith } from '../../src/config/limits.js';
 import { TandemError } from '../../src/errors.js';
 import { readEdits, recoverJournal } from '../../src/replication/journal-recovery.js';
@@ -12,7 +10,8 @@ import { JournalWriter } from '../../src/replication/journal-writer.js';
 import { encodeRecord, encodeSegmentHeader, SEGMENT_HEADER_BYTES } from '../../src/replication/record-codec.js';
 import type { EditRecord } from '../../src/replication/state-machine.js';
 import { finalizedSegmentName, inProgressSegmentName } from '../../src/replication/storage-layout.js';
-import { silentLogger, type Logger } from '../../src/util/log.js';
+import { silentLogger } from '../../src/util/log.js';
+import { capturingLogger } from '../helpers/log.js';
 
 const log = silentLogger();
 
@@ -39,17 +38,6 @@ function segmentBytes(first: number, count: number): Buffer {
   return Buffer.concat([encodeSegmentHeader(), ...Array.from({ length: count }, (_, i) => encodeRecord(record(first + i)))]);
 }
 
-/** A logger whose lines land in `lines` (parsed), to check what recovery tells the operator. */
-function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
-}
 
 async function readAll(dir: string, fromTxid: number): Promise<EditRecord[]> {
   const out: EditRecord[] = [];

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { readdir } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { limitsWith } from '../../src/config/limits.js';
 import { TandemError } from '../../src/errors.js';
 import { readEdits, recoverJournal } from '../../src/replication/journal-recovery.js';
@@ -10,18 +8,10 @@ import { JournalWriter } from '../../src/replication/journal-writer.js';
 import type { EditRecord } from '../../src/replication/state-machine.js';
 import { finalizedSegmentName, inProgressSegmentName } from '../../src/replication/storage-layout.js';
 import { silentLogger } from '../../src/util/log.js';
+import { tempDir as sharedTempDir } from '../helpers/temp.js';
 
 const log = silentLogger();
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-journal-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = (): Promise<string> => sharedTempDir('tandem-journal-');
 
 function record(txid: number): EditRecord {
   return { txid, epoch: 1, op: { kind: 'create', path: `/file-${txid}`, mtimeMs: 1_700_000_000_000 + txid } };

@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TandemError } from '../../src/errors.js';
 import { acquireStorageLock } from '../../src/replication/storage-lock.js';
 import { silentLogger } from '../../src/util/log.js';
+import { tempDir as sharedTempDir } from '../helpers/temp.js';
 
 const log = silentLogger();
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tandem-lock-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = (): Promise<string> => sharedTempDir('tandem-lock-');
 
 describe('storage lock', () => {
   it('takes over the lock of a killed process its parent has not reaped yet (a zombie)', async () => {
