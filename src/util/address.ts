@@ -15,7 +15,3 @@ export function parseHostPort(text: string): HostPort {
   }
   return { host, port };
 }
-
-export function formatHostPort(a: HostPort): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
