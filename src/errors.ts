@@ -37,6 +37,14 @@ export const ERROR_CODES = {
   NO_VALID_IMAGE: { httpStatus: 500, message: 'no fsimage could be loaded and the edits do not start at txid 1' },
   JOURNAL_GAP: { httpStatus: 500, message: 'the edit log has a gap: a txid range is missing' },
   STORAGE_LOCKED: { httpStatus: 409, message: 'another live process holds the storage directory' },
+  // --- coordination (ZooKeeper) and replication
+  COORDINATOR_UNAVAILABLE: { httpStatus: 503, message: 'ZooKeeper cannot be reached right now' },
+  COORDINATOR_SESSION_EXPIRED: { httpStatus: 503, message: 'the ZooKeeper session expired; its ephemeral nodes are gone' },
+  COORDINATOR_NODE_EXISTS: { httpStatus: 409, message: 'the ZooKeeper node already exists' },
+  COORDINATOR_NO_NODE: { httpStatus: 404, message: 'the ZooKeeper node does not exist' },
+  COORDINATOR_BAD_VERSION: { httpStatus: 409, message: 'the ZooKeeper node changed since it was read (version check failed)' },
+  LOG_DIVERGED: { httpStatus: 409, message: 'the follower has edits the active does not have; it must truncate them' },
+  NOT_IN_SYNC: { httpStatus: 503, message: 'no in-sync standby can take over without losing acknowledged writes' },
 } as const satisfies Record<string, { httpStatus: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

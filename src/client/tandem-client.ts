@@ -4,8 +4,8 @@
 // SHUTTING_DOWN or backpressure, a call is retried — with the SAME (clientId, callId) — with
 // capped, jittered backoff until its deadline. The retry cache on the master makes that
 // exactly-once: a create that took effect before the connection dropped is answered from
-// the cache, not run twice. Issue 3 replaces the static address list with resolution of
-// the active through ZooKeeper; nothing else here changes.
+// the cache, not run twice. The address comes from a static list, or from an
+// ActiveResolver (ZooKeeper's `/shards/ns/active`), asked again after every failure.
 
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -17,9 +17,20 @@ import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort, type HostPort } from '../util/address.js';
 import { backoffDelayMs, sleep, type BackoffOptions } from './backoff.js';
 
+/** Finds the shard's active master (src/client/zk-resolver.ts reads it from ZooKeeper). */
+export interface ActiveResolver {
+  /** HOST:PORT of the active; rejects (NOT_ACTIVE, COORDINATOR_UNAVAILABLE) when none is known now. */
+  activeAddress(): Promise<string>;
+  /** The address failed us: look again next time. */
+  invalidate(): void;
+  close(): Promise<void>;
+}
+
 export interface TandemClientOptions {
-  /** Master addresses (HOST:PORT); tried in turn when one fails. */
-  masters: string[];
+  /** Master addresses (HOST:PORT); tried in turn when one fails. Not needed with a resolver. */
+  masters?: string[];
+  /** Resolves the active (through ZooKeeper); takes precedence over `masters`. */
+  resolver?: ActiveResolver;
   user?: string;
   groups?: string[];
   /** Overall budget for one call, retries included. */
@@ -31,13 +42,24 @@ export interface TandemClientOptions {
 }
 
 /** Errors after which the same call may be sent again: the retry cache makes it safe. */
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CONNECTION_LOST', 'NOT_ACTIVE', 'SHUTTING_DOWN', 'TOO_MANY_IN_FLIGHT']);
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'CONNECTION_LOST',
+  'NOT_ACTIVE',
+  'STALE_EPOCH',
+  'SHUTTING_DOWN',
+  'TOO_MANY_IN_FLIGHT',
+  'COORDINATOR_UNAVAILABLE',
+]);
+
+/** Errors that mean "this master is not (or no longer) the one to talk to". */
+const WRONG_MASTER: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CONNECTION_LOST', 'NOT_ACTIVE', 'STALE_EPOCH', 'SHUTTING_DOWN']);
 
 export class TandemClient {
   readonly clientId: string;
   readonly user: string;
   readonly groups: string[];
   private readonly masters: HostPort[];
+  private readonly resolver: ActiveResolver | null;
   private readonly deadlineMs: number;
   private readonly backoff: BackoffOptions;
   private readonly limits: Limits;
@@ -50,8 +72,11 @@ export class TandemClient {
   retries = 0;
 
   constructor(opts: TandemClientOptions) {
-    if (opts.masters.length === 0) throw new TandemError('INVALID_ARGUMENT', 'TandemClient needs at least one master address');
-    this.masters = opts.masters.map(parseHostPort);
+    this.resolver = opts.resolver ?? null;
+    if (!this.resolver && (opts.masters ?? []).length === 0) {
+      throw new TandemError('INVALID_ARGUMENT', 'TandemClient needs a master address or a ZooKeeper resolver');
+    }
+    this.masters = (opts.masters ?? []).map(parseHostPort);
     this.user = opts.user ?? os.userInfo().username;
     this.groups = opts.groups ?? [];
     this.deadlineMs = opts.deadlineMs ?? 30_000;
@@ -142,6 +167,7 @@ export class TandemClient {
     this.closed = true;
     this.connection?.close();
     this.connection = null;
+    void this.resolver?.close();
   }
 
   // ---- plumbing
@@ -169,7 +195,7 @@ export class TandemClient {
         return await connection.call<T>(method, args, { deadlineMs: remainingMs });
       } catch (err) {
         if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
-        if (connection && (err.code === 'CONNECTION_LOST' || err.code === 'NOT_ACTIVE')) this.drop(connection);
+        if (connection && WRONG_MASTER.has(err.code)) this.drop(connection);
         if (attempt === 0) this.retries++;
         const delayMs = Math.min(backoffDelayMs(attempt, this.backoff), Math.max(0, deadlineAt - performance.now()));
         await sleep(delayMs);
@@ -183,14 +209,23 @@ export class TandemClient {
     if (this.connection !== connection) return;
     connection.close();
     this.connection = null;
-    this.masterIndex = (this.masterIndex + 1) % this.masters.length;
+    this.nextAddress();
+  }
+
+  private nextAddress(): void {
+    if (this.resolver) this.resolver.invalidate();
+    else this.masterIndex = (this.masterIndex + 1) % this.masters.length;
+  }
+
+  private async address(): Promise<HostPort> {
+    return this.resolver ? parseHostPort(await this.resolver.activeAddress()) : this.masters[this.masterIndex]!;
   }
 
   private connect(): Promise<RpcConnection> {
     if (this.connection && !this.connection.closed) return Promise.resolve(this.connection);
     if (!this.connecting) {
-      const { host, port } = this.masters[this.masterIndex]!;
-      this.connecting = RpcConnection.connect(host, port, { limits: this.limits, clientName: `tandem-client ${this.clientId}` })
+      this.connecting = this.address()
+        .then(({ host, port }) => RpcConnection.connect(host, port, { limits: this.limits, clientName: `tandem-client ${this.clientId}` }))
         .then((connection: RpcConnection) => {
           if (this.closed) {
             // close() ran while we were connecting: do not leave this socket open.
@@ -202,7 +237,7 @@ export class TandemClient {
         })
         .catch((err: unknown) => {
           // Every caller waiting on this attempt sees the failure; the address advances once.
-          this.masterIndex = (this.masterIndex + 1) % this.masters.length;
+          this.nextAddress();
           throw err;
         })
         .finally(() => {

@@ -46,6 +46,25 @@ export interface Limits {
   imagesRetainedMin: number;
   /** How long a stopping master waits for in-flight calls to drain. */
   drainTimeoutMs: number;
+  /** Records in one replication message from the active to a standby. */
+  replicationBatchRecordsMax: number;
+  /** Replication messages in flight to one standby (a pipeline, so the stream never waits a round trip). */
+  replicationBatchesInFlightMax: number;
+  /** Recent records the active keeps in memory for standbys; one further behind is fed from disk. */
+  replicationTailRecordsMax: number;
+  /** The active sends an empty replication message (a heartbeat) after this long without one. */
+  heartbeatIntervalMs: number;
+  /**
+   * An in-sync standby that has not acknowledged a record this long after it was sent is
+   * removed from the ISR (in ZooKeeper, version-checked) so the active can commit without it.
+   */
+  isrLagMaxMs: number;
+  /**
+   * Read lease: the active answers reads while every in-sync standby acknowledged a message
+   * it sent less than this long ago. A standby taking over first waits this long after the
+   * last message it had from the old active, so the two never both serve.
+   */
+  readLeaseMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -69,6 +88,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   retentionAgeMs: 7 * 24 * 3600_000,
   imagesRetainedMin: 2,
   drainTimeoutMs: 10_000,
+  replicationBatchRecordsMax: 4_096,
+  replicationBatchesInFlightMax: 4,
+  replicationTailRecordsMax: 200_000,
+  heartbeatIntervalMs: 100,
+  isrLagMaxMs: 1_000,
+  readLeaseMs: 400,
 });
 
 export function limitsWith(overrides: Partial<Limits> = {}): Limits {

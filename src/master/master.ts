@@ -13,6 +13,9 @@ import { createNamespaceMachine, inodeCount, type NamespaceMachine } from '../na
 import type { NamespaceMutation, Caller, NameListingPage } from '../namespace/ops.js';
 import type { NamespaceState } from '../namespace/state.js';
 import { ALL_METHODS, isMutationMethod, isQueryMethod, parseQuery, toMutation } from './namespace-methods.js';
+import type { Coordinator } from '../election/coordinator.js';
+import { truncateStorageAfter } from '../replication/journal-truncate.js';
+import { HaMember, type MemberRole } from './ha-member.js';
 
 export interface MasterOptions {
   shard: string;
@@ -28,12 +31,19 @@ export interface MasterOptions {
   rollCheckIntervalMs?: number;
   /** Called when storage fails under the master; the CLI exits the process. */
   onFatal?: (err: Error) => void;
+  /** High availability through ZooKeeper; without it the master serves alone (issue 2's mode). */
+  ha?: {
+    connect: () => Promise<Coordinator>;
+    /** Advertised RPC address for the election node (default: the bound address). */
+    advertiseRpc?: string;
+    commitMode?: 'sync' | 'async';
+  };
 }
 
 export interface MasterStatus {
   shard: string;
   member: string;
-  role: 'active';
+  role: 'active' | MemberRole;
   rpc: string;
   pid: number;
   rssBytes: number;
@@ -48,7 +58,9 @@ export interface MasterStatus {
   appliedTxid: number;
   durableTxid: number;
   imageTxid: number;
+  committedTxid: number;
   journal: unknown;
+  ha?: ReturnType<HaMember['status']>;
 }
 
 type Engine = ReplicationEngine<NamespaceState, NamespaceMutation, unknown>;
@@ -57,9 +69,11 @@ export class Master {
   private stopping: Promise<void> | null = null;
   private readonly rollTimer: NodeJS.Timeout;
 
+  private ha: HaMember | null = null;
+
   private constructor(
     readonly options: MasterOptions,
-    readonly engine: Engine,
+    private engineNow: Engine,
     private readonly machine: NamespaceMachine,
     readonly server: RpcServer,
     readonly address: { host: string; port: number },
@@ -68,6 +82,10 @@ export class Master {
       this.engine.maybeRoll().catch((err: unknown) => this.options.log.error({ err }, 'segment roll failed'));
     }, options.rollCheckIntervalMs ?? 1_000);
     this.rollTimer.unref();
+  }
+
+  get engine(): Engine {
+    return this.engineNow;
   }
 
   static async start(options: MasterOptions): Promise<Master> {
@@ -79,7 +97,7 @@ export class Master {
       supergroup: options.supergroup ?? 'supergroup',
       pools: 1,
     });
-    const engine = (await ReplicationEngine.open({ dir: options.dir, machine, limits, log, ...(options.onFatal ? { onFatal: options.onFatal } : {}) })) as Engine;
+    const engine = await Master.openEngine(options, machine);
     // The server is built before the Master that handles its calls; no call can arrive before listen().
     const bound: { master?: Master } = {};
     const server = new RpcServer({
@@ -98,19 +116,78 @@ export class Master {
     }
     const master = new Master(options, engine, machine, server, address);
     bound.master = master;
-    log.info(
-      { shard: options.shard, member: options.member, rpc: `${address.host}:${address.port}`, dir: options.dir },
-      `serving shard ${options.shard} as ${options.member} on ${address.host}:${address.port} (single master, no standby yet)`,
-    );
+    if (options.ha) {
+      const ha = new HaMember(
+        { engine: () => master.engineNow, truncateAndReopen: (txid) => master.truncateAndReopen(txid) },
+        {
+          shard: options.shard,
+          self: { member: options.member, rpc: options.ha.advertiseRpc ?? `${address.host}:${address.port}` },
+          limits,
+          log,
+          connect: options.ha.connect,
+          ...(options.ha.commitMode ? { commitMode: options.ha.commitMode } : {}),
+        },
+      );
+      master.ha = ha;
+      if (options.ha.commitMode === 'async') {
+        log.warn('commit mode async: writes are acknowledged after the local fsync only; a failover can LOSE acknowledged writes');
+      }
+      log.info(
+        { shard: options.shard, member: options.member, rpc: `${address.host}:${address.port}`, dir: options.dir },
+        `serving shard ${options.shard} as ${options.member} on ${address.host}:${address.port}, joining the election`,
+      );
+      try {
+        await ha.start();
+      } catch (err) {
+        await master.stop();
+        throw err;
+      }
+    } else {
+      log.info(
+        { shard: options.shard, member: options.member, rpc: `${address.host}:${address.port}`, dir: options.dir },
+        `serving shard ${options.shard} as ${options.member} on ${address.host}:${address.port} (single master, no standby)`,
+      );
+    }
     return master;
   }
 
+  private static async openEngine(options: MasterOptions, machine: NamespaceMachine): Promise<Engine> {
+    const { log, limits } = options;
+    return (await ReplicationEngine.open({
+      dir: options.dir,
+      machine,
+      limits,
+      log,
+      role: options.ha ? 'follower' : 'standalone',
+      ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+    })) as Engine;
+  }
+
+  /** A standby told by the active to drop its uncommitted tail: close, cut, reopen. */
+  private async truncateAndReopen(txid: number): Promise<void> {
+    await this.engineNow.close();
+    await truncateStorageAfter(this.options.dir, txid, this.options.log);
+    this.engineNow = await Master.openEngine(this.options, this.machine);
+  }
+
   private handle(method: string, args: unknown): Promise<unknown> | unknown {
+    if (method.startsWith('repl.')) {
+      if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): it has no replication stream');
+      return this.ha.handleReplication(method, args);
+    }
     if (isMutationMethod(method)) {
       const op = toMutation(method, args, Date.now());
       return this.engine.submit(op).then(unwrap);
     }
-    if (isQueryMethod(method)) return this.query(method, args);
+    if (isQueryMethod(method)) {
+      if (this.ha) {
+        if (this.engineNow.currentRole !== 'active') throw new TandemError('NOT_ACTIVE', `${this.options.member} is a standby`);
+        // Linearizable reads: only while the in-sync standbys confirm this active's epoch (the lease).
+        const confirming = this.ha.confirmEpoch();
+        if (confirming) return confirming.then(() => this.query(method, args));
+      }
+      return this.query(method, args);
+    }
     switch (method) {
       case 'admin.status':
         // `gc: true` collects garbage first (when node runs with --expose-gc) so RSS means live data.
@@ -155,7 +232,7 @@ export class Master {
     return {
       shard: this.options.shard,
       member: this.options.member,
-      role: 'active',
+      role: this.ha ? this.ha.currentRole : 'active',
       rpc: `${this.address.host}:${this.address.port}`,
       pid: process.pid,
       rssBytes: memory.rss,
@@ -169,7 +246,9 @@ export class Master {
       appliedTxid: engine.appliedTxid,
       durableTxid: engine.durableTxid,
       imageTxid: engine.imageTxid,
+      committedTxid: engine.committedTxid,
       journal: engine.journal,
+      ...(this.ha ? { ha: this.ha.status() } : {}),
     };
   }
 
@@ -180,7 +259,10 @@ export class Master {
         const { log } = this.options;
         log.info('stopping: draining in-flight calls');
         clearInterval(this.rollTimer);
+        // In-flight writes drain first (an active still needs its standbys' acks for them);
+        // then the member leaves ZooKeeper, so a standby takes over at once.
         await this.server.close();
+        await this.ha?.stop();
         await this.engine.close();
         log.info({ txid: this.engine.status().appliedTxid }, 'stopped cleanly');
       })();

@@ -5,8 +5,12 @@
 //   write + fdatasync) → release the reply.
 //
 // A reply — for a write or a read — is released only once every record it could have
-// observed is durable. Issue 3 adds the replication stream and the in-sync set between
-// "durable locally" and "release"; nothing else in this order changes.
+// observed is committed: durable locally and, when the member is an active with standbys,
+// acknowledged by every member of the in-sync set (the commit limit set by the replicator).
+//
+// Roles: 'standalone' (one master, no ZooKeeper: commit = local durability), 'active'
+// (after becomeActive: writes an epoch-start record, then takes writes) and 'follower'
+// (a standby: takes only records streamed from the active, through appendReplicated).
 //
 // The state machine is pure (src/replication/state-machine.ts); this file is the only
 // place its state meets the disk.
@@ -17,11 +21,12 @@ import { TandemError, invariant } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { DurabilityWaiters } from './durability-waiters.js';
+import { EpochHistory, loadEpochHistory, saveEpochHistory } from './epoch-history.js';
 import { loadNewestValidImage, writeImage } from './image-store.js';
 import { readEdits, recoverJournal } from './journal-recovery.js';
 import { JournalWriter } from './journal-writer.js';
 import { purgeOldStorage } from './retention.js';
-import type { Outcome, StateMachine } from './state-machine.js';
+import type { EditRecord, Outcome, StateMachine } from './state-machine.js';
 import { acquireStorageLock } from './storage-lock.js';
 
 export interface EngineOptions<S, Op, I> {
@@ -33,12 +38,32 @@ export interface EngineOptions<S, Op, I> {
   now?: () => number;
   /** Called once when the journal fails; the owning process should exit (a standby takes over). */
   onFatal?: (err: Error) => void;
+  /** 'standalone' (default) serves at once; 'follower' waits for records from an active. */
+  role?: 'standalone' | 'follower';
+}
+
+export type EngineRole = 'standalone' | 'active' | 'follower';
+
+/**
+ * The op of an epoch-start record: the first record a new active writes. It changes no
+ * state; it fixes where the new epoch begins, so standbys can find where their logs agree.
+ */
+export interface EpochStartOp {
+  type: '@epoch-start';
+  member: string;
+}
+
+export function isEpochStartOp(op: unknown): op is EpochStartOp {
+  return typeof op === 'object' && op !== null && (op as { type?: unknown }).type === '@epoch-start';
 }
 
 export interface EngineStatus {
+  role: EngineRole;
   epoch: number;
   appliedTxid: number;
   durableTxid: number;
+  /** Durable here and on every in-sync member: what replies have been released up to. */
+  committedTxid: number;
   imageTxid: number;
   pendingReplies: number;
   journal: JournalWriter['stats'];
@@ -61,6 +86,16 @@ export class ReplicationEngine<S, Op, I> {
   private readonly waiters = new DurabilityWaiters();
   private readonly releaseLock: () => Promise<void>;
   private journal: JournalWriter;
+  private readonly history: EpochHistory;
+  private role: EngineRole;
+  /**
+   * Highest txid the in-sync standbys all hold durably (Infinity with none): set by the
+   * replicator. A reply waits for min(local durable, this).
+   */
+  private commitLimit: () => number = () => Infinity;
+  private committed: number;
+  /** Called with every record this member appends as active, in txid order (the replicator's feed). */
+  onAppended: ((record: EditRecord) => void) | null = null;
   private state: S;
   /** Highest txid applied to `state`. Invariant: appliedTxid >= journal.durableTxid. */
   private appliedTxid: number;
@@ -73,7 +108,15 @@ export class ReplicationEngine<S, Op, I> {
 
   private constructor(
     opts: EngineOptions<S, Op, I>,
-    init: { state: S; appliedTxid: number; epoch: number; imageTxid: number; journal: JournalWriter; releaseLock: () => Promise<void> },
+    init: {
+      state: S;
+      appliedTxid: number;
+      epoch: number;
+      imageTxid: number;
+      journal: JournalWriter;
+      history: EpochHistory;
+      releaseLock: () => Promise<void>;
+    },
   ) {
     this.dir = opts.dir;
     this.machine = opts.machine;
@@ -86,8 +129,11 @@ export class ReplicationEngine<S, Op, I> {
     this.epoch = init.epoch;
     this.imageTxid = init.imageTxid;
     this.journal = init.journal;
+    this.history = init.history;
+    this.role = opts.role ?? 'standalone';
+    this.committed = init.appliedTxid;
     this.releaseLock = init.releaseLock;
-    this.journal.onDurable = (txid) => this.waiters.release(txid);
+    this.journal.onDurable = () => this.advanceCommit();
     this.journal.onFatal = (err) => this.onJournalFatal(err);
   }
 
@@ -105,13 +151,17 @@ export class ReplicationEngine<S, Op, I> {
       if (image === null && recovered.firstTxid !== null && recovered.firstTxid > 1) {
         throw new TandemError('NO_VALID_IMAGE', `no fsimage in ${dir} and the edits start at txid ${recovered.firstTxid}, not 1`);
       }
+      const history = await loadEpochHistory(dir);
       let appliedTxid = imageTxid;
       let epoch = 1;
       for await (const record of readEdits(dir, imageTxid + 1)) {
         invariant(record.txid === appliedTxid + 1, `replay expects txid ${appliedTxid + 1}, read ${record.txid}`);
-        const outcome = machine.apply(state, record.op as Op);
-        // A journaled op mutated the state when it was first applied; replay must do the same.
-        invariant(outcome.ok && outcome.mutated, `replaying txid ${record.txid} did not reproduce its effect`);
+        if (!isEpochStartOp(record.op)) {
+          const outcome = machine.apply(state, record.op as Op);
+          // A journaled op mutated the state when it was first applied; replay must do the same.
+          invariant(outcome.ok && outcome.mutated, `replaying txid ${record.txid} did not reproduce its effect`);
+        }
+        if (record.epoch !== history.lastEpoch && record.epoch > history.lastEpoch) history.noteRecord(record.txid, record.epoch);
         appliedTxid = record.txid;
         epoch = record.epoch;
       }
@@ -119,13 +169,16 @@ export class ReplicationEngine<S, Op, I> {
         log.info({ imageTxid, lastEditTxid: recovered.lastTxid }, 'image is newer than every kept edit; continuing after the image');
       }
       if (recovered.lastEpoch > epoch) epoch = recovered.lastEpoch;
+      // A saved history may name starts whose records a crash took back (a torn tail).
+      history.truncateAfter(appliedTxid);
+      if (history.lastEpoch > epoch) epoch = history.lastEpoch;
       if (image === null && appliedTxid === 0) log.info('no image and no edits: starting a new namespace');
       const journal = await JournalWriter.open(dir, { firstTxid: appliedTxid + 1, limits: opts.limits, log, now: opts.now });
       log.info(
         { imageTxid, appliedTxid, replayed: appliedTxid - imageTxid, ms: Math.round(performance.now() - started) },
         `recovered to txid ${appliedTxid} (${appliedTxid - imageTxid} edits replayed after the image)`,
       );
-      return new ReplicationEngine(opts, { state, appliedTxid, epoch, imageTxid, journal, releaseLock });
+      return new ReplicationEngine(opts, { state, appliedTxid, epoch, imageTxid, journal, history, releaseLock });
     } catch (err) {
       await releaseLock();
       throw err;
@@ -139,6 +192,7 @@ export class ReplicationEngine<S, Op, I> {
    */
   async submit(op: Op): Promise<Outcome<unknown>> {
     this.checkServing();
+    if (this.role === 'follower') throw new TandemError('NOT_ACTIVE', 'this member is a standby');
     // Backpressure before apply: once applied, a record must be appended.
     if (this.appliedTxid - this.journal.durableTxid >= this.limits.journalPendingRecordsMax) {
       throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.appliedTxid - this.journal.durableTxid} records waiting for fsync`);
@@ -150,7 +204,7 @@ export class ReplicationEngine<S, Op, I> {
     if (outcome.ok && outcome.mutated) {
       const txid = ++this.appliedTxid;
       try {
-        this.journal.append({ txid, epoch: this.epoch, op });
+        this.appendLocally({ txid, epoch: this.epoch, op });
       } catch (err) {
         // The op is applied in memory but can never be journaled: memory and disk now
         // disagree, so this process must stop serving (a broken invariant, STYLE §4).
@@ -179,9 +233,147 @@ export class ReplicationEngine<S, Op, I> {
     return this.untilDurable(observedTxid).then(() => value);
   }
 
+  private appendLocally(record: EditRecord): void {
+    this.journal.append(record);
+    this.onAppended?.(record);
+  }
+
+  /** Resolves once `txid` is committed (durable here and on every in-sync member). */
   private untilDurable(txid: number): Promise<void> {
-    if (txid <= this.journal.durableTxid) return Promise.resolve();
+    if (txid <= this.committed) return Promise.resolve();
     return this.waiters.wait(txid);
+  }
+
+  /** The commit point moved (a local fsync, a standby's ack, an ISR change): release replies. */
+  advanceCommit(): void {
+    const committed = Math.min(this.journal.durableTxid, this.commitLimit());
+    if (committed <= this.committed) return;
+    this.committed = committed;
+    this.waiters.release(committed);
+  }
+
+  /** The replicator's hook: replies also wait for `limit()` (the in-sync standbys' durable txid). */
+  setCommitLimit(limit: () => number): void {
+    this.commitLimit = limit;
+    this.advanceCommit();
+  }
+
+  get committedTxid(): number {
+    return this.committed;
+  }
+
+  get appliedTxidNow(): number {
+    return this.appliedTxid;
+  }
+
+  get currentRole(): EngineRole {
+    return this.role;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** The epoch of the newest record: with appliedTxid, what a standby reports to an active. */
+  get lastRecordEpoch(): number {
+    return this.history.epochAt(this.appliedTxid) ?? this.epoch;
+  }
+
+  epochHistory(): EpochHistory {
+    return this.history;
+  }
+
+  /**
+   * Makes this member the active of `epoch`: appends the epoch-start record and takes
+   * writes from now on. The epoch comes from ZooKeeper (a version-checked increment).
+   * Returns the epoch-start record's txid.
+   */
+  becomeActive(epoch: number, member: string): number {
+    this.checkServing();
+    invariant(this.role !== 'active', 'becomeActive on an active engine');
+    invariant(epoch > this.history.lastEpoch && epoch >= this.history.promisedEpoch, `new epoch ${epoch} must exceed every epoch seen (${this.history.promisedEpoch})`);
+    this.history.promise(epoch);
+    this.epoch = epoch;
+    this.role = 'active';
+    const txid = ++this.appliedTxid;
+    this.history.noteRecord(txid, epoch);
+    this.appendLocally({ txid, epoch, op: { type: '@epoch-start', member } satisfies EpochStartOp });
+    this.log.info({ epoch, txid }, `epoch ${epoch} starts at txid ${txid}`);
+    return txid;
+  }
+
+  /**
+   * A standby's promise to follow `epoch` (an active's hello). Refuses (false) an epoch below
+   * one already promised; persists a raised promise before returning, so a restart keeps it.
+   */
+  async promiseEpoch(epoch: number): Promise<boolean> {
+    if (epoch < this.history.promisedEpoch) return false;
+    if (epoch === this.history.promisedEpoch) return true;
+    this.history.promise(epoch);
+    await saveEpochHistory(this.dir, this.history);
+    return true;
+  }
+
+  /**
+   * A standby appends records streamed by the active of `epoch` and applies them to memory
+   * at once; resolves with the durable txid once they are fsynced. The first record must
+   * follow the last one here (else LOG_DIVERGED: the active resends from the right place).
+   */
+  appendReplicated(epoch: number, records: readonly EditRecord<Op>[]): Promise<number> {
+    this.checkServing();
+    if (this.role !== 'follower') throw new TandemError('NOT_ACTIVE', `this member is ${this.role}, not a standby`);
+    if (epoch < this.history.promisedEpoch) {
+      throw new TandemError('STALE_EPOCH', `records from epoch ${epoch}, but epoch ${this.history.promisedEpoch} was promised`);
+    }
+    for (const record of records) {
+      if (record.txid !== this.appliedTxid + 1) {
+        throw new TandemError('LOG_DIVERGED', `expected txid ${this.appliedTxid + 1}, the active sent ${record.txid}`);
+      }
+      if (record.epoch > epoch || record.epoch < this.history.lastEpoch) {
+        throw new TandemError('STALE_EPOCH', `txid ${record.txid} carries epoch ${record.epoch} (stream epoch ${epoch}, last ${this.history.lastEpoch})`);
+      }
+      if (!isEpochStartOp(record.op)) {
+        const outcome = this.machine.apply(this.state, record.op);
+        // The active applied this op with this effect; a standby that cannot is corrupt.
+        invariant(outcome.ok && outcome.mutated, `standby could not apply txid ${record.txid} as the active did`);
+      }
+      if (record.epoch !== this.history.lastEpoch) this.history.noteRecord(record.txid, record.epoch);
+      this.appliedTxid = record.txid;
+      this.epoch = record.epoch;
+      try {
+        this.journal.append(record);
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.onJournalFatal(error);
+        throw new TandemError('NOT_ACTIVE', `could not journal txid ${record.txid}: ${error.message}`);
+      }
+    }
+    const last = this.appliedTxid;
+    return this.untilDurable(last).then(() => this.journal.durableTxid);
+  }
+
+  /** Stops taking writes as active or standby (a deposed active, a standby told to truncate). */
+  demote(reason: string): void {
+    if (this.role === 'follower') return;
+    this.log.warn({ reason }, `stops acting as active: ${reason}`);
+    this.role = 'follower';
+    this.commitLimit = () => Infinity;
+    this.waiters.rejectAll(new TandemError('NOT_ACTIVE', `this member stopped being active: ${reason}`));
+  }
+
+  /** Durable here, for a standby's acknowledgement. */
+  get durableTxid(): number {
+    return this.journal.durableTxid;
+  }
+
+  /**
+   * Every record from `fromTxid` on that is in finalized segments, in order; rolls the
+   * in-progress segment first so that everything durable up to now can be read. For a
+   * standby catching up from further back than the replicator keeps in memory.
+   */
+  async *editsFrom(fromTxid: number): AsyncGenerator<EditRecord> {
+    await this.journal.roll();
+    yield* readEdits(this.dir, fromTxid);
   }
 
   private checkServing(): void {
@@ -228,9 +420,11 @@ export class ReplicationEngine<S, Op, I> {
 
   status(): EngineStatus {
     return {
+      role: this.role,
       epoch: this.epoch,
       appliedTxid: this.appliedTxid,
       durableTxid: this.journal.durableTxid,
+      committedTxid: this.committed,
       imageTxid: this.imageTxid,
       pendingReplies: this.waiters.size,
       journal: this.journal.stats,

@@ -9,13 +9,13 @@
 // into one Buffer, and checksummed and unpacked as slices of it.
 
 import { performance } from 'node:perf_hooks';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { Packr } from 'msgpackr';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { fsyncDirectory, imageName, listImages, listTempFiles, TEMP_SUFFIX, writeFully } from './storage-layout.js';
+import { fsyncDirectory, imageName, listImages, listTempFiles, writeFileDurably } from './storage-layout.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -40,8 +40,6 @@ export interface LoadedImage {
 export async function writeImage(dir: string, txid: number, payload: unknown, log: Logger): Promise<WrittenImage> {
   const startedMs = performance.now();
   const name = imageName(txid);
-  const finalPath = join(dir, name);
-  const tempPath = finalPath + TEMP_SUFFIX;
   const body = packr.pack(payload);
   const header = Buffer.alloc(IMAGE_HEADER_BYTES);
   header.write(IMAGE_MAGIC, 0, 'ascii');
@@ -52,19 +50,7 @@ export async function writeImage(dir: string, txid: number, payload: unknown, lo
   const trailer = Buffer.alloc(IMAGE_TRAILER_BYTES);
   trailer.writeUInt32BE(crc32c(body), 0);
 
-  const handle = await open(tempPath, 'w');
-  let bytes: number;
-  try {
-    bytes = await writeFully(handle, [header, body, trailer], 0);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(tempPath).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  await rename(tempPath, finalPath);
-  await fsyncDirectory(dir);
+  const bytes = await writeFileDurably(dir, name, [header, body, trailer]);
   const ms = Math.round(performance.now() - startedMs);
   log.info({ file: name, txid, bytes, ms }, `saved image ${name} (${bytes} bytes in ${ms} ms)`);
   return { file: name, bytes, ms };

@@ -7,7 +7,7 @@
 //
 // Txids are zero-padded to 19 digits (as HDFS does) so a plain name sort is txid order.
 
-import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -141,4 +141,27 @@ export async function writeFully(handle: FileHandle, buffers: readonly Buffer[],
     }
   }
   return written;
+}
+
+/**
+ * Replaces `dir/name` atomically and durably: temp file, fsync, rename, fsync of the
+ * directory. A crash leaves either the old file or the new one, never a mix.
+ */
+export async function writeFileDurably(dir: string, name: string, buffers: Buffer | readonly Buffer[]): Promise<number> {
+  const finalPath = join(dir, name);
+  const tempPath = finalPath + TEMP_SUFFIX;
+  const handle = await open(tempPath, 'w');
+  let bytes: number;
+  try {
+    bytes = await writeFully(handle, Buffer.isBuffer(buffers) ? [buffers] : buffers, 0);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await unlink(tempPath).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+  await rename(tempPath, finalPath);
+  await fsyncDirectory(dir);
+  return bytes;
 }

@@ -1,0 +1,472 @@
+// One master's part in its shard's high availability (DESIGN §3–§5): the election, the
+// standby's end of the replication stream, the takeover, the in-sync set and fencing.
+//
+// A member joins the election with an ephemeral sequential node and watches only its
+// predecessor. The lowest member takes over if it is in the ISR: it raises the ISR's epoch
+// and the epoch counter with version-checked writes, promises the new epoch locally (so the
+// old active's records are refused from now on), waits out the old active's read lease,
+// writes the epoch-start record and publishes `active`. Every other member is a standby:
+// it takes records only from the active of the highest epoch it has promised.
+//
+// A deposed active (a standby refused its epoch, its ISR write lost to a newer epoch, or its
+// session expired) stops serving at once, and rejoins at the back of the line as a standby;
+// the new active tells it where to truncate the tail nobody acknowledged.
+//
+// ZooKeeper being unreachable is not a reason to stop: the active keeps serving while its
+// in-sync standbys confirm its epoch (the read lease, the commit acks), and no takeover can
+// happen without ZooKeeper.
+
+import { performance } from 'node:perf_hooks';
+import { TandemError } from '../errors.js';
+import type { Limits } from '../config/limits.js';
+import type { Logger } from '../util/log.js';
+import type { Coordinator } from '../election/coordinator.js';
+import {
+  electionPosition,
+  isrAtTakeover,
+  nextEpoch,
+  shardPaths,
+  type ActiveInfo,
+  type IsrData,
+  type MemberInfo,
+} from '../election/layout.js';
+import { Replicator, type HelloReply } from '../replication/replicator.js';
+import type { ReplicationEngine } from '../replication/engine.js';
+import type { EditRecord } from '../replication/state-machine.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyEngine = ReplicationEngine<any, any, any>;
+
+/** What the member needs from the master process that hosts it. */
+export interface MemberHost {
+  engine(): AnyEngine;
+  /** Closes the engine, cuts the storage after `txid`, and opens it again as a follower. */
+  truncateAndReopen(txid: number): Promise<void>;
+}
+
+export interface HaMemberOptions {
+  shard: string;
+  self: MemberInfo;
+  limits: Limits;
+  log: Logger;
+  /** Makes a new ZooKeeper session (again after an expiry). */
+  connect: () => Promise<Coordinator>;
+  /** Synchronous commit (default) or Peta2's async mode: ack after the local fsync only. */
+  commitMode?: 'sync' | 'async';
+}
+
+export type MemberRole = 'joining' | 'standby' | 'taking-over' | 'active' | 'stopped';
+
+const REQUEUE_DELAY_MS = 1_000;
+
+export class HaMember {
+  private coordinator: Coordinator | null = null;
+  private electionNode: string | null = null;
+  private role: MemberRole = 'joining';
+  private replicator: Replicator | null = null;
+  private isrVersion = -1;
+  private isrMembers: string[] = [];
+  private isrWrite: Promise<void> = Promise.resolve();
+  /** performance.now() of the last message from an active: a takeover waits out its read lease from here. */
+  private lastHeardFromActiveAt = -Infinity;
+  /** The epoch whose active this standby follows; records from others are refused by the engine. */
+  private followingEpoch = 0;
+  private truncating: Promise<void> | null = null;
+  private evaluating = false;
+  private evaluateAgain = false;
+  private stopped = false;
+  private readonly paths: ReturnType<typeof shardPaths>;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly host: MemberHost,
+    private readonly opts: HaMemberOptions,
+  ) {
+    this.paths = shardPaths(opts.shard);
+    this.log = opts.log;
+  }
+
+  get currentRole(): MemberRole {
+    return this.role;
+  }
+
+  get member(): string {
+    return this.opts.self.member;
+  }
+
+  /** Connects to ZooKeeper and joins the election. */
+  async start(): Promise<void> {
+    await this.newSession();
+  }
+
+  private async newSession(): Promise<void> {
+    const coordinator = await this.opts.connect();
+    this.coordinator = coordinator;
+    coordinator.onSessionEvent((event) => {
+      if (coordinator !== this.coordinator) return;
+      if (event === 'expired') void this.onSessionExpired();
+      if (event === 'disconnected' && this.role === 'active') {
+        this.log.warn('lost ZooKeeper; still active while the in-sync standbys confirm the epoch');
+      }
+    });
+    for (const path of [this.paths.election, this.paths.root]) await coordinator.ensurePath(path);
+    await this.join();
+  }
+
+  private async join(): Promise<void> {
+    const coordinator = this.coordinator!;
+    const created = await coordinator.create(`${this.paths.election}/n_`, this.opts.self, 'ephemeral-sequential');
+    this.electionNode = created.slice(created.lastIndexOf('/') + 1);
+    this.role = 'standby';
+    this.log.info({ node: this.electionNode }, `joined election of shard ${this.opts.shard} as ${this.electionNode}`);
+    await this.evaluate();
+  }
+
+  /** Re-reads the election and acts on this member's place in it. Serialized; a call during a run reruns it. */
+  private async evaluate(): Promise<void> {
+    if (this.evaluating) {
+      this.evaluateAgain = true;
+      return;
+    }
+    this.evaluating = true;
+    try {
+      do {
+        this.evaluateAgain = false;
+        await this.evaluateOnce();
+      } while (this.evaluateAgain && !this.stopped);
+    } catch (err) {
+      const error = err as TandemError;
+      this.log.warn({ err: error.message, code: error.code }, `election step failed: ${error.message}; retrying`);
+      setTimeout(() => void this.evaluate(), 200).unref();
+    } finally {
+      this.evaluating = false;
+    }
+  }
+
+  private async evaluateOnce(): Promise<void> {
+    if (this.stopped || this.role === 'active' || !this.coordinator || !this.electionNode) return;
+    const coordinator = this.coordinator;
+    const children = await coordinator.children(this.paths.election, () => void this.evaluate());
+    const position = electionPosition(children, this.electionNode);
+    if (!position) {
+      // Our node is gone (a monitor removed it, or the session changed): join again.
+      this.log.warn({ node: this.electionNode }, `election node ${this.electionNode} is gone; joining again`);
+      this.electionNode = null;
+      await this.join();
+      return;
+    }
+    if (position.rank === 0) {
+      await this.takeOver(position.sorted);
+      return;
+    }
+    const predecessor = position.predecessor!;
+    const exists = await coordinator.get(`${this.paths.election}/${predecessor}`, () => void this.evaluate());
+    if (!exists) {
+      this.evaluateAgain = true;
+      return;
+    }
+    const first = position.rank === 1;
+    this.log.info(
+      { node: this.electionNode, rank: position.rank, watching: predecessor },
+      `election: ${this.electionNode} is ${first ? 'first standby' : `standby #${position.rank}`}, watching ${predecessor}`,
+    );
+    if (first) await this.publish(this.paths.standby, this.opts.self);
+  }
+
+  private async takeOver(sorted: string[]): Promise<void> {
+    const coordinator = this.coordinator!;
+    const engine = this.host.engine();
+    const me = this.opts.self.member;
+    this.role = 'taking-over';
+    // 1. Only an in-sync member may take over: it holds every committed record.
+    let isr = await coordinator.get<IsrData>(this.paths.isr);
+    if (!isr) {
+      try {
+        await coordinator.create(this.paths.isr, { epoch: 0, members: [me] } satisfies IsrData, 'persistent');
+        this.log.info(`no in-sync set yet: a new shard; ${me} is its first member`);
+      } catch (err) {
+        if ((err as TandemError).code !== 'COORDINATOR_NODE_EXISTS') throw err;
+      }
+      isr = await coordinator.get<IsrData>(this.paths.isr);
+      if (!isr) throw new TandemError('COORDINATOR_NO_NODE', `${this.paths.isr} vanished`);
+    }
+    if (!isr.data.members.includes(me)) {
+      this.role = 'standby';
+      this.log.warn(
+        { isr: isr.data.members },
+        `first in line but not in the in-sync set [${isr.data.members.join(', ')}]: stepping to the back of the line to catch up`,
+      );
+      await this.requeue(REQUEUE_DELAY_MS);
+      return;
+    }
+    // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the counter.
+    const counter = await coordinator.get<number>(this.paths.epoch);
+    const epoch = nextEpoch(counter?.data ?? 0, isr.data, engine.epochHistory().promisedEpoch);
+    const electionMembers = new Set<string>();
+    for (const node of sorted) {
+      const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
+      if (info) electionMembers.add(info.data.member);
+    }
+    const members = isrAtTakeover(isr.data, me, electionMembers);
+    this.isrVersion = await coordinator.set(this.paths.isr, { epoch, members } satisfies IsrData, isr.version);
+    this.isrMembers = members;
+    if (counter) await coordinator.set(this.paths.epoch, epoch, counter.version);
+    else await coordinator.create(this.paths.epoch, epoch, 'persistent');
+    // 3. From here on this member refuses the old active's records.
+    await engine.promiseEpoch(epoch);
+    // 4. Wait out the old active's read lease: it may still answer reads until then.
+    const leaseLeftMs = this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
+    if (leaseLeftMs > 0) await new Promise((r) => setTimeout(r, leaseLeftMs));
+    if (this.stopped) return;
+    // 5. Start the epoch: replicator first, so the epoch-start record is streamed too.
+    const replicator = new Replicator(engine, {
+      epoch,
+      member: me,
+      limits: this.opts.limits,
+      logger: this.log,
+      events: {
+        onDeposed: (reason) => void this.depose(reason),
+        onLagging: (member, lagMs) => this.changeIsr(member, 'remove', lagMs),
+        onCaughtUp: (member) => this.changeIsr(member, 'add', 0),
+      },
+    });
+    this.replicator = replicator;
+    replicator.setIsr(this.opts.commitMode === 'async' ? [] : members);
+    engine.onAppended = (record: EditRecord) => replicator.onAppended(record);
+    engine.setCommitLimit(() => replicator.commitLimit());
+    const fromTxid = engine.appliedTxidNow;
+    engine.becomeActive(epoch, me);
+    this.role = 'active';
+    await this.watchFollowers();
+    await this.publish(this.paths.active, { ...this.opts.self, epoch } satisfies ActiveInfo);
+    await this.deleteIfOurs(this.paths.standby);
+    this.log.info(
+      { epoch, txid: fromTxid, isr: members },
+      `epoch ${epoch - 1} → ${epoch}: ${me} is active of shard ${this.opts.shard} from txid ${fromTxid}, in-sync set [${members.join(', ')}]`,
+    );
+  }
+
+  /** Streams to every other member of the election; re-read whenever it changes. */
+  private async watchFollowers(): Promise<void> {
+    const coordinator = this.coordinator;
+    const replicator = this.replicator;
+    if (!coordinator || !replicator || replicator.isClosed) return;
+    let children: string[];
+    try {
+      children = await coordinator.children(this.paths.election, () => void this.watchFollowers());
+    } catch (err) {
+      // ZooKeeper down: keep streaming to the standbys already known; retry later.
+      this.log.warn({ err: (err as Error).message }, 'cannot read the election to find standbys; retrying');
+      setTimeout(() => void this.watchFollowers(), 1_000).unref();
+      return;
+    }
+    const followers: MemberInfo[] = [];
+    for (const node of children) {
+      const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null);
+      if (info && info.data.member !== this.opts.self.member) followers.push(info.data);
+    }
+    replicator.setFollowers(followers);
+  }
+
+  /** Version-checked ISR change by the active; serialized. A newer epoch there means this active is deposed. */
+  private changeIsr(member: string, change: 'add' | 'remove', lagMs: number): void {
+    if (this.opts.commitMode === 'async') return;
+    const want = change === 'add' ? !this.isrMembers.includes(member) : this.isrMembers.includes(member);
+    if (!want) return;
+    this.isrWrite = this.isrWrite.then(async () => {
+      const replicator = this.replicator;
+      const coordinator = this.coordinator;
+      if (!replicator || replicator.isClosed || !coordinator) return;
+      const current = change === 'add' ? this.isrMembers.includes(member) : !this.isrMembers.includes(member);
+      if (current) return;
+      const members = change === 'add' ? [...this.isrMembers, member] : this.isrMembers.filter((m) => m !== member);
+      try {
+        this.isrVersion = await coordinator.set(this.paths.isr, { epoch: replicator.epoch, members } satisfies IsrData, this.isrVersion);
+      } catch (err) {
+        const code = (err as TandemError).code;
+        if (code === 'COORDINATOR_BAD_VERSION') {
+          const now = await coordinator.get<IsrData>(this.paths.isr).catch(() => null);
+          if (now && now.data.epoch > replicator.epoch) {
+            void this.depose(`the in-sync set was rewritten by epoch ${now.data.epoch}`);
+            return;
+          }
+          if (now) this.isrVersion = now.version;
+        }
+        this.log.warn({ member, change, err: (err as Error).message }, `could not ${change} ${member} in the in-sync set: ${(err as Error).message}`);
+        return;
+      }
+      this.isrMembers = members;
+      // Only after ZooKeeper has the smaller set may commits go on without the member.
+      replicator.setIsr(members);
+      if (change === 'remove') {
+        this.log.warn({ member, lagMs: Math.round(lagMs), isr: members }, `removed ${member} from the in-sync set: it lags ${Math.round(lagMs)} ms`);
+      } else {
+        this.log.info({ member, isr: members }, `${member} caught up: added to the in-sync set [${members.join(', ')}]`);
+      }
+    });
+  }
+
+  /** Stops serving at once and rejoins as a standby at the back of the line. */
+  private async depose(reason: string): Promise<void> {
+    if (this.role !== 'active' && this.role !== 'taking-over') return;
+    this.log.error({ reason }, `deposed: ${reason}; stops serving and rejoins as a standby`);
+    this.stopActing(reason);
+    const coordinator = this.coordinator;
+    if (coordinator) {
+      await this.deleteIfOurs(this.paths.active);
+      await this.requeue(0).catch(() => undefined);
+    }
+  }
+
+  private stopActing(reason: string): void {
+    this.replicator?.close();
+    this.replicator = null;
+    const engine = this.host.engine();
+    engine.onAppended = null;
+    engine.demote(reason);
+    this.role = 'standby';
+  }
+
+  private async requeue(delayMs: number): Promise<void> {
+    const coordinator = this.coordinator;
+    if (!coordinator) return;
+    const old = this.electionNode;
+    this.electionNode = null;
+    if (old) await coordinator.delete(`${this.paths.election}/${old}`, -1).catch(() => undefined);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (this.stopped || this.coordinator !== coordinator) return;
+    await this.join();
+  }
+
+  private async onSessionExpired(): Promise<void> {
+    this.log.error('ZooKeeper session expired: our election node is gone');
+    if (this.role === 'active' || this.role === 'taking-over') this.stopActing('the ZooKeeper session expired');
+    this.coordinator = null;
+    this.electionNode = null;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.newSession();
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, attempt }, 'cannot open a new ZooKeeper session yet; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Deletes an ephemeral registry node only if this session owns it (never a successor's). */
+  private async deleteIfOurs(path: string): Promise<void> {
+    const coordinator = this.coordinator;
+    if (!coordinator) return;
+    try {
+      const node = await coordinator.get(path);
+      if (node && node.ephemeralOwner === coordinator.sessionId) await coordinator.delete(path, node.version);
+    } catch {
+      // Best effort: an ephemeral goes with the session anyway.
+    }
+  }
+
+  private async publish(path: string, data: unknown): Promise<void> {
+    const coordinator = this.coordinator!;
+    const existing = await coordinator.get(path);
+    if (existing && existing.ephemeralOwner === coordinator.sessionId) {
+      await coordinator.set(path, data, existing.version);
+      return;
+    }
+    if (existing) await coordinator.delete(path, existing.version).catch(() => undefined);
+    await coordinator.create(path, data, 'ephemeral');
+  }
+
+  // --- the standby's end of the stream (repl.* RPC methods)
+
+  async handleReplication(method: string, args: unknown): Promise<unknown> {
+    const a = (args ?? {}) as { epoch?: unknown; member?: unknown; records?: unknown; afterTxid?: unknown };
+    if (!Number.isSafeInteger(a.epoch)) throw new TandemError('INVALID_ARGUMENT', `${method} needs an integer epoch`);
+    const epoch = a.epoch as number;
+    if (this.role === 'active' || this.role === 'taking-over') {
+      const mine = this.replicator?.epoch ?? 0;
+      if (epoch <= mine || this.role === 'taking-over') {
+        throw new TandemError('STALE_EPOCH', `${this.opts.self.member} is taking over or active in epoch ${mine}; refuses epoch ${epoch}`);
+      }
+      // A newer active exists: this one is deposed.
+      await this.depose(`a member of epoch ${epoch} contacted us`);
+    }
+    if (this.truncating) await this.truncating;
+    const engine = this.host.engine();
+    if (!(await engine.promiseEpoch(epoch))) {
+      throw new TandemError('STALE_EPOCH', `${this.opts.self.member} follows epoch ${engine.epochHistory().promisedEpoch}; refuses epoch ${epoch}`);
+    }
+    this.lastHeardFromActiveAt = performance.now();
+    switch (method) {
+      case 'repl.hello': {
+        if (epoch !== this.followingEpoch) {
+          this.log.info({ epoch, active: a.member }, `following ${String(a.member)}, active of epoch ${epoch}`);
+          this.followingEpoch = epoch;
+        }
+        return this.helloReply();
+      }
+      case 'repl.truncate': {
+        if (!Number.isSafeInteger(a.afterTxid) || (a.afterTxid as number) < 0) throw new TandemError('INVALID_ARGUMENT', 'repl.truncate needs afterTxid ≥ 0');
+        this.truncating = this.host.truncateAndReopen(a.afterTxid as number);
+        try {
+          await this.truncating;
+        } finally {
+          this.truncating = null;
+        }
+        return this.helloReply();
+      }
+      case 'repl.append': {
+        if (!Array.isArray(a.records)) throw new TandemError('INVALID_ARGUMENT', 'repl.append needs records');
+        const durableTxid = await engine.appendReplicated(epoch, a.records as EditRecord[]);
+        this.lastHeardFromActiveAt = performance.now();
+        return { durableTxid };
+      }
+      default:
+        throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
+    }
+  }
+
+  private helloReply(): HelloReply {
+    const engine = this.host.engine();
+    return {
+      member: this.opts.self.member,
+      appliedTxid: engine.appliedTxidNow,
+      lastEpoch: engine.lastRecordEpoch,
+      durableTxid: engine.durableTxid,
+    };
+  }
+
+  /** For reads on the active: resolves when the epoch is confirmed by the in-sync standbys (the lease). */
+  confirmEpoch(): Promise<void> | null {
+    const replicator = this.replicator;
+    if (!replicator) return Promise.reject(new TandemError('NOT_ACTIVE', `${this.opts.self.member} is not active`));
+    return replicator.leaseValid() ? null : replicator.confirmLease();
+  }
+
+  status(): { role: MemberRole; electionNode: string | null; epoch: number; isr: string[]; followers: ReturnType<Replicator['progress']> } {
+    return {
+      role: this.role,
+      electionNode: this.electionNode,
+      epoch: this.host.engine().currentEpoch,
+      isr: this.role === 'active' ? this.isrMembers : [],
+      followers: this.replicator?.progress() ?? [],
+    };
+  }
+
+  /**
+   * Leaves the election and ZooKeeper. An active deregisters first, so a standby takes over
+   * at once instead of waiting for the session to expire.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const coordinator = this.coordinator;
+    if (this.role === 'active') this.stopActing('stopping');
+    this.role = 'stopped';
+    if (coordinator) {
+      await this.deleteIfOurs(this.paths.active);
+      await coordinator.close().catch(() => undefined);
+    }
+    this.coordinator = null;
+  }
+}

@@ -1,0 +1,452 @@
+// The active's side of the replication stream (DESIGN §3, "Standbys", "In-sync set").
+//
+// The active pushes: for every standby it opens one RPC connection and sends
+//   repl.hello    {epoch, member}                 → {appliedTxid, lastEpoch, durableTxid}
+//   repl.truncate {epoch, afterTxid}              → the same, after the standby cut its tail
+//   repl.append   {epoch, records, commitTxid}    → {durableTxid}, once fsynced there
+// Appends are pipelined (replicationBatchesInFlightMax per standby) on the one connection,
+// which keeps them in order; an append with no records is the heartbeat.
+//
+// Commit: a reply is released at min(durable here, durable on every in-sync standby) — the
+// engine asks commitLimit(). A standby whose oldest unacknowledged record is older than
+// isrLagMaxMs is reported (onLagging) so the owner removes it from the ISR in ZooKeeper
+// *before* commits go on without it; one that has caught up is reported (onCaughtUp).
+//
+// Fencing: a standby that has promised a newer epoch answers STALE_EPOCH, and the active
+// is deposed (onDeposed). Reads are served under a lease: while every in-sync standby
+// acknowledged a message sent less than readLeaseMs ago (see leaseValid).
+
+import { performance } from 'node:perf_hooks';
+import { TandemError } from '../errors.js';
+import type { Limits } from '../config/limits.js';
+import type { Logger } from '../util/log.js';
+import { RpcConnection } from '../rpc/connection.js';
+import { parseHostPort } from '../util/address.js';
+import { backoffDelayMs } from '../client/backoff.js';
+import type { EditRecord } from './state-machine.js';
+import type { EpochHistory } from './epoch-history.js';
+
+/** What the replicator needs of the engine (an interface, so the simulation can drive it too). */
+export interface ReplicatedLog {
+  readonly appliedTxidNow: number;
+  readonly durableTxid: number;
+  epochHistory(): EpochHistory;
+  editsFrom(fromTxid: number): AsyncGenerator<EditRecord>;
+  advanceCommit(): void;
+}
+
+export interface FollowerAddress {
+  member: string;
+  /** host:port of its RPC server */
+  rpc: string;
+}
+
+export interface ReplicatorEvents {
+  /** A standby refused this active's epoch: another active exists. Stop serving at once. */
+  onDeposed(reason: string): void;
+  /** An in-sync standby lags past isrLagMaxMs: remove it from the ISR. */
+  onLagging(member: string, lagMs: number): void;
+  /** A standby outside the ISR holds everything: add it. */
+  onCaughtUp(member: string): void;
+}
+
+export interface HelloReply {
+  member: string;
+  appliedTxid: number;
+  lastEpoch: number;
+  durableTxid: number;
+}
+
+export interface FollowerProgress {
+  member: string;
+  rpc: string;
+  inSync: boolean;
+  connected: boolean;
+  durableTxid: number;
+  /** Records the standby still lacks (applied here − durable there). */
+  lagTxids: number;
+}
+
+const RECONNECT_BACKOFF = { baseMs: 50, capMs: 1_000 };
+const HELLO_ROUNDS_MAX = 4;
+
+export class Replicator {
+  private readonly links = new Map<string, FollowerLink>();
+  /** Members (never this one) whose acknowledgements gate commits. */
+  private isr = new Set<string>();
+  /** Recent records and when each was appended, for standbys that are close behind. */
+  private tail: EditRecord[] = [];
+  private tailAppendedAt: number[] = [];
+  private tailHead = 0;
+  private timer: NodeJS.Timeout;
+  private closed = false;
+  private leaseWaiters: Array<{ resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }> = [];
+
+  constructor(
+    readonly log: ReplicatedLog,
+    readonly opts: { epoch: number; member: string; limits: Limits; logger: Logger; events: ReplicatorEvents },
+  ) {
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(opts.limits.heartbeatIntervalMs / 2)));
+    this.timer.unref();
+  }
+
+  get epoch(): number {
+    return this.opts.epoch;
+  }
+
+  /** The engine calls this for every record it appends as active. */
+  onAppended(record: EditRecord): void {
+    this.tail.push(record);
+    this.tailAppendedAt.push(performance.now());
+    const excess = this.tail.length - this.tailHead - this.opts.limits.replicationTailRecordsMax;
+    if (excess > 0) this.tailHead += excess;
+    if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailAppendedAt = this.tailAppendedAt.slice(this.tailHead);
+      this.tailHead = 0;
+    }
+    for (const link of this.links.values()) link.schedulePump();
+  }
+
+  /** The standbys to stream to (from the election znodes); links to members no longer listed close. */
+  setFollowers(followers: readonly FollowerAddress[]): void {
+    const wanted = new Map(followers.filter((f) => f.member !== this.opts.member).map((f) => [f.member, f]));
+    for (const [member, link] of this.links) {
+      const want = wanted.get(member);
+      if (!want || want.rpc !== link.address.rpc) {
+        link.close();
+        this.links.delete(member);
+      }
+    }
+    for (const [member, address] of wanted) {
+      if (this.links.has(member) || this.closed) continue;
+      const link = new FollowerLink(this, address);
+      this.links.set(member, link);
+      link.start();
+    }
+  }
+
+  /** The in-sync set as written in ZooKeeper (this member is ignored: it is always in sync with itself). */
+  setIsr(members: readonly string[]): void {
+    this.isr = new Set(members.filter((m) => m !== this.opts.member));
+    this.log.advanceCommit();
+  }
+
+  inSync(member: string): boolean {
+    return this.isr.has(member);
+  }
+
+  /** The highest txid every in-sync standby holds durably. */
+  commitLimit(): number {
+    let limit = Infinity;
+    for (const member of this.isr) {
+      const durable = this.links.get(member)?.durableTxid ?? 0;
+      if (durable < limit) limit = durable;
+    }
+    return limit;
+  }
+
+  /** True while every in-sync standby acknowledged a message sent within readLeaseMs. */
+  leaseValid(now = performance.now()): boolean {
+    for (const member of this.isr) {
+      const link = this.links.get(member);
+      if (!link || now - link.lastAckedSentAt >= this.opts.limits.readLeaseMs) return false;
+    }
+    return true;
+  }
+
+  /** Resolves once the lease is valid (sending heartbeats now); NOT_ACTIVE if it cannot be within readLeaseMs. */
+  confirmLease(): Promise<void> {
+    if (this.leaseValid()) return Promise.resolve();
+    for (const link of this.links.values()) link.heartbeatNow();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.leaseWaiters = this.leaseWaiters.filter((w) => w.timer !== timer);
+        reject(new TandemError('NOT_ACTIVE', `cannot confirm epoch ${this.epoch}: the in-sync standbys did not answer within ${this.opts.limits.readLeaseMs} ms`));
+      }, this.opts.limits.readLeaseMs);
+      this.leaseWaiters.push({ resolve, reject, timer });
+    });
+  }
+
+  progress(): FollowerProgress[] {
+    const applied = this.log.appliedTxidNow;
+    return [...this.links.values()].map((link) => ({
+      member: link.address.member,
+      rpc: link.address.rpc,
+      inSync: this.isr.has(link.address.member),
+      connected: link.streaming,
+      durableTxid: link.durableTxid,
+      lagTxids: Math.max(0, applied - link.durableTxid),
+    }));
+  }
+
+  /** Records from `txid` on that are still in memory, at most `max`; null if `txid` is older than the tail. */
+  recordsFromTail(txid: number, max: number): EditRecord[] | null {
+    const first = this.tail[this.tailHead]?.txid;
+    if (first === undefined) return txid > this.log.appliedTxidNow ? [] : null;
+    if (txid < first) return null;
+    const start = this.tailHead + (txid - first);
+    return this.tail.slice(start, Math.min(this.tail.length, start + max));
+  }
+
+  /** When the record at `txid` was appended here, if it is still in memory. */
+  appendedAt(txid: number): number | undefined {
+    const first = this.tail[this.tailHead]?.txid;
+    if (first === undefined || txid < first) return undefined;
+    return this.tailAppendedAt[this.tailHead + (txid - first)];
+  }
+
+  /** A link acknowledged something: the commit point or the lease may have moved. */
+  onAck(): void {
+    this.log.advanceCommit();
+    if (this.leaseWaiters.length > 0 && this.leaseValid()) {
+      const waiters = this.leaseWaiters;
+      this.leaseWaiters = [];
+      for (const w of waiters) {
+        clearTimeout(w.timer);
+        w.resolve();
+      }
+    }
+  }
+
+  deposed(reason: string): void {
+    if (this.closed) return;
+    this.opts.events.onDeposed(reason);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const applied = this.log.appliedTxidNow;
+    for (const link of this.links.values()) {
+      link.maybeHeartbeat(now);
+      const member = link.address.member;
+      if (this.isr.has(member)) {
+        if (link.durableTxid >= applied) continue;
+        const since = this.appendedAt(link.durableTxid + 1);
+        const lagMs = since === undefined ? Infinity : now - since;
+        if (lagMs > this.opts.limits.isrLagMaxMs) this.opts.events.onLagging(member, lagMs);
+      } else if (link.streaming && link.durableTxid >= applied) {
+        this.opts.events.onCaughtUp(member);
+      }
+    }
+    // Members in the ISR without any link (not in the election any more) lag by definition
+    // once there is something they lack.
+    for (const member of this.isr) {
+      if (this.links.has(member) || applied === 0) continue;
+      const since = this.appendedAt(applied);
+      if (since !== undefined && now - since > this.opts.limits.isrLagMaxMs) this.opts.events.onLagging(member, now - since);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    for (const w of this.leaseWaiters) {
+      clearTimeout(w.timer);
+      w.reject(new TandemError('NOT_ACTIVE', 'this member stopped being active'));
+    }
+    this.leaseWaiters = [];
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+/** One standby: connect, agree on where the logs meet, then stream. */
+class FollowerLink {
+  durableTxid = 0;
+  /** performance.now() when the newest acknowledged message was sent (the lease is measured from sends). */
+  lastAckedSentAt = -Infinity;
+  streaming = false;
+  private conn: RpcConnection | null = null;
+  private nextTxid = 0;
+  private inFlight = 0;
+  private lastSentAt = 0;
+  private pumpScheduled = false;
+  private reading = false;
+  private disk: AsyncGenerator<EditRecord> | null = null;
+  private closed = false;
+  private attempt = 0;
+
+  constructor(
+    private readonly replicator: Replicator,
+    readonly address: FollowerAddress,
+  ) {}
+
+  private get logger(): Logger {
+    return this.replicator.opts.logger;
+  }
+
+  start(): void {
+    void this.connectLoop();
+  }
+
+  private async connectLoop(): Promise<void> {
+    const { limits } = this.replicator.opts;
+    while (!this.closed) {
+      try {
+        await this.connectOnce();
+        this.attempt = 0;
+        // Stream until the connection ends.
+        await new Promise<void>((resolve) => this.conn!.once('close', () => resolve()));
+      } catch (err) {
+        const error = err as TandemError;
+        if (error.code === 'STALE_EPOCH') {
+          this.replicator.deposed(`standby ${this.address.member} refused epoch ${this.replicator.epoch}: ${error.message}`);
+          return;
+        }
+        if (this.attempt === 0 || this.attempt % 20 === 0) {
+          this.logger.warn({ follower: this.address.member, err: error.message }, `cannot stream to standby ${this.address.member}: ${error.message}`);
+        }
+      }
+      this.streaming = false;
+      this.conn?.close();
+      this.conn = null;
+      this.disk = null;
+      this.inFlight = 0;
+      if (this.closed) return;
+      await new Promise((r) => setTimeout(r, backoffDelayMs(this.attempt++, RECONNECT_BACKOFF) + 10));
+      void limits;
+    }
+  }
+
+  private async connectOnce(): Promise<void> {
+    const { limits, epoch, member } = this.replicator.opts;
+    const { host, port } = parseHostPort(this.address.rpc);
+    const conn = await RpcConnection.connect(host, port, { limits, clientName: `active ${member} epoch ${epoch}` });
+    if (this.closed) {
+      conn.close();
+      return;
+    }
+    this.conn = conn;
+    let reply = await conn.call<HelloReply>('repl.hello', { epoch, member }, { deadlineMs: 5_000 });
+    const history = this.replicator.log.epochHistory();
+    for (let round = 0; ; round++) {
+      const applied = this.replicator.log.appliedTxidNow;
+      const agreed = history.agreementPoint(reply.appliedTxid, reply.lastEpoch, applied);
+      if (agreed === reply.appliedTxid) break;
+      if (round >= HELLO_ROUNDS_MAX) throw new TandemError('LOG_DIVERGED', `standby ${this.address.member} still diverges after ${round} truncations`);
+      this.logger.warn(
+        { follower: this.address.member, theirTxid: reply.appliedTxid, theirEpoch: reply.lastEpoch, agreed },
+        `standby ${this.address.member} holds txids ${agreed + 1}..${reply.appliedTxid} (epoch ${reply.lastEpoch}) that this active does not: telling it to truncate after ${agreed}`,
+      );
+      reply = await conn.call<HelloReply>('repl.truncate', { epoch, afterTxid: agreed }, { deadlineMs: 60_000 });
+    }
+    this.nextTxid = reply.appliedTxid + 1;
+    this.durableTxid = reply.durableTxid;
+    this.streaming = true;
+    this.lastAckedSentAt = -Infinity;
+    this.logger.info(
+      { follower: this.address.member, fromTxid: this.nextTxid, lag: this.replicator.log.appliedTxidNow - reply.appliedTxid },
+      `streaming to standby ${this.address.member} from txid ${this.nextTxid}`,
+    );
+    this.replicator.onAck();
+    this.schedulePump();
+  }
+
+  schedulePump(): void {
+    if (this.pumpScheduled || !this.streaming) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const { limits } = this.replicator.opts;
+    while (this.streaming && this.inFlight < limits.replicationBatchesInFlightMax && this.nextTxid <= this.replicator.log.appliedTxidNow) {
+      const records = this.replicator.recordsFromTail(this.nextTxid, limits.replicationBatchRecordsMax);
+      if (records === null) {
+        void this.pumpFromDisk();
+        return;
+      }
+      if (records.length === 0) return;
+      this.send(records);
+    }
+  }
+
+  /** A standby further behind than the in-memory tail is fed from the finalized segments. */
+  private async pumpFromDisk(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    const { limits } = this.replicator.opts;
+    try {
+      this.disk ??= this.replicator.log.editsFrom(this.nextTxid);
+      while (this.streaming && this.inFlight < limits.replicationBatchesInFlightMax) {
+        if (this.replicator.recordsFromTail(this.nextTxid, 1) !== null) break;
+        const batch: EditRecord[] = [];
+        while (batch.length < limits.replicationBatchRecordsMax) {
+          const next = await this.disk.next();
+          if (next.done) {
+            this.disk = null;
+            break;
+          }
+          if (next.value.txid >= this.nextTxid) batch.push(next.value);
+        }
+        if (batch.length === 0) break;
+        this.send(batch);
+        if (this.disk === null) break;
+      }
+    } catch (err) {
+      this.logger.error({ follower: this.address.member, err }, `cannot read edits from txid ${this.nextTxid} for standby ${this.address.member}`);
+      this.conn?.close();
+    } finally {
+      this.reading = false;
+    }
+    this.schedulePump();
+  }
+
+  private send(records: EditRecord[]): void {
+    const conn = this.conn;
+    if (!conn) return;
+    const sentAt = performance.now();
+    this.lastSentAt = sentAt;
+    this.inFlight++;
+    if (records.length > 0) this.nextTxid = records.at(-1)!.txid + 1;
+    const { epoch } = this.replicator.opts;
+    conn
+      .call<{ durableTxid: number }>('repl.append', { epoch, records, commitTxid: this.replicator.log.durableTxid }, { deadlineMs: 30_000 })
+      .then(
+        (reply) => {
+          this.inFlight--;
+          if (reply.durableTxid > this.durableTxid) this.durableTxid = reply.durableTxid;
+          if (sentAt > this.lastAckedSentAt) this.lastAckedSentAt = sentAt;
+          this.replicator.onAck();
+          this.schedulePump();
+        },
+        (err: TandemError) => {
+          this.inFlight--;
+          if (conn !== this.conn) return;
+          if (err.code === 'STALE_EPOCH') {
+            this.closed = true;
+            this.replicator.deposed(`standby ${this.address.member} refused epoch ${epoch}: ${err.message}`);
+          } else if (err.code !== 'CONNECTION_LOST') {
+            this.logger.warn({ follower: this.address.member, err: err.message }, `standby ${this.address.member} refused records: ${err.message}; reconnecting`);
+          }
+          this.streaming = false;
+          conn.close();
+        },
+      );
+  }
+
+  maybeHeartbeat(now: number): void {
+    if (this.streaming && now - this.lastSentAt >= this.replicator.opts.limits.heartbeatIntervalMs) this.heartbeatNow();
+  }
+
+  heartbeatNow(): void {
+    if (!this.streaming || this.inFlight >= this.replicator.opts.limits.replicationBatchesInFlightMax + 1) return;
+    this.send([]);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.streaming = false;
+    this.conn?.close();
+    this.conn = null;
+  }
+}
