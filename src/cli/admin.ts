@@ -1,6 +1,6 @@
 // `tandem admin …`: operator commands against a running master.
 import type { Command } from 'commander';
-import { printJson, withClient, type ClientFlags } from './common.js';
+import { clusterOptions, printJson, withClient, type ClientFlags } from './common.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -9,10 +9,7 @@ interface AdminFlags extends ClientFlags {
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('operator commands');
 
-  admin
-    .command('save-namespace')
-    .description('write an fsimage now (retention then applies)')
-    .requiredOption('--master <host:port>', 'master address')
+  clusterOptions(admin.command('save-namespace').description('write an fsimage now on the active (retention then applies)'))
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
       withClient(flags, async (client) => {
@@ -22,10 +19,7 @@ export function registerAdmin(program: Command): void {
       }),
     );
 
-  admin
-    .command('status')
-    .description('show what a master is doing')
-    .requiredOption('--master <host:port>', 'master address')
+  clusterOptions(admin.command('status').description('show what the active master is doing'))
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
       withClient(flags, async (client) => {

@@ -4,7 +4,7 @@ import { TandemError } from '../errors.js';
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
-import { parseNonNegativeInt, parsePositiveInt, printJson, runCommand, withClient } from './common.js';
+import { clusterOptions, parseNonNegativeInt, parsePositiveInt, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 
 const progress = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`);
@@ -13,10 +13,7 @@ const progress = (line: string): void => {
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks');
 
-  bench
-    .command('meta')
-    .description('metadata operations per second against a master (the peers\' workload)')
-    .requiredOption('--master <host:port>', 'master address')
+  clusterOptions(bench.command('meta').description('metadata operations per second against the active master (the peers\' workload)'))
     .requiredOption('--op <op>', `one of ${BENCH_OPS.join('|')}`)
     .option('--n <n>', 'operations', '50000')
     .option('--window <w>', 'calls in flight on the one connection', '256')
@@ -24,8 +21,8 @@ export function registerBench(program: Command): void {
     .option('--ack-log <file>', 'append each acknowledged path to this file')
     .option('--warmup <n>', 'untimed calls first (default: n, at most 2000; 0 for none)')
     .option('--json', 'print one JSON line')
-    .action((flags: { master: string; op: string; n: string; window: string; files?: string; ackLog?: string; warmup?: string; json?: boolean }) =>
-      withClient({ master: flags.master, deadlineMs: '120000' }, async (client) => {
+    .action((flags: ClientFlags & { op: string; n: string; window: string; files?: string; ackLog?: string; warmup?: string; json?: boolean }) =>
+      withClient({ ...flags, deadlineMs: '120000' }, async (client) => {
         if (!(BENCH_OPS as readonly string[]).includes(flags.op)) {
           throw new TandemError('INVALID_ARGUMENT', `--op must be one of ${BENCH_OPS.join('|')}, got "${flags.op}"`);
         }
@@ -47,14 +44,11 @@ export function registerBench(program: Command): void {
       }),
     );
 
-  bench
-    .command('verify')
-    .description('check that every acknowledged path in an ack log exists')
-    .requiredOption('--master <host:port>', 'master address')
+  clusterOptions(bench.command('verify').description('check that every acknowledged path in an ack log exists'))
     .requiredOption('--ack-log <file>', 'ack log written by bench meta --ack-log')
     .option('--json', 'print one JSON line')
-    .action((flags: { master: string; ackLog: string; json?: boolean }) =>
-      withClient({ master: flags.master, deadlineMs: '120000' }, async (client) => {
+    .action((flags: ClientFlags & { ackLog: string; json?: boolean }) =>
+      withClient({ ...flags, deadlineMs: '120000' }, async (client) => {
         const r = await verifyAckLog(client, flags.ackLog);
         if (r.missing > 0) progress(`missing, first ones: ${r.missingSample.join(' ')}`);
         if (flags.json) printJson({ checked: r.checked, missing: r.missing });

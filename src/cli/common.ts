@@ -1,19 +1,33 @@
 // Shared pieces of the `tandem` subcommands: client construction, printing, exit codes.
 import { TandemError } from '../errors.js';
+import type { Command } from 'commander';
 import { TandemClient } from '../client/tandem-client.js';
+import { ZooKeeperResolver } from '../client/zk-resolver.js';
+import { coordinatorFactory, zooKeeperTarget, type ClusterFlags } from './cluster-address.js';
 
-export interface ClientFlags {
-  master: string;
+export interface ClientFlags extends ClusterFlags {
   user?: string;
   deadlineMs?: string;
 }
 
+/** Adds --master / --zk / --zk-auth / --cluster to a command. */
+export function clusterOptions(command: Command): Command {
+  return command
+    .option('--master <host:port,...>', 'master address(es), for a master running without ZooKeeper')
+    .option('--zk <connect/chroot>', 'ZooKeeper, e.g. 127.0.0.1:2181/tandem/local: the active is found there')
+    .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--cluster <dir>', 'read every address from <dir>/cluster.json (written by `tandem up`)');
+}
+
 export function clientFrom(flags: ClientFlags): TandemClient {
-  return new TandemClient({
-    masters: flags.master.split(',').map((s) => s.trim()).filter(Boolean),
+  const common = {
     ...(flags.user ? { user: flags.user } : {}),
     ...(flags.deadlineMs ? { deadlineMs: Number(flags.deadlineMs) } : {}),
-  });
+  };
+  const zk = zooKeeperTarget(flags);
+  if (zk) return new TandemClient({ resolver: new ZooKeeperResolver(coordinatorFactory(zk)), ...common });
+  if (!flags.master) throw new TandemError('INVALID_ARGUMENT', 'say where the cluster is: --cluster DIR, --zk CONNECT/chroot or --master HOST:PORT');
+  return new TandemClient({ masters: flags.master.split(',').map((s) => s.trim()).filter(Boolean), ...common });
 }
 
 /** Runs a command body; a TandemError becomes one readable line on stderr and exit code 1. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
 import type { TandemClient } from '../client/tandem-client.js';
-import { printJson, withClient, type ClientFlags } from './common.js';
+import { clusterOptions, printJson, withClient, type ClientFlags } from './common.js';
 
 interface FsFlags extends ClientFlags {
   json?: boolean;
@@ -53,10 +53,7 @@ function parseMode(text: string): number {
 }
 
 export function registerFs(program: Command): void {
-  const fs = program
-    .command('fs')
-    .description('file-system commands against a master')
-    .requiredOption('--master <host:port,...>', 'master address(es)')
+  const fs = clusterOptions(program.command('fs').description('file-system commands against the cluster'))
     .option('--user <name>', 'act as this user (default: the OS user)')
     .option('--json', 'print JSON for scripts instead of text')
     .option('--deadline-ms <ms>', 'give up on a call after this long, retries included');

@@ -7,6 +7,7 @@ import { TandemError } from '../errors.js';
 import { Master } from '../master/master.js';
 import { parseHostPort } from '../util/address.js';
 import { createLogger } from '../util/log.js';
+import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 
 interface MasterFlags {
   shard: string;
@@ -16,6 +17,10 @@ interface MasterFlags {
   superuser?: string;
   supergroup?: string;
   logLevel?: string;
+  zk?: string;
+  zkAuth?: string;
+  sessionTimeoutMs?: string;
+  commit?: string;
 }
 
 export function registerMaster(program: Command): void {
@@ -29,11 +34,18 @@ export function registerMaster(program: Command): void {
     .option('--superuser <user>', 'user that skips permission checks (default: the OS user)')
     .option('--supergroup <group>', 'group whose members skip permission checks', 'supergroup')
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--zk <connect/chroot>', 'ZooKeeper of the cluster: join the shard\'s election as a standby (without it: a single master)')
+    .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', '3000')
+    .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
     .action(async (flags: MasterFlags) => {
       if (flags.shard !== 'ns') throw new TandemError('INVALID_ARGUMENT', `only --shard ns exists so far, got "${flags.shard}"`);
       const { host, port } = parseHostPort(flags.rpc);
       const member = flags.member ?? `${os.hostname()}-${port}`;
       const log = createLogger({ name: `master ${flags.shard}/${member}`, level: flags.logLevel });
+      if (flags.commit !== 'sync' && flags.commit !== 'async') throw new TandemError('INVALID_ARGUMENT', `--commit must be sync or async, got "${flags.commit}"`);
+      const zk = zooKeeperTarget({ ...(flags.zk ? { zk: flags.zk } : {}), ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
+      if (zk && flags.sessionTimeoutMs) zk.sessionTimeoutMs = Number(flags.sessionTimeoutMs);
       let master: Master;
       try {
         master = await Master.start({
@@ -46,6 +58,7 @@ export function registerMaster(program: Command): void {
           log,
           ...(flags.superuser ? { superuser: flags.superuser } : {}),
           ...(flags.supergroup ? { supergroup: flags.supergroup } : {}),
+          ...(zk ? { ha: { connect: coordinatorFactory(zk, log), commitMode: flags.commit } } : {}),
           onFatal: () => {
             log.flush();
             process.exit(70);

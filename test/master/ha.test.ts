@@ -1,0 +1,137 @@
+// A shard of three masters in this process against a real ZooKeeper: election, hot
+// standbys applying the stream, synchronous commit, graceful hand-over, the in-sync set
+// shrinking when a standby goes, and a standby restarted with an empty disk.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { TandemClient } from '../../src/client/tandem-client.js';
+import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
+import { startZooKeeper, type ZooKeeperServer } from '../../src/cluster/zookeeper-process.js';
+import { limitsWith, type Limits } from '../../src/config/limits.js';
+import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
+import { shardPaths, type IsrData } from '../../src/election/layout.js';
+import { Master } from '../../src/master/master.js';
+import { canonicalDump } from '../../src/namespace/dump.js';
+import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from '../helpers/temp.js';
+
+let zk: ZooKeeperServer;
+let base: string;
+const masters: Master[] = [];
+const auth = { user: 'tandem', password: 'test-secret' };
+const limits: Limits = limitsWith({ isrLagMaxMs: 500 });
+
+before(async () => {
+  base = await tempDir();
+  zk = await startZooKeeper({ dir: join(base, 'zk'), tickTimeMs: 500 });
+});
+after(async () => {
+  for (const m of masters) await m.stop().catch(() => undefined);
+  await zk?.stopAll();
+});
+
+function connect(chroot: string) {
+  return () => connectZooKeeper({ address: { connect: zk.connect, chroot }, auth, sessionTimeoutMs: 2_000, log: silentLogger() });
+}
+
+async function startMember(chroot: string, member: string, dir = join(base, chroot.replaceAll('/', '_'), member)): Promise<Master> {
+  const m = await Master.start({
+    shard: 'ns',
+    member,
+    dir,
+    host: '127.0.0.1',
+    port: 0,
+    limits,
+    log: silentLogger(),
+    superuser: 'root',
+    ha: { connect: connect(chroot) },
+  });
+  masters.push(m);
+  return m;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+const roleOf = (m: Master): string => m.status().role;
+const activeOf = (ms: Master[]): Master | undefined => ms.find((m) => roleOf(m) === 'active');
+
+function clientFor(chroot: string): TandemClient {
+  return new TandemClient({ resolver: new ZooKeeperResolver(connect(chroot)), user: 'root', deadlineMs: 20_000, backoff: { baseMs: 10, capMs: 200 } });
+}
+
+test('the first member becomes active, the others stream and apply every committed write', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/ha-basic';
+  const a = await startMember(chroot, 'a');
+  await until('a is active', () => roleOf(a) === 'active');
+  const b = await startMember(chroot, 'b');
+  const c = await startMember(chroot, 'c');
+  const shard = [a, b, c];
+  await until('b and c are in sync', () => (a.status().ha?.isr ?? []).length === 3);
+  const client = clientFor(chroot);
+  try {
+    for (let i = 0; i < 200; i++) await client.create(`/d${i % 5}/f${i}`);
+    const applied = a.engine.appliedTxidNow;
+    // Synchronous commit: once the last create was acknowledged, every in-sync standby holds it.
+    for (const s of [b, c]) assert.ok(s.engine.durableTxid >= applied, `${s.options.member} durable ${s.engine.durableTxid} < ${applied}`);
+    await until('standbys applied everything', () => shard.every((m) => m.engine.appliedTxidNow === applied));
+    const want = canonicalDump(a.engine.peekState());
+    for (const s of [b, c]) assert.deepEqual(canonicalDump(s.engine.peekState()), want);
+    // A standby refuses client calls.
+    const direct = new TandemClient({ masters: [b.status().rpc], deadlineMs: 500, user: 'root' });
+    await assert.rejects(direct.getFileInfo('/d0'), (err: Error & { code?: string }) => ['NOT_ACTIVE', 'DEADLINE_EXCEEDED'].includes(err.code ?? ''));
+    direct.close();
+
+    // Graceful hand-over: the active stops (drains, deregisters); a standby takes over with a higher epoch.
+    const epochBefore = a.engine.currentEpoch;
+    const writes = (async () => {
+      for (let i = 0; i < 300; i++) await client.create(`/after/f${i}`);
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    await a.stop();
+    await writes;
+    const next = activeOf([b, c]);
+    assert.ok(next, 'a standby took over');
+    assert.ok(next.engine.currentEpoch > epochBefore, 'the new active has a higher epoch');
+    for (let i = 0; i < 300; i++) assert.ok(await client.getFileInfo(`/after/f${i}`), `/after/f${i} acknowledged but missing`);
+    for (let i = 0; i < 200; i++) assert.ok(await client.getFileInfo(`/d${i % 5}/f${i}`), `/d${i % 5}/f${i} lost in the hand-over`);
+    const other = next === b ? c : b;
+    await until('the other standby follows the new active', () => other.engine.appliedTxidNow === next.engine.appliedTxidNow);
+    assert.deepEqual(canonicalDump(other.engine.peekState()), canonicalDump(next.engine.peekState()));
+  } finally {
+    client.close();
+  }
+});
+
+test('a standby that goes away leaves the in-sync set, and an empty-disk replacement catches up and rejoins it', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/ha-isr';
+  const a = await startMember(chroot, 'a');
+  await until('a is active', () => roleOf(a) === 'active');
+  const b = await startMember(chroot, 'b');
+  await until('b is in sync', () => (a.status().ha?.isr ?? []).includes('b'));
+  const client = clientFor(chroot);
+  const zkSession = await connect(chroot)();
+  try {
+    for (let i = 0; i < 100; i++) await client.create(`/x/f${i}`);
+    await b.stop();
+    // Writes go on once b is out of the ISR (removed in ZooKeeper first).
+    for (let i = 0; i < 100; i++) await client.create(`/y/f${i}`);
+    const isr = await zkSession.get<IsrData>(shardPaths('ns').isr);
+    assert.deepEqual(isr?.data.members, ['a']);
+    // A fresh standby with an empty disk streams everything from txid 1 and joins the ISR.
+    const fresh = await startMember(chroot, 'b2', join(base, 'empty-b2'));
+    await until('b2 is in sync', () => (a.status().ha?.isr ?? []).includes('b2'));
+    for (let i = 0; i < 10; i++) await client.create(`/z/f${i}`);
+    assert.ok(fresh.engine.durableTxid >= a.engine.appliedTxidNow - 0, 'the rejoined standby holds every committed write');
+    assert.deepEqual(canonicalDump(fresh.engine.peekState()), canonicalDump(a.engine.peekState()));
+  } finally {
+    client.close();
+    await zkSession.close();
+  }
+});
