@@ -1,6 +1,8 @@
 // `tandem admin …`: operator commands against a running master.
 import type { Command } from 'commander';
 import { clusterOptions, printJson, withClient, type ClientFlags } from './common.js';
+import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+import { readRegistry } from './registry.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -23,6 +25,26 @@ export function registerAdmin(program: Command): void {
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
       withClient(flags, async (client) => {
+        const zk = zooKeeperTarget(flags);
+        if (zk) {
+          // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
+          const session = await coordinatorFactory(zk)();
+          try {
+            const registry = await readRegistry(session, ['ns']);
+            if (flags.json) return printJson(registry);
+            for (const [shard, r] of Object.entries(registry.shards)) {
+              process.stdout.write(`shard ${shard}: epoch ${r.epoch ?? '-'}, in-sync [${r.isr?.members.join(', ') ?? ''}]\n`);
+              for (const entry of ['active', 'standby', 'monitor'] as const) {
+                const v = r[entry];
+                process.stdout.write(`  ${entry.padEnd(8)} current ${JSON.stringify(v.current)}  lastNotNull ${JSON.stringify(v.lastNotNull)}\n`);
+              }
+              process.stdout.write(`  election ${r.election.map((e) => `${e.node}=${e.member ?? '?'}`).join(' ')}\n`);
+            }
+            return;
+          } finally {
+            await session.close();
+          }
+        }
         const status = await client.status();
         if (flags.json) return printJson(status);
         for (const [k, v] of Object.entries(status)) {

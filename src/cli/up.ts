@@ -1,96 +1,201 @@
-// `tandem up` (`npm run up`): a whole local cluster in the foreground. For now that is one
-// namespace master; the HA issue adds ZooKeeper, standbys and monitors. It restarts a
-// master that dies, writes cluster.json with every address and PID, and stops everything
-// on Ctrl-C or SIGTERM.
+// `tandem up` (`npm run up`): a whole local cluster in the foreground — a ZooKeeper server
+// (Debian's package, its own data dir, loopback), the namespace shard with one active and
+// two standbys, and a supervisor that restarts a master that dies (it rejoins as a
+// standby). Prints a live table of the shard, writes cluster.json with every address and
+// PID, and stops everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
+// `up` on the same dir resumes the same cluster (ZooKeeper's data included).
 import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
 import { sleep } from '../client/backoff.js';
+import { startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
+import { startZooKeeper, type ZooKeeperServer } from '../cluster/zookeeper-process.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
+import { connectZooKeeper } from '../election/zk-coordinator.js';
+import { RpcConnection } from '../rpc/connection.js';
+import { parseHostPort } from '../util/address.js';
+import { silentLogger } from '../util/log.js';
+import { DEFAULT_SESSION_TIMEOUT_MS, type ClusterFile } from './cluster-address.js';
+import { parsePositiveInt } from './common.js';
+import { readRegistry } from './registry.js';
 
 interface UpFlags {
   dir: string;
   port: string;
+  zkPort: string;
+  standbys: string;
+}
+
+const CHROOT = '/tandem/local';
+/** tickTime 1000 ms: ZooKeeper then accepts session timeouts of 2–20 s, so the default 3 s fits. */
+const ZK_TICK_MS = 1_000;
+
+interface Member {
+  name: string;
+  rpc: string;
+  dir: string;
+  log: string;
+  process: MasterProcess | null;
 }
 
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('start a local cluster in the foreground (Ctrl-C stops it)')
+    .description('start a local cluster (ZooKeeper + a namespace shard of 3 masters) in the foreground; Ctrl-C stops it')
     .option('--dir <dir>', 'where all cluster state lives', '.tandem')
-    .option('--port <port>', 'namespace master RPC port', '7070')
+    .option('--port <port>', 'RPC port of the first master (the others take the next ones)', '7070')
+    .option('--zk-port <port>', 'ZooKeeper client port', '2181')
+    .option('--standbys <n>', 'standbys of the namespace shard', '2')
     .action(async (flags: UpFlags) => {
       const dir = resolve(flags.dir);
-      const rpc = `127.0.0.1:${flags.port}`;
-      const memberDir = join(dir, 'ns', 'm1');
-      await mkdir(memberDir, { recursive: true });
-      const logFile = join(dir, 'ns-m1.log');
-      let stopping = false;
-      let master: MasterProcess = await startMasterProcess({ dir: memberDir, rpc, member: 'm1', logFile });
+      await mkdir(dir, { recursive: true });
+      const say = (line: string): void => void process.stdout.write(line + '\n');
+      const secretFile = join(dir, 'zk-secret');
+      if (!existsSync(secretFile)) await writeFile(secretFile, randomBytes(18).toString('base64url') + '\n', { mode: 0o600 });
+      const zkAuth = `tandem:${readFileSync(secretFile, 'utf8').trim()}`;
 
-      const writeClusterFile = (): Promise<void> =>
-        writeFile(
-          join(dir, 'cluster.json'),
-          JSON.stringify(
-            { shards: { ns: { members: [{ member: 'm1', rpc: master.rpc, pid: master.pid, dir: memberDir, log: logFile }] } }, supervisorPid: process.pid },
-            null,
-            2,
-          ) + '\n',
-        );
+      say(`starting ZooKeeper on 127.0.0.1:${flags.zkPort} (data in ${join(dir, 'zk')})`);
+      const zk: ZooKeeperServer = await startZooKeeper({ dir: join(dir, 'zk'), port: parsePositiveInt(flags.zkPort, '--zk-port'), tickTimeMs: ZK_TICK_MS });
+      const zkAddress = `${zk.connect}${CHROOT}`;
+      const basePort = parsePositiveInt(flags.port, '--port');
+      const members: Member[] = Array.from({ length: 1 + Number(flags.standbys) }, (_, i) => ({
+        name: `m${i + 1}`,
+        rpc: `127.0.0.1:${basePort + i}`,
+        dir: join(dir, 'ns', `m${i + 1}`),
+        log: join(dir, `ns-m${i + 1}.log`),
+        process: null,
+      }));
+      let stopping = false;
+      const startMember = async (m: Member): Promise<void> => {
+        await mkdir(m.dir, { recursive: true });
+        m.process = await startMasterProcess({
+          dir: m.dir,
+          rpc: m.rpc,
+          member: m.name,
+          logFile: m.log,
+          extraArgs: ['--zk', zkAddress, '--zk-auth', zkAuth, '--session-timeout-ms', String(DEFAULT_SESSION_TIMEOUT_MS)],
+        });
+      };
+      const writeClusterFile = (): Promise<void> => {
+        const cluster: ClusterFile = {
+          zk: { connect: zk.connect, chroot: CHROOT, pid: zk.pids[0] ?? null, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, tickTimeMs: ZK_TICK_MS, dataDir: join(dir, 'zk') },
+          zkAuth,
+          shards: { ns: { members: members.map((m) => ({ member: m.name, rpc: m.rpc, pid: m.process?.pid ?? null, dir: m.dir, log: m.log })) } },
+          supervisorPid: process.pid,
+        };
+        return writeFile(join(dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n', { mode: 0o600 });
+      };
+      // The first member starts alone so it becomes the active; the standbys then join behind it.
+      for (const m of members) await startMember(m);
       await writeClusterFile();
+
       const cli = `node ${join(process.cwd(), 'bin', 'tandem.js')}`;
-      process.stdout.write(
+      say(
         [
-          `Tandem is up (state in ${dir}).`,
-          `  namespace master m1   rpc ${master.rpc}   pid ${master.pid}   log ${logFile}`,
+          '',
+          `Tandem is up (state in ${dir}; addresses in ${join(dir, 'cluster.json')}).`,
+          `  ZooKeeper        ${zk.connect}   pid ${zk.pids[0]}   chroot ${CHROOT}`,
+          ...members.map((m) => `  master ns/${m.name}    rpc ${m.rpc}   pid ${m.process?.pid}   log ${m.log}`),
           '',
           'Talk to it:',
-          `  ${cli} fs --master ${master.rpc} mkdir /hello`,
-          `  ${cli} fs --master ${master.rpc} ls /`,
-          `  ${cli} bench meta --master ${master.rpc} --op create --n 50000 --window 256`,
-          `  ${cli} admin status --master ${master.rpc}`,
+          `  ${cli} fs --cluster ${dir} mkdir /hello`,
+          `  ${cli} fs --cluster ${dir} ls /`,
+          `  ${cli} bench meta --cluster ${dir} --op create --n 50000 --window 256`,
+          `  ${cli} admin status --cluster ${dir}`,
           '',
-          'Ctrl-C stops the cluster.',
+          'Kill the active master (kill -9 <pid>) to watch a standby take over. Ctrl-C stops the cluster.',
           '',
         ].join('\n'),
       );
 
-      // Supervisor: a master that dies is restarted on the same storage (it recovers from its journal).
-      const exited = (child: MasterProcess['child']): Promise<[number | null, string | null]> =>
-        child.exitCode !== null || child.signalCode !== null
-          ? Promise.resolve([child.exitCode, child.signalCode])
-          : new Promise((r) => child.once('exit', (c, s) => r([c, s])));
-      const supervise = async (): Promise<void> => {
+      // Supervisor: a master that dies is restarted on the same storage; it rejoins as a standby.
+      const supervise = async (m: Member): Promise<void> => {
         while (!stopping) {
-          const [code, signal] = await exited(master.child);
+          const child = m.process!.child;
+          if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
           if (stopping) return;
-          process.stdout.write(`master m1 (pid ${master.pid}) exited (code ${code}, signal ${signal}); restarting in 1 s\n`);
-          // Retry the start until it works: a failed start leaves no child to wait on.
+          say(`master ${m.name} (pid ${m.process!.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it as a standby in 1 s`);
           for (let delayMs = 1_000; !stopping; delayMs = Math.min(delayMs * 2, 30_000)) {
             await sleep(delayMs);
             if (stopping) return;
             try {
-              master = await startMasterProcess({ dir: memberDir, rpc, member: 'm1', logFile });
+              await startMember(m);
               await writeClusterFile();
-              process.stdout.write(`master m1 restarted as pid ${master.pid}\n`);
+              say(`master ${m.name} restarted as pid ${m.process!.pid}`);
               break;
             } catch (err) {
-              process.stdout.write(`master m1 could not restart: ${err instanceof Error ? err.message : String(err)}; see ${logFile}\n`);
+              say(`master ${m.name} could not restart: ${err instanceof Error ? err.message : String(err)}; see ${m.log}`);
             }
           }
         }
       };
-      void supervise();
+      for (const m of members) void supervise(m);
+
+      // The live table: printed whenever the shard's picture changes.
+      const session = await connectZooKeeper({
+        address: { connect: zk.connect, chroot: CHROOT },
+        auth: { user: 'tandem', password: zkAuth.slice('tandem:'.length) },
+        sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS,
+        log: silentLogger(),
+      });
+      let lastTable = '';
+      const table = async (): Promise<void> => {
+        const registry = await readRegistry(session, ['ns']).catch(() => null);
+        const statuses = await Promise.all(members.map((m) => memberStatus(m.rpc)));
+        const activeTxid = statuses.find((s) => s?.role === 'active')?.appliedTxid;
+        const rows = members.map((m, i) => memberRow(m, statuses[i] ?? null, activeTxid));
+        const text = [
+          `${new Date().toISOString()}  shard ns  epoch ${registry?.shards.ns?.epoch ?? '?'}  in-sync [${registry?.shards.ns?.isr?.members.join(', ') ?? '?'}]`,
+          `  ${'member'.padEnd(8)}${'role'.padEnd(13)}${'epoch'.padEnd(7)}${'txid'.padEnd(12)}${'lag'.padEnd(8)}pid`,
+          ...rows,
+        ].join('\n');
+        // Only a change in roles, epochs or membership reprints the table; txids move all the time.
+        const key = text.split('\n').slice(1).map((l) => l.replace(/\s+\d+\s+\d+\s+(\d+|-)$/, '')).join('|') + (registry?.shards.ns?.epoch ?? '');
+        if (key !== lastTable) {
+          lastTable = key;
+          say(text);
+        }
+      };
+      const tableTimer = setInterval(() => void table(), 1_000);
 
       const stop = async (signal: string): Promise<void> => {
         if (stopping) return;
         stopping = true;
-        process.stdout.write(`${signal}: stopping the cluster\n`);
-        await master.stop();
-        process.stdout.write('stopped\n');
+        clearInterval(tableTimer);
+        say(`${signal}: stopping the cluster`);
+        await session.close().catch(() => undefined);
+        // Standbys first, so the active's last writes are not held up by a hand-over.
+        const roles = await Promise.all(members.map((m) => memberStatus(m.rpc)));
+        const active = members.find((_, i) => roles[i]?.role === 'active');
+        for (const m of members) if (m !== active) await m.process?.stop();
+        await active?.process?.stop();
+        await zk.stopAll();
+        say('stopped');
         process.exit(0);
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
     });
+}
+
+function memberRow(m: Member, status: { role: string; epoch: number; appliedTxid: number } | null, activeTxid: number | undefined): string {
+  const role = status?.role ?? (m.process?.child.exitCode === null ? 'starting' : 'down');
+  const txid = status?.appliedTxid;
+  const lag = txid !== undefined && activeTxid !== undefined ? Math.max(0, activeTxid - txid) : undefined;
+  return `  ${m.name.padEnd(8)}${role.padEnd(13)}${String(status?.epoch ?? '-').padEnd(7)}${String(txid ?? '-').padEnd(12)}${String(lag ?? '-').padEnd(8)}${m.process?.pid ?? '-'}`;
+}
+
+async function memberStatus(rpc: string): Promise<{ role: string; epoch: number; appliedTxid: number } | null> {
+  const { host, port } = parseHostPort(rpc);
+  let conn: RpcConnection | null = null;
+  try {
+    conn = await RpcConnection.connect(host, port, { limits: DEFAULT_LIMITS, clientName: 'tandem up', connectTimeoutMs: 500 });
+    return await conn.call('admin.status', {}, { deadlineMs: 500 });
+  } catch {
+    return null;
+  } finally {
+    conn?.close();
+  }
 }

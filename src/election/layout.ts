@@ -29,6 +29,8 @@ export function shardPaths(shard: string): {
   monitor: string;
   epoch: string;
   isr: string;
+  /** Persistent copies of active/standby/monitor: the last non-null value of each (Peta2's `lastNotNull`). */
+  lastNotNull: (entry: RegistryEntry) => string;
 } {
   const root = `/shards/${shard}`;
   return {
@@ -39,8 +41,12 @@ export function shardPaths(shard: string): {
     monitor: `${root}/monitor`,
     epoch: `${root}/epoch`,
     isr: `${root}/isr`,
+    lastNotNull: (entry) => `${root}/last/${entry}`,
   };
 }
+
+export const REGISTRY_ENTRIES = ['active', 'standby', 'monitor'] as const;
+export type RegistryEntry = (typeof REGISTRY_ENTRIES)[number];
 
 export const ELECTION_PREFIX = 'n_';
 

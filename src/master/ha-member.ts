@@ -29,6 +29,7 @@ import {
   type ActiveInfo,
   type IsrData,
   type MemberInfo,
+  type RegistryEntry,
 } from '../election/layout.js';
 import { Replicator, type HelloReply } from '../replication/replicator.js';
 import type { ReplicationEngine } from '../replication/engine.js';
@@ -170,7 +171,7 @@ export class HaMember {
       { node: this.electionNode, rank: position.rank, watching: predecessor },
       `election: ${this.electionNode} is ${first ? 'first standby' : `standby #${position.rank}`}, watching ${predecessor}`,
     );
-    if (first) await this.publish(this.paths.standby, this.opts.self);
+    if (first) await this.publish('standby', this.opts.self);
   }
 
   private async takeOver(sorted: string[]): Promise<void> {
@@ -238,7 +239,7 @@ export class HaMember {
     engine.becomeActive(epoch, me);
     this.role = 'active';
     await this.watchFollowers();
-    await this.publish(this.paths.active, { ...this.opts.self, epoch } satisfies ActiveInfo);
+    await this.publish('active', { ...this.opts.self, epoch } satisfies ActiveInfo);
     await this.deleteIfOurs(this.paths.standby);
     this.log.info(
       { epoch, txid: fromTxid, isr: members },
@@ -366,8 +367,18 @@ export class HaMember {
     }
   }
 
-  private async publish(path: string, data: unknown): Promise<void> {
+  /** Writes an ephemeral registry entry (`active`, `standby`) and its persistent last-not-null copy. */
+  private async publish(entry: RegistryEntry, data: unknown): Promise<void> {
     const coordinator = this.coordinator!;
+    const last = this.paths.lastNotNull(entry);
+    await coordinator.ensurePath(last.slice(0, last.lastIndexOf('/')));
+    try {
+      await coordinator.set(last, data, -1);
+    } catch (err) {
+      if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
+      await coordinator.create(last, data, 'persistent').catch(() => undefined);
+    }
+    const path = this.paths[entry];
     const existing = await coordinator.get(path);
     if (existing && existing.ephemeralOwner === coordinator.sessionId) {
       await coordinator.set(path, data, existing.version);
