@@ -4,11 +4,13 @@ import { registerAdmin } from './admin.js';
 import { registerBench } from './bench.js';
 import { registerFs } from './fs.js';
 import { registerMaster } from './master.js';
+import { registerMonitor } from './monitor.js';
 import { registerUp } from './up.js';
 
 const program = new Command();
 program.name('tandem').description('Tandem: a distributed file system with highly available metadata masters');
 registerMaster(program);
+registerMonitor(program);
 registerFs(program);
 registerAdmin(program);
 registerBench(program);

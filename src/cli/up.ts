@@ -10,7 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { sleep } from '../client/backoff.js';
-import { startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
+import { CLI_ENTRY, startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { startZooKeeper, type ZooKeeperServer } from '../cluster/zookeeper-process.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import { connectZooKeeper } from '../election/zk-coordinator.js';
@@ -38,6 +40,17 @@ interface Member {
   dir: string;
   log: string;
   process: MasterProcess | null;
+  monitor: ChildProcess | null;
+}
+
+/** Starts `tandem monitor` beside a master; its log lines go to `logFile`. */
+function spawnMonitor(m: Member, zkAddress: string, zkAuth: string, logFile: string): ChildProcess {
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [CLI_ENTRY, 'monitor', '--shard', 'ns', '--member', m.name, '--dir', m.dir, '--zk', zkAddress, '--zk-auth', zkAuth], {
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  return child;
 }
 
 export function registerUp(program: Command): void {
@@ -66,6 +79,7 @@ export function registerUp(program: Command): void {
         dir: join(dir, 'ns', `m${i + 1}`),
         log: join(dir, `ns-m${i + 1}.log`),
         process: null,
+        monitor: null,
       }));
       let stopping = false;
       const startMember = async (m: Member): Promise<void> => {
@@ -82,13 +96,17 @@ export function registerUp(program: Command): void {
         const cluster: ClusterFile = {
           zk: { connect: zk.connect, chroot: CHROOT, pid: zk.pids[0] ?? null, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, tickTimeMs: ZK_TICK_MS, dataDir: join(dir, 'zk') },
           zkAuth,
-          shards: { ns: { members: members.map((m) => ({ member: m.name, rpc: m.rpc, pid: m.process?.pid ?? null, dir: m.dir, log: m.log })) } },
+          shards: {
+            ns: { members: members.map((m) => ({ member: m.name, rpc: m.rpc, pid: m.process?.pid ?? null, dir: m.dir, log: m.log, monitorPid: m.monitor?.pid ?? null })) },
+          },
           supervisorPid: process.pid,
         };
         return writeFile(join(dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n', { mode: 0o600 });
       };
       // The first member starts alone so it becomes the active; the standbys then join behind it.
       for (const m of members) await startMember(m);
+      const monitorLog = (m: Member): string => join(dir, `ns-${m.name}-monitor.log`);
+      for (const m of members) m.monitor = spawnMonitor(m, zkAddress, zkAuth, monitorLog(m));
       await writeClusterFile();
 
       const cli = `node ${join(process.cwd(), 'bin', 'tandem.js')}`;
@@ -97,7 +115,7 @@ export function registerUp(program: Command): void {
           '',
           `Tandem is up (state in ${dir}; addresses in ${join(dir, 'cluster.json')}).`,
           `  ZooKeeper        ${zk.connect}   pid ${zk.pids[0]}   chroot ${CHROOT}`,
-          ...members.map((m) => `  master ns/${m.name}    rpc ${m.rpc}   pid ${m.process?.pid}   log ${m.log}`),
+          ...members.map((m) => `  master ns/${m.name}    rpc ${m.rpc}   pid ${m.process?.pid}   log ${m.log}   monitor pid ${m.monitor?.pid}`),
           '',
           'Talk to it:',
           `  ${cli} fs --cluster ${dir} mkdir /hello`,
@@ -131,7 +149,23 @@ export function registerUp(program: Command): void {
           }
         }
       };
-      for (const m of members) void supervise(m);
+      // Monitors are restarted too: without one, a crash fails over only after the session timeout.
+      const superviseMonitor = async (m: Member): Promise<void> => {
+        while (!stopping) {
+          const child = m.monitor!;
+          if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+          if (stopping) return;
+          say(`monitor of ${m.name} (pid ${child.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it in 1 s`);
+          await sleep(1_000);
+          if (stopping) return;
+          m.monitor = spawnMonitor(m, zkAddress, zkAuth, monitorLog(m));
+          await writeClusterFile();
+        }
+      };
+      for (const m of members) {
+        void supervise(m);
+        void superviseMonitor(m);
+      }
 
       // The live table: printed whenever the shard's picture changes.
       const session = await connectZooKeeper({
@@ -169,6 +203,7 @@ export function registerUp(program: Command): void {
         // Standbys first, so the active's last writes are not held up by a hand-over.
         const roles = await Promise.all(members.map((m) => memberStatus(m.rpc)));
         const active = members.find((_, i) => roles[i]?.role === 'active');
+        for (const m of members) m.monitor?.kill('SIGTERM');
         for (const m of members) if (m !== active) await m.process?.stop();
         await active?.process?.stop();
         await zk.stopAll();

@@ -20,7 +20,8 @@ import { fsyncDirectory, LOCK_FILE } from './storage-layout.js';
  */
 const heldByThisProcess = new Set<string>();
 
-function isAlive(pid: number): boolean {
+/** True if `pid` runs and is not a zombie (used by the storage lock and by `tandem monitor`). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

@@ -1,0 +1,45 @@
+// `tandem monitor`: runs beside one master until SIGTERM/SIGINT (src/monitor/monitor.ts).
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { TandemError } from '../errors.js';
+import { Monitor } from '../monitor/monitor.js';
+import { createLogger } from '../util/log.js';
+import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+
+interface MonitorFlags {
+  shard: string;
+  member: string;
+  dir: string;
+  zk: string;
+  zkAuth?: string;
+  logLevel?: string;
+}
+
+export function registerMonitor(program: Command): void {
+  program
+    .command('monitor')
+    .description("watch one master's process and, when it dies, remove its ZooKeeper nodes at once so a standby takes over")
+    .requiredOption('--shard <shard>', 'the shard of the master: ns')
+    .requiredOption('--member <name>', "the master's member name")
+    .requiredOption('--dir <dir>', "the master's storage directory (its lock file names its PID)")
+    .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
+    .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (flags: MonitorFlags) => {
+      const log = createLogger({ name: `monitor ${flags.shard}/${flags.member}`, level: flags.logLevel });
+      const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
+      if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
+      const monitor = new Monitor({ shard: flags.shard, member: flags.member, dir: resolve(flags.dir), connect: coordinatorFactory(zk, log), log });
+      await monitor.start();
+      log.info('serving: monitor running');
+      const stop = (signal: string): void => {
+        log.info({ signal }, `received ${signal}; stopping`);
+        monitor.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}
