@@ -1,5 +1,6 @@
 // `tandem admin …`: operator commands against a running master.
 import type { Command } from 'commander';
+import { TandemError } from '../errors.js';
 import { clusterOptions, printJson, withClient, type ClientFlags } from './common.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { readRegistry } from './registry.js';
@@ -18,6 +19,18 @@ export function registerAdmin(program: Command): void {
         const saved = await client.saveNamespace();
         if (flags.json) printJson(saved);
         else process.stdout.write(`saved ${saved.file} at txid ${saved.txid}: ${saved.bytes} bytes in ${saved.ms} ms\n`);
+      }),
+    );
+
+  clusterOptions(admin.command('failover').description('hand the active role of a shard over gracefully').argument('<shard>', 'the shard: ns'))
+    .option('--to <member>', 'the standby to hand over to (default: the in-sync standby least behind)')
+    .option('--json', 'print JSON')
+    .action((shard: string, flags: AdminFlags & { to?: string }) =>
+      withClient(flags, async (client) => {
+        if (shard !== 'ns') throw new TandemError('INVALID_ARGUMENT', `only shard ns exists so far, got "${shard}"`);
+        const r = await client.failover(flags.to);
+        if (flags.json) printJson(r);
+        else process.stdout.write(`handed ${shard} over from ${r.from} to ${r.to} at txid ${r.txid} (${r.ms} ms)\n`);
       }),
     );
 

@@ -159,6 +159,12 @@ export class TandemClient {
     return this.call('admin.status', {});
   }
 
+  /** Graceful hand-over from the active to `to` (or the in-sync standby least behind). */
+  failover(to?: string): Promise<{ from: string; to: string; txid: number; ms: number }> {
+    // Not retried: a hand-over whose answer was lost must not run again on the new active.
+    return this.call('admin.failover', to === undefined ? {} : { to }, { retry: false });
+  }
+
   saveNamespace(): Promise<{ txid: number; file: string; bytes: number; ms: number }> {
     return this.call('admin.saveNamespace', {}, { deadlineMs: Math.max(this.deadlineMs, 600_000) });
   }
@@ -183,7 +189,7 @@ export class TandemClient {
   }
 
   /** Sends a call, retrying retryable failures with the same arguments until the deadline. */
-  async call<T>(method: string, args: unknown, opts: { deadlineMs?: number } = {}): Promise<T> {
+  async call<T>(method: string, args: unknown, opts: { deadlineMs?: number; retry?: boolean } = {}): Promise<T> {
     const deadlineAt = performance.now() + (opts.deadlineMs ?? this.deadlineMs);
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new TandemError('CONNECTION_LOST', 'the client was closed');
@@ -195,6 +201,8 @@ export class TandemClient {
         return await connection.call<T>(method, args, { deadlineMs: remainingMs });
       } catch (err) {
         if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
+        // Not sent (no connection yet) is always safe to retry; sent and failed only if allowed.
+        if (opts.retry === false && connection) throw err;
         if (connection && WRONG_MASTER.has(err.code)) this.drop(connection);
         if (attempt === 0) this.retries++;
         const delayMs = Math.min(backoffDelayMs(attempt, this.backoff), Math.max(0, deadlineAt - performance.now()));

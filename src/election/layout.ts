@@ -29,6 +29,8 @@ export function shardPaths(shard: string): {
   monitor: string;
   epoch: string;
   isr: string;
+  /** Persistent hint of a graceful hand-over: `{to, fromEpoch, atMs}` (see HaMember.handOver). */
+  handover: string;
   /** Persistent copies of active/standby/monitor: the last non-null value of each (Peta2's `lastNotNull`). */
   lastNotNull: (entry: RegistryEntry) => string;
 } {
@@ -41,9 +43,19 @@ export function shardPaths(shard: string): {
     monitor: `${root}/monitor`,
     epoch: `${root}/epoch`,
     isr: `${root}/isr`,
+    handover: `${root}/handover`,
     lastNotNull: (entry) => `${root}/last/${entry}`,
   };
 }
+
+export interface HandoverHint {
+  to: string;
+  fromEpoch: number;
+  /** Wall-clock ms when written; a hint older than HANDOVER_HINT_TTL_MS is ignored. */
+  atMs: number;
+}
+
+export const HANDOVER_HINT_TTL_MS = 10_000;
 
 export const REGISTRY_ENTRIES = ['active', 'standby', 'monitor'] as const;
 export type RegistryEntry = (typeof REGISTRY_ENTRIES)[number];

@@ -28,6 +28,8 @@ import {
   shardPaths,
   type ActiveInfo,
   type IsrData,
+  HANDOVER_HINT_TTL_MS,
+  type HandoverHint,
   type MemberInfo,
   type RegistryEntry,
 } from '../election/layout.js';
@@ -70,10 +72,14 @@ export class HaMember {
   private isrWrite: Promise<void> = Promise.resolve();
   /** performance.now() of the last message from an active: a takeover waits out its read lease from here. */
   private lastHeardFromActiveAt = -Infinity;
+  /** The active released this standby from the lease wait (graceful hand-over). */
+  private leaseReleased = false;
   /** The epoch whose active this standby follows; records from others are refused by the engine. */
   private followingEpoch = 0;
   private truncating: Promise<void> | null = null;
   private evaluating = false;
+  /** Set while a graceful hand-over drains: the master refuses new calls with NOT_ACTIVE. */
+  handingOver = false;
   private evaluateAgain = false;
   private stopped = false;
   private readonly paths: ReturnType<typeof shardPaths>;
@@ -200,6 +206,18 @@ export class HaMember {
       await this.requeue(REQUEUE_DELAY_MS);
       return;
     }
+    // A graceful hand-over names its target: anyone else first in line steps back once.
+    const hint = await coordinator.get<HandoverHint>(this.paths.handover);
+    let released = false;
+    if (hint && Date.now() - hint.data.atMs < HANDOVER_HINT_TTL_MS) {
+      if (hint.data.to !== me && (await this.inElection(sorted, hint.data.to))) {
+        this.role = 'standby';
+        this.log.info({ to: hint.data.to }, `hand-over to ${hint.data.to} in progress: stepping back in line`);
+        await this.requeue(0);
+        return;
+      }
+      released = hint.data.to === me;
+    }
     // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the counter.
     const counter = await coordinator.get<number>(this.paths.epoch);
     const epoch = nextEpoch(counter?.data ?? 0, isr.data, engine.epochHistory().promisedEpoch);
@@ -215,8 +233,9 @@ export class HaMember {
     else await coordinator.create(this.paths.epoch, epoch, 'persistent');
     // 3. From here on this member refuses the old active's records.
     await engine.promiseEpoch(epoch);
-    // 4. Wait out the old active's read lease: it may still answer reads until then.
-    const leaseLeftMs = this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
+    // 4. Wait out the old active's read lease: it may still answer reads until then (not after
+    //    a graceful hand-over: that active stopped answering before it released us).
+    const leaseLeftMs = released && this.leaseReleased ? 0 : this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
     if (leaseLeftMs > 0) await new Promise((r) => setTimeout(r, leaseLeftMs));
     if (this.stopped) return;
     // 5. Start the epoch: replicator first, so the epoch-start record is streamed too.
@@ -241,10 +260,61 @@ export class HaMember {
     await this.watchFollowers();
     await this.publish('active', { ...this.opts.self, epoch } satisfies ActiveInfo);
     await this.deleteIfOurs(this.paths.standby);
+    if (hint) await coordinator.delete(this.paths.handover, hint.version).catch(() => undefined);
+    this.leaseReleased = false;
     this.log.info(
       { epoch, txid: fromTxid, isr: members },
       `epoch ${epoch - 1} → ${epoch}: ${me} is active of shard ${this.opts.shard} from txid ${fromTxid}, in-sync set [${members.join(', ')}]`,
     );
+  }
+
+  private async inElection(sorted: readonly string[], member: string): Promise<boolean> {
+    for (const node of sorted) {
+      const info = await this.coordinator!.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null);
+      if (info?.data.member === member) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Graceful hand-over (`tandem admin failover`): stop taking calls, drain, wait until the
+   * target holds everything, name it in the hand-over hint, release its lease wait,
+   * deregister, and rejoin as a standby. The target is `to`, or the in-sync standby least behind.
+   */
+  async handOver(to: string | undefined): Promise<{ from: string; to: string; txid: number; ms: number }> {
+    const started = performance.now();
+    const replicator = this.replicator;
+    const coordinator = this.coordinator;
+    if (this.role !== 'active' || !replicator || !coordinator) throw new TandemError('NOT_ACTIVE', `${this.member} is not active`);
+    const candidates = replicator.progress().filter((p) => p.inSync && p.connected).sort((a, b) => a.lagTxids - b.lagTxids);
+    const target = to === undefined ? candidates[0] : candidates.find((c) => c.member === to);
+    if (!target) {
+      throw new TandemError('NOT_IN_SYNC', to === undefined ? 'no in-sync standby is connected' : `${to} is not a connected in-sync standby`);
+    }
+    const engine = this.host.engine();
+    this.handingOver = true;
+    try {
+      const deadline = performance.now() + this.opts.limits.drainTimeoutMs;
+      for (;;) {
+        const applied = engine.appliedTxidNow;
+        if (engine.committedTxid >= applied && replicator.durableOf(target.member) >= applied) break;
+        if (performance.now() > deadline) throw new TandemError('DEADLINE_EXCEEDED', `${target.member} did not catch up within ${this.opts.limits.drainTimeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const txid = engine.appliedTxidNow;
+      const hint: HandoverHint = { to: target.member, fromEpoch: replicator.epoch, atMs: Date.now() };
+      const existing = await coordinator.get(this.paths.handover);
+      if (existing) await coordinator.set(this.paths.handover, hint, existing.version);
+      else await coordinator.create(this.paths.handover, hint, 'persistent');
+      this.log.info({ to: target.member, txid }, `handing over to ${target.member} at txid ${txid}`);
+      this.stopActing(`handing over to ${target.member}`);
+      await replicator.releaseLease(target.member).catch(() => undefined);
+      await this.deleteIfOurs(this.paths.active);
+      await this.requeue(0);
+      return { from: this.member, to: target.member, txid, ms: Math.round(performance.now() - started) };
+    } finally {
+      this.handingOver = false;
+    }
   }
 
   /** Streams to every other member of the election; re-read whenever it changes. */
@@ -320,7 +390,10 @@ export class HaMember {
   }
 
   private stopActing(reason: string): void {
-    this.replicator?.close();
+    const replicator = this.replicator;
+    // Closed after the hand-over's release message had its chance; the links close with it.
+    if (replicator && this.handingOver) setTimeout(() => replicator.close(), 1_000).unref();
+    else replicator?.close();
     this.replicator = null;
     const engine = this.host.engine();
     engine.onAppended = null;
@@ -425,6 +498,11 @@ export class HaMember {
           this.truncating = null;
         }
         return this.helloReply();
+      }
+      case 'repl.release': {
+        this.leaseReleased = true;
+        this.log.info({ epoch }, `the active of epoch ${epoch} stopped serving and released its lease`);
+        return { ok: true };
       }
       case 'repl.append': {
         if (!Array.isArray(a.records)) throw new TandemError('INVALID_ARGUMENT', 'repl.append needs records');

@@ -175,6 +175,9 @@ export class Master {
       if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): it has no replication stream');
       return this.ha.handleReplication(method, args);
     }
+    if (this.ha?.handingOver && (isMutationMethod(method) || isQueryMethod(method))) {
+      throw new TandemError('NOT_ACTIVE', `${this.options.member} is handing over to another member`);
+    }
     if (isMutationMethod(method)) {
       const op = toMutation(method, args, Date.now());
       return this.engine.submit(op).then(unwrap);
@@ -195,6 +198,12 @@ export class Master {
         return this.status();
       case 'admin.saveNamespace':
         return this.engine.saveImage();
+      case 'admin.failover': {
+        if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): there is nobody to hand over to');
+        const to = (args as { to?: unknown } | null)?.to;
+        if (to !== undefined && typeof to !== 'string') throw new TandemError('INVALID_ARGUMENT', 'admin.failover: to must be a member name');
+        return this.ha.handOver(to);
+      }
       default:
         throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
     }

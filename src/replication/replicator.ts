@@ -4,6 +4,7 @@
 //   repl.hello    {epoch, member}                 → {appliedTxid, lastEpoch, durableTxid}
 //   repl.truncate {epoch, afterTxid}              → the same, after the standby cut its tail
 //   repl.append   {epoch, records, commitTxid}    → {durableTxid}, once fsynced there
+//   repl.release  {epoch}                         → a graceful hand-over: this active no longer serves
 // Appends are pipelined (replicationBatchesInFlightMax per standby) on the one connection,
 // which keeps them in order; an append with no records is the heartbeat.
 //
@@ -207,6 +208,19 @@ export class Replicator {
         w.resolve();
       }
     }
+  }
+
+  /** Durable txid of one standby (0 if unknown). */
+  durableOf(member: string): number {
+    return this.links.get(member)?.durableTxid ?? 0;
+  }
+
+  /**
+   * Tells a standby this active has stopped serving, so it need not wait out the read lease
+   * before taking over (a graceful hand-over). Call only after this active stopped answering.
+   */
+  async releaseLease(member: string): Promise<void> {
+    await this.links.get(member)?.release();
   }
 
   deposed(reason: string): void {
@@ -432,6 +446,10 @@ class FollowerLink {
           conn.close();
         },
       );
+  }
+
+  async release(): Promise<void> {
+    await this.conn?.call('repl.release', { epoch: this.replicator.opts.epoch }, { deadlineMs: 1_000 });
   }
 
   maybeHeartbeat(now: number): void {

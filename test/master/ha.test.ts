@@ -135,3 +135,42 @@ test('a standby that goes away leaves the in-sync set, and an empty-disk replace
     await zkSession.close();
   }
 });
+
+test('admin failover hands over to the named standby; nothing acknowledged is lost', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/ha-handover';
+  const a = await startMember(chroot, 'a');
+  await until('a is active', () => roleOf(a) === 'active');
+  const b = await startMember(chroot, 'b');
+  const c = await startMember(chroot, 'c');
+  await until('b and c in sync', () => (a.status().ha?.isr ?? []).length === 3);
+  const client = clientFor(chroot);
+  const admin = new TandemClient({ masters: [a.status().rpc], user: 'root', deadlineMs: 15_000 });
+  try {
+    let stop = false;
+    const acked: string[] = [];
+    const writer = (async () => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        await client.create(`/h/f${i}`);
+        acked.push(`/h/f${i}`);
+      }
+    })();
+    await until('some writes acknowledged', () => acked.length > 50);
+    // c is second in line behind b: the hint must make b step back.
+    const result = await admin.failover('c');
+    assert.equal(result.from, 'a');
+    assert.equal(result.to, 'c');
+    await until('c is active', () => roleOf(c) === 'active');
+    const countAtHandover = acked.length;
+    await until('writes go on through c', () => acked.length > countAtHandover + 50);
+    stop = true;
+    await writer;
+    assert.notEqual(roleOf(a), 'active');
+    assert.notEqual(roleOf(b), 'active');
+    for (const path of acked) assert.ok(await client.getFileInfo(path), `${path} acknowledged but missing`);
+    await until('a follows c', () => a.engine.appliedTxidNow === c.engine.appliedTxidNow);
+    assert.deepEqual(canonicalDump(a.engine.peekState()), canonicalDump(c.engine.peekState()));
+  } finally {
+    client.close();
+    admin.close();
+  }
+});
