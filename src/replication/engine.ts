@@ -319,7 +319,7 @@ export class ReplicationEngine<S, Op, I> {
    * at once; resolves with the durable txid once they are fsynced. The first record must
    * follow the last one here (else LOG_DIVERGED: the active resends from the right place).
    */
-  appendReplicated(epoch: number, records: readonly EditRecord<Op>[]): Promise<number> {
+  async appendReplicated(epoch: number, records: readonly EditRecord<Op>[]): Promise<number> {
     this.checkServing();
     if (this.role !== 'follower') throw new TandemError('NOT_ACTIVE', `this member is ${this.role}, not a standby`);
     if (epoch < this.history.promisedEpoch) {
@@ -348,8 +348,8 @@ export class ReplicationEngine<S, Op, I> {
         throw new TandemError('NOT_ACTIVE', `could not journal txid ${record.txid}: ${error.message}`);
       }
     }
-    const last = this.appliedTxid;
-    return this.untilDurable(last).then(() => this.journal.durableTxid);
+    await this.untilDurable(this.appliedTxid);
+    return this.journal.durableTxid;
   }
 
   /** Stops taking writes as active or standby (a deposed active, a standby told to truncate). */

@@ -66,6 +66,21 @@ export interface FollowerProgress {
   durableTxid: number;
   /** Records the standby still lacks (applied here − durable there). */
   lagTxids: number;
+  /**
+   * Standby lag, ms from the append here to the standby's durable acknowledgement, over the
+   * last LAG_SAMPLES_MAX acknowledged batches (p50/p99). It bounds the apply lag from above:
+   * a standby applies a record before it fsyncs it.
+   */
+  lagMsP50: number | null;
+  lagMsP99: number | null;
+}
+
+/** Acknowledgement-lag samples kept per standby for the percentiles in progress(). */
+const LAG_SAMPLES_MAX = 10_000;
+
+function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 100) / 100;
 }
 
 const RECONNECT_BACKOFF = { baseMs: 50, capMs: 1_000 };
@@ -171,14 +186,19 @@ export class Replicator {
 
   progress(): FollowerProgress[] {
     const applied = this.log.appliedTxidNow;
-    return [...this.links.values()].map((link) => ({
-      member: link.address.member,
-      rpc: link.address.rpc,
-      inSync: this.isr.has(link.address.member),
-      connected: link.streaming,
-      durableTxid: link.durableTxid,
-      lagTxids: Math.max(0, applied - link.durableTxid),
-    }));
+    return [...this.links.values()].map((link) => {
+      const sorted = [...link.lagSamplesMs].sort((x, y) => x - y);
+      return {
+        member: link.address.member,
+        rpc: link.address.rpc,
+        inSync: this.isr.has(link.address.member),
+        connected: link.streaming,
+        durableTxid: link.durableTxid,
+        lagTxids: Math.max(0, applied - link.durableTxid),
+        lagMsP50: percentile(sorted, 0.5),
+        lagMsP99: percentile(sorted, 0.99),
+      };
+    });
   }
 
   /** Records from `txid` on that are still in memory, at most `max`; null if `txid` is older than the tail. */
@@ -273,6 +293,9 @@ export class Replicator {
 /** One standby: connect, agree on where the logs meet, then stream. */
 class FollowerLink {
   durableTxid = 0;
+  /** Ring of acknowledgement lags (ms), see FollowerProgress.lagMsP99. */
+  readonly lagSamplesMs: number[] = [];
+  private lagSampleNext = 0;
   /** performance.now() when the newest acknowledged message was sent (the lease is measured from sends). */
   lastAckedSentAt = -Infinity;
   streaming = false;
@@ -428,6 +451,7 @@ class FollowerLink {
       .then(
         (reply) => {
           this.inFlight--;
+          if (records.length > 0) this.sampleLag(records.at(-1)!.txid);
           if (reply.durableTxid > this.durableTxid) this.durableTxid = reply.durableTxid;
           if (sentAt > this.lastAckedSentAt) this.lastAckedSentAt = sentAt;
           this.replicator.onAck();
@@ -450,6 +474,15 @@ class FollowerLink {
 
   async release(): Promise<void> {
     await this.conn?.call('repl.release', { epoch: this.replicator.opts.epoch }, { deadlineMs: 1_000 });
+  }
+
+  private sampleLag(txid: number): void {
+    const appendedAt = this.replicator.appendedAt(txid);
+    if (appendedAt === undefined) return;
+    const lag = performance.now() - appendedAt;
+    if (this.lagSamplesMs.length < LAG_SAMPLES_MAX) this.lagSamplesMs.push(lag);
+    else this.lagSamplesMs[this.lagSampleNext] = lag;
+    this.lagSampleNext = (this.lagSampleNext + 1) % LAG_SAMPLES_MAX;
   }
 
   maybeHeartbeat(now: number): void {
