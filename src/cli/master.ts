@@ -21,6 +21,7 @@ interface MasterFlags {
   zkAuth?: string;
   sessionTimeoutMs?: string;
   commit?: string;
+  http?: string;
 }
 
 export function registerMaster(program: Command): void {
@@ -30,6 +31,7 @@ export function registerMaster(program: Command): void {
     .requiredOption('--shard <shard>', 'shard to serve: ns')
     .requiredOption('--dir <dir>', 'storage directory (journal, images)')
     .option('--rpc <host:port>', 'RPC listen address', '127.0.0.1:7070')
+    .option('--http <host:port>', 'image server (HTTP) listen address (default: the RPC host, a free port)')
     .option('--member <name>', 'this member\'s name in its shard (default: <hostname>-<port>)')
     .option('--superuser <user>', 'user that skips permission checks (default: the OS user)')
     .option('--supergroup <group>', 'group whose members skip permission checks', 'supergroup')
@@ -54,6 +56,7 @@ export function registerMaster(program: Command): void {
           dir: resolve(flags.dir),
           host,
           port,
+          ...(flags.http ? { http: flags.http } : {}),
           limits: limitsWith(),
           log,
           ...(flags.superuser ? { superuser: flags.superuser } : {}),

@@ -65,6 +65,12 @@ export interface Limits {
    * last message it had from the old active, so the two never both serve.
    */
   readLeaseMs: number;
+  /** Largest fsimage an image server accepts in an upload (a million files make ~65 MB). */
+  imageBytesMax: number;
+  /** A standby writes a checkpoint (and uploads it to the active) this often... */
+  checkpointIntervalMs: number;
+  /** ...or after this many txids since the last image, whichever comes first. */
+  checkpointTxids: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -94,6 +100,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   heartbeatIntervalMs: 100,
   isrLagMaxMs: 1_000,
   readLeaseMs: 400,
+  imageBytesMax: 1024 * 1024 * 1024,
+  checkpointIntervalMs: 3_600_000,
+  checkpointTxids: 1_000_000,
 });
 
 export function limitsWith(overrides: Partial<Limits> = {}): Limits {

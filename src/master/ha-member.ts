@@ -34,6 +34,9 @@ import {
   type RegistryEntry,
 } from '../election/layout.js';
 import { Replicator, type HelloReply } from '../replication/replicator.js';
+import { fetchImage, uploadImage } from '../replication/image-server.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ReplicationEngine } from '../replication/engine.js';
 import type { EditRecord } from '../replication/state-machine.js';
 
@@ -45,6 +48,8 @@ export interface MemberHost {
   engine(): AnyEngine;
   /** Closes the engine, cuts the storage after `txid`, and opens it again as a follower. */
   truncateAndReopen(txid: number): Promise<void>;
+  /** Replaces the storage with an image from the active (a standby too far behind) and reopens. */
+  installImage(bytes: Buffer, txid: number, epochAtTxid: number): Promise<void>;
 }
 
 export interface HaMemberOptions {
@@ -76,6 +81,12 @@ export class HaMember {
   private leaseReleased = false;
   /** The epoch whose active this standby follows; records from others are refused by the engine. */
   private followingEpoch = 0;
+  /** The image server of the active this standby follows (checkpoints go there). */
+  private activeHttp: string | null = null;
+  private firstStandby = false;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private checkpointing = false;
+  private lastCheckpointAt = performance.now();
   private truncating: Promise<void> | null = null;
   private evaluating = false;
   /** Set while a graceful hand-over drains: the master refuses new calls with NOT_ACTIVE. */
@@ -104,6 +115,47 @@ export class HaMember {
   /** Connects to ZooKeeper and joins the election. */
   async start(): Promise<void> {
     await this.newSession();
+    const every = Math.max(1_000, Math.min(10_000, Math.floor(this.opts.limits.checkpointIntervalMs / 6)));
+    this.checkpointTimer = setInterval(() => void this.maybeCheckpoint(), every);
+    this.checkpointTimer.unref();
+  }
+
+  /**
+   * The first standby checkpoints (DESIGN §3): an image every checkpointIntervalMs or
+   * checkpointTxids, saved here and uploaded to the active, so the active never pauses.
+   */
+  private async maybeCheckpoint(): Promise<void> {
+    if (this.checkpointing || this.role !== 'standby' || !this.firstStandby || !this.activeHttp || this.truncating) return;
+    const engine = this.host.engine();
+    const { appliedTxid, imageTxid } = engine.status();
+    const due =
+      appliedTxid - imageTxid >= this.opts.limits.checkpointTxids ||
+      (appliedTxid > imageTxid && performance.now() - this.lastCheckpointAt >= this.opts.limits.checkpointIntervalMs);
+    if (!due) return;
+    this.checkpointing = true;
+    try {
+      await this.checkpointNow();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, `checkpoint failed: ${(err as Error).message}`);
+    } finally {
+      this.checkpointing = false;
+    }
+  }
+
+  /** Saves an image here and uploads it to the active. */
+  async checkpointNow(): Promise<{ txid: number; bytes: number; uploaded: boolean }> {
+    const engine = this.host.engine();
+    const http = this.activeHttp;
+    if (this.role !== 'standby' || !http) throw new TandemError('NOT_ACTIVE', `${this.member} is not a standby following an active`);
+    const saved = await engine.saveImage();
+    this.lastCheckpointAt = performance.now();
+    const bytes = await readFile(join(engine.dir, saved.file));
+    const { stored } = await uploadImage(http, saved.txid, this.followingEpoch, bytes);
+    this.log.info(
+      { txid: saved.txid, bytes: saved.bytes, stored },
+      `checkpoint at txid ${saved.txid} (${saved.bytes} bytes) ${stored ? 'uploaded to' : 'already at'} the active`,
+    );
+    return { txid: saved.txid, bytes: saved.bytes, uploaded: stored };
   }
 
   private async newSession(): Promise<void> {
@@ -173,6 +225,7 @@ export class HaMember {
       return;
     }
     const first = position.rank === 1;
+    this.firstStandby = first;
     this.log.info(
       { node: this.electionNode, rank: position.rank, watching: predecessor },
       `election: ${this.electionNode} is ${first ? 'first standby' : `standby #${position.rank}`}, watching ${predecessor}`,
@@ -242,6 +295,7 @@ export class HaMember {
     const replicator = new Replicator(engine, {
       epoch,
       member: me,
+      ...(this.opts.self.http ? { http: this.opts.self.http } : {}),
       limits: this.opts.limits,
       logger: this.log,
       events: {
@@ -464,7 +518,15 @@ export class HaMember {
   // --- the standby's end of the stream (repl.* RPC methods)
 
   async handleReplication(method: string, args: unknown): Promise<unknown> {
-    const a = (args ?? {}) as { epoch?: unknown; member?: unknown; records?: unknown; afterTxid?: unknown };
+    const a = (args ?? {}) as {
+      epoch?: unknown;
+      member?: unknown;
+      records?: unknown;
+      afterTxid?: unknown;
+      http?: unknown;
+      txid?: unknown;
+      epochAtTxid?: unknown;
+    };
     if (!Number.isSafeInteger(a.epoch)) throw new TandemError('INVALID_ARGUMENT', `${method} needs an integer epoch`);
     const epoch = a.epoch as number;
     if (this.role === 'active' || this.role === 'taking-over') {
@@ -486,6 +548,21 @@ export class HaMember {
         if (epoch !== this.followingEpoch) {
           this.log.info({ epoch, active: a.member }, `following ${String(a.member)}, active of epoch ${epoch}`);
           this.followingEpoch = epoch;
+        }
+        this.activeHttp = typeof a.http === 'string' ? a.http : null;
+        return this.helloReply();
+      }
+      case 'repl.install': {
+        if (typeof a.http !== 'string' || !Number.isSafeInteger(a.txid) || !Number.isSafeInteger(a.epochAtTxid)) {
+          throw new TandemError('INVALID_ARGUMENT', 'repl.install needs http, txid and epochAtTxid');
+        }
+        this.log.warn({ txid: a.txid, from: a.http }, `downloading image ${String(a.txid)} from the active (${a.http}) to start over from it`);
+        const bytes = await fetchImage(a.http, a.txid as number);
+        this.truncating = this.host.installImage(bytes, a.txid as number, a.epochAtTxid as number);
+        try {
+          await this.truncating;
+        } finally {
+          this.truncating = null;
         }
         return this.helloReply();
       }
@@ -549,6 +626,7 @@ export class HaMember {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     const coordinator = this.coordinator;
     if (this.role === 'active') this.stopActing('stopping');
     this.role = 'stopped';

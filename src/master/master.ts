@@ -16,6 +16,12 @@ import { ALL_METHODS, isMutationMethod, isQueryMethod, parseQuery, toMutation } 
 import type { Coordinator } from '../election/coordinator.js';
 import { truncateStorageAfter } from '../replication/journal-truncate.js';
 import { HaMember, type MemberRole } from './ha-member.js';
+import type { FastifyInstance } from 'fastify';
+import { startImageServer } from '../replication/image-server.js';
+import { EpochHistory, saveEpochHistory } from '../replication/epoch-history.js';
+import { imageName, listImages, listSegments, writeFileDurably } from '../replication/storage-layout.js';
+import { unlink } from 'node:fs/promises';
+import { parseHostPort } from '../util/address.js';
 
 export interface MasterOptions {
   shard: string;
@@ -31,6 +37,8 @@ export interface MasterOptions {
   rollCheckIntervalMs?: number;
   /** Called when storage fails under the master; the CLI exits the process. */
   onFatal?: (err: Error) => void;
+  /** HOST:PORT of the image server (HTTP); default: the RPC host, any free port. */
+  http?: string;
   /** High availability through ZooKeeper; without it the master serves alone (issue 2's mode). */
   ha?: {
     connect: () => Promise<Coordinator>;
@@ -45,6 +53,7 @@ export interface MasterStatus {
   member: string;
   role: 'active' | MemberRole;
   rpc: string;
+  http: string;
   pid: number;
   rssBytes: number;
   heapUsedBytes: number;
@@ -70,6 +79,9 @@ export class Master {
   private readonly rollTimer: NodeJS.Timeout;
 
   private ha: HaMember | null = null;
+  private imageServer: FastifyInstance | null = null;
+  /** host:port of the image server. */
+  httpAddress = '';
 
   private constructor(
     readonly options: MasterOptions,
@@ -116,12 +128,36 @@ export class Master {
     }
     const master = new Master(options, engine, machine, server, address);
     bound.master = master;
+    try {
+      const http = options.http ? parseHostPort(options.http) : { host: address.host, port: 0 };
+      const started = await startImageServer({
+        host: http.host,
+        port: http.port,
+        imageBytesMax: limits.imageBytesMax,
+        log,
+        member: {
+          dir: () => options.dir,
+          activeEpoch: () => (master.engineNow.currentRole === 'active' ? master.engineNow.currentEpoch : null),
+          durableTxid: () => master.engineNow.durableTxid,
+          imageStored: (txid) => master.engineNow.imageStored(txid),
+        },
+      });
+      master.imageServer = started.server;
+      master.httpAddress = started.address;
+    } catch (err) {
+      await master.stop();
+      throw err;
+    }
     if (options.ha) {
       const ha = new HaMember(
-        { engine: () => master.engineNow, truncateAndReopen: (txid) => master.truncateAndReopen(txid) },
+        {
+          engine: () => master.engineNow,
+          truncateAndReopen: (txid) => master.truncateAndReopen(txid),
+          installImage: (bytes, txid, epoch) => master.installImage(bytes, txid, epoch),
+        },
         {
           shard: options.shard,
-          self: { member: options.member, rpc: options.ha.advertiseRpc ?? `${address.host}:${address.port}` },
+          self: { member: options.member, rpc: options.ha.advertiseRpc ?? `${address.host}:${address.port}`, http: master.httpAddress },
           limits,
           log,
           connect: options.ha.connect,
@@ -163,6 +199,23 @@ export class Master {
     })) as Engine;
   }
 
+  /**
+   * A standby too far behind the active's kept edits starts over from the active's image:
+   * close, delete every segment and image here (they are older than what the active keeps),
+   * store the image, note its epoch, reopen at its txid. The epoch promise is kept.
+   */
+  private async installImage(bytes: Buffer, txid: number, epochAtTxid: number): Promise<void> {
+    const { dir, log } = this.options;
+    const promised = this.engineNow.epochHistory().promisedEpoch;
+    await this.engineNow.close();
+    for (const segment of await listSegments(dir)) await unlink(segment.path);
+    for (const image of await listImages(dir)) await unlink(image.path);
+    await writeFileDurably(dir, imageName(txid), bytes);
+    await saveEpochHistory(dir, new EpochHistory([{ epoch: epochAtTxid, firstTxid: txid }], promised));
+    log.warn({ txid, bytes: bytes.length }, `bootstrapped from the active's image at txid ${txid} (${bytes.length} bytes); older local storage deleted`);
+    this.engineNow = await Master.openEngine(this.options, this.machine);
+  }
+
   /** A standby told by the active to drop its uncommitted tail: close, cut, reopen. */
   private async truncateAndReopen(txid: number): Promise<void> {
     await this.engineNow.close();
@@ -198,6 +251,10 @@ export class Master {
         return this.status();
       case 'admin.saveNamespace':
         return this.engine.saveImage();
+      case 'admin.checkpoint':
+        // On a standby: save an image now and upload it to the active.
+        if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): use admin save-namespace');
+        return this.ha.checkpointNow();
       case 'admin.failover': {
         if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): there is nobody to hand over to');
         const to = (args as { to?: unknown } | null)?.to;
@@ -243,6 +300,7 @@ export class Master {
       member: this.options.member,
       role: this.ha ? this.ha.currentRole : 'active',
       rpc: `${this.address.host}:${this.address.port}`,
+      http: this.httpAddress,
       pid: process.pid,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
@@ -272,6 +330,7 @@ export class Master {
         // then the member leaves ZooKeeper, so a standby takes over at once.
         await this.server.close();
         await this.ha?.stop();
+        await this.imageServer?.close();
         await this.engine.close();
         log.info({ txid: this.engine.status().appliedTxid }, 'stopped cleanly');
       })();

@@ -104,10 +104,10 @@ export function parseQuery<M extends QueryMethod>(method: M, args: unknown): z.o
 }
 
 /** Admin methods served by every master. */
-export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.failover'] as const;
+export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.failover', 'admin.checkpoint'] as const;
 
 /** The standby's end of the replication stream (src/master/ha-member.ts). */
-export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release'] as const;
+export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
 
 export const ALL_METHODS: ReadonlySet<string> = new Set<string>([
   ...Object.keys(MUTATION_SCHEMAS),

@@ -26,6 +26,7 @@ import { loadNewestValidImage, writeImage } from './image-store.js';
 import { readEdits, recoverJournal } from './journal-recovery.js';
 import { JournalWriter } from './journal-writer.js';
 import { purgeOldStorage } from './retention.js';
+import { listImages, listSegments } from './storage-layout.js';
 import type { EditRecord, Outcome, StateMachine } from './state-machine.js';
 import { acquireStorageLock } from './storage-lock.js';
 
@@ -359,6 +360,22 @@ export class ReplicationEngine<S, Op, I> {
     this.role = 'follower';
     this.commitLimit = () => Infinity;
     this.waiters.rejectAll(new TandemError('NOT_ACTIVE', `this member stopped being active: ${reason}`));
+  }
+
+  /** First txid of the oldest edit segment kept here (null with none): older ones were purged. */
+  async oldestEditTxid(): Promise<number | null> {
+    return (await listSegments(this.dir))[0]?.firstTxid ?? null;
+  }
+
+  /** The newest image here, or null. */
+  async newestImageTxid(): Promise<number | null> {
+    return (await listImages(this.dir)).at(-1)?.txid ?? null;
+  }
+
+  /** An image was stored here by someone else (a standby's uploaded checkpoint): note it, apply retention. */
+  async imageStored(txid: number): Promise<void> {
+    if (txid > this.imageTxid) this.imageTxid = txid;
+    await this.purge();
   }
 
   /** Durable here, for a standby's acknowledgement. */

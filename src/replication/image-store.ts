@@ -61,6 +61,20 @@ export async function writeImage(dir: string, txid: number, payload: unknown, lo
  * `expectedTxid` is the txid the file name claims.
  */
 export function decodeImage(buf: Buffer, expectedTxid?: number): { ok: true; txid: number; payload: unknown } | { ok: false; why: string } {
+  const checked = checkImageBytes(buf, expectedTxid);
+  if (!checked.ok) return checked;
+  try {
+    return { ok: true, txid: checked.txid, payload: packr.unpack(buf.subarray(IMAGE_HEADER_BYTES, buf.length - IMAGE_TRAILER_BYTES)) };
+  } catch (err) {
+    return { ok: false, why: `payload does not decode: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Checks an image file's header, length and CRC without decoding the payload: what an
+ * image transfer verifies before it stores the bytes (the loader decodes them later).
+ */
+export function checkImageBytes(buf: Buffer, expectedTxid?: number): { ok: true; txid: number } | { ok: false; why: string } {
   if (buf.length < IMAGE_HEADER_BYTES + IMAGE_TRAILER_BYTES) {
     return { ok: false, why: `short file: ${buf.length} bytes, a header and checksum need ${IMAGE_HEADER_BYTES + IMAGE_TRAILER_BYTES}` };
   }
@@ -83,11 +97,7 @@ export function decodeImage(buf: Buffer, expectedTxid?: number): { ok: true; txi
   if (storedCrc !== actualCrc) {
     return { ok: false, why: `crc mismatch: crc32c ${actualCrc.toString(16)} != stored ${storedCrc.toString(16)}` };
   }
-  try {
-    return { ok: true, txid, payload: packr.unpack(body) };
-  } catch (err) {
-    return { ok: false, why: `payload does not decode: ${(err as Error).message}` };
-  }
+  return { ok: true, txid };
 }
 
 /**

@@ -34,6 +34,8 @@ export interface ReplicatedLog {
   epochHistory(): EpochHistory;
   editsFrom(fromTxid: number): AsyncGenerator<EditRecord>;
   advanceCommit(): void;
+  oldestEditTxid(): Promise<number | null>;
+  newestImageTxid(): Promise<number | null>;
 }
 
 export interface FollowerAddress {
@@ -100,7 +102,15 @@ export class Replicator {
 
   constructor(
     readonly log: ReplicatedLog,
-    readonly opts: { epoch: number; member: string; limits: Limits; logger: Logger; events: ReplicatorEvents },
+    readonly opts: {
+      epoch: number;
+      member: string;
+      /** This active's image server (host:port), from which a far-behind standby bootstraps. */
+      http?: string;
+      limits: Limits;
+      logger: Logger;
+      events: ReplicatorEvents;
+    },
   ) {
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(opts.limits.heartbeatIntervalMs / 2)));
     this.timer.unref();
@@ -360,9 +370,16 @@ class FollowerLink {
       return;
     }
     this.conn = conn;
-    let reply = await conn.call<HelloReply>('repl.hello', { epoch, member }, { deadlineMs: 5_000 });
+    const http = this.replicator.opts.http;
+    let reply = await conn.call<HelloReply>('repl.hello', { epoch, member, ...(http ? { http } : {}) }, { deadlineMs: 5_000 });
     const history = this.replicator.log.epochHistory();
     for (let round = 0; ; round++) {
+      // Edits the standby needs that were purged here: it starts over from the newest image.
+      const oldest = await this.replicator.log.oldestEditTxid();
+      if (oldest !== null && reply.appliedTxid + 1 < oldest) {
+        reply = await this.bootstrap(conn, reply, oldest);
+        continue;
+      }
       const applied = this.replicator.log.appliedTxidNow;
       const agreed = history.agreementPoint(reply.appliedTxid, reply.lastEpoch, applied);
       if (agreed === reply.appliedTxid) break;
@@ -383,6 +400,23 @@ class FollowerLink {
     );
     this.replicator.onAck();
     this.schedulePump();
+  }
+
+  private async bootstrap(conn: RpcConnection, reply: HelloReply, oldestEditTxid: number): Promise<HelloReply> {
+    const { epoch, http } = this.replicator.opts;
+    const txid = await this.replicator.log.newestImageTxid();
+    const epochAtTxid = txid === null ? null : this.replicator.log.epochHistory().epochAt(txid);
+    if (!http || txid === null || txid + 1 < oldestEditTxid || epochAtTxid === null) {
+      throw new TandemError(
+        'JOURNAL_GAP',
+        `standby ${this.address.member} needs edits from txid ${reply.appliedTxid + 1}, purged here, and no usable image can replace them`,
+      );
+    }
+    this.logger.info(
+      { follower: this.address.member, theirTxid: reply.appliedTxid, imageTxid: txid },
+      `standby ${this.address.member} is at txid ${reply.appliedTxid}, behind the oldest kept edit (${oldestEditTxid}): it bootstraps from image ${txid}`,
+    );
+    return conn.call<HelloReply>('repl.install', { epoch, http, txid, epochAtTxid }, { deadlineMs: 600_000 });
   }
 
   schedulePump(): void {

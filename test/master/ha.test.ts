@@ -34,14 +34,14 @@ function connect(chroot: string) {
   return () => connectZooKeeper({ address: { connect: zk.connect, chroot }, auth, sessionTimeoutMs: 2_000, log: silentLogger() });
 }
 
-async function startMember(chroot: string, member: string, dir = join(base, chroot.replaceAll('/', '_'), member)): Promise<Master> {
+async function startMember(chroot: string, member: string, dir = join(base, chroot.replaceAll('/', '_'), member), memberLimits = limits): Promise<Master> {
   const m = await Master.start({
     shard: 'ns',
     member,
     dir,
     host: '127.0.0.1',
     port: 0,
-    limits,
+    limits: memberLimits,
     log: silentLogger(),
     superuser: 'root',
     ha: { connect: connect(chroot) },
@@ -172,5 +172,30 @@ test('admin failover hands over to the named standby; nothing acknowledged is lo
   } finally {
     client.close();
     admin.close();
+  }
+});
+
+test('the first standby checkpoints to the active; a standby behind the purged edits bootstraps from that image', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/ha-images';
+  // Small segments and no age floor, so a checkpoint lets retention purge old edits at once.
+  const small = limitsWith({ segmentBytesMax: 4_096, retentionAgeMs: 0, imagesRetainedMin: 1, checkpointTxids: 300, checkpointIntervalMs: 6_000 });
+  const a = await startMember(chroot, 'a', undefined, small);
+  await until('a is active', () => roleOf(a) === 'active');
+  const b = await startMember(chroot, 'b', undefined, small);
+  await until('b is in sync', () => (a.status().ha?.isr ?? []).includes('b'));
+  const client = clientFor(chroot);
+  try {
+    for (let i = 0; i < 600; i++) await client.create(`/img/f${i}`);
+    await until('a checkpoint from b reached the active', () => a.status().imageTxid >= 300, 30_000);
+    const { oldestEditTxid } = { oldestEditTxid: await a.engine.oldestEditTxid() };
+    assert.ok(oldestEditTxid !== null && oldestEditTxid > 1, `retention purged the edits the image covers (oldest edit ${oldestEditTxid})`);
+    const c = await startMember(chroot, 'c', join(base, 'empty-c'), small);
+    await until('c is in sync', () => (a.status().ha?.isr ?? []).includes('c'), 30_000);
+    for (let i = 0; i < 10; i++) await client.create(`/img/g${i}`);
+    await until('c applied everything', () => c.engine.appliedTxidNow === a.engine.appliedTxidNow);
+    assert.ok(c.status().imageTxid >= 300, 'c started from the image');
+    assert.deepEqual(canonicalDump(c.engine.peekState()), canonicalDump(a.engine.peekState()));
+  } finally {
+    client.close();
   }
 });
