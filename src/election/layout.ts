@@ -99,3 +99,43 @@ export function isrAtTakeover(old: IsrData, self: string, electionMembers: Reado
 export function nextEpoch(counter: number, isr: IsrData | null, promised: number): number {
   return Math.max(counter, isr?.epoch ?? 0, promised) + 1;
 }
+
+export type TakeoverDecision =
+  /** Step to the back of the line; `catchUpFirst`: wait a little first (not in sync yet). */
+  | { kind: 'step-back'; reason: string; catchUpFirst: boolean }
+  /** Take over with `epoch`, writing `isr` (version-checked) before anything else. */
+  | { kind: 'take-over'; epoch: number; isr: string[]; releasedByHandover: boolean };
+
+/**
+ * What the member first in line does (DESIGN §4). Only an in-sync member may take over (it
+ * holds every committed record); during a graceful hand-over to another member still in
+ * the election, it steps back. Otherwise it takes the next epoch and an in-sync set of
+ * itself and the in-sync members still in the election.
+ */
+export function decideTakeover(input: {
+  me: string;
+  isr: IsrData;
+  epochCounter: number;
+  promisedEpoch: number;
+  electionMembers: ReadonlySet<string>;
+  /** A fresh hand-over hint, if any. */
+  handoverTo: string | null;
+}): TakeoverDecision {
+  const { me, isr } = input;
+  if (!isr.members.includes(me)) {
+    return {
+      kind: 'step-back',
+      catchUpFirst: true,
+      reason: `first in line but not in the in-sync set [${isr.members.join(', ')}]: stepping to the back of the line to catch up`,
+    };
+  }
+  if (input.handoverTo !== null && input.handoverTo !== me && input.electionMembers.has(input.handoverTo)) {
+    return { kind: 'step-back', catchUpFirst: false, reason: `hand-over to ${input.handoverTo} in progress: stepping back in line` };
+  }
+  return {
+    kind: 'take-over',
+    epoch: nextEpoch(input.epochCounter, isr, input.promisedEpoch),
+    isr: isrAtTakeover(isr, me, input.electionMembers),
+    releasedByHandover: input.handoverTo === me,
+  };
+}

@@ -22,9 +22,8 @@ import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import type { Coordinator } from '../election/coordinator.js';
 import {
+  decideTakeover,
   electionPosition,
-  isrAtTakeover,
-  nextEpoch,
   shardPaths,
   type ActiveInfo,
   type IsrData,
@@ -250,36 +249,30 @@ export class HaMember {
       isr = await coordinator.get<IsrData>(this.paths.isr);
       if (!isr) throw new TandemError('COORDINATOR_NO_NODE', `${this.paths.isr} vanished`);
     }
-    if (!isr.data.members.includes(me)) {
-      this.role = 'standby';
-      this.log.warn(
-        { isr: isr.data.members },
-        `first in line but not in the in-sync set [${isr.data.members.join(', ')}]: stepping to the back of the line to catch up`,
-      );
-      await this.requeue(REQUEUE_DELAY_MS);
-      return;
-    }
-    // A graceful hand-over names its target: anyone else first in line steps back once.
-    const hint = await coordinator.get<HandoverHint>(this.paths.handover);
-    let released = false;
-    if (hint && Date.now() - hint.data.atMs < HANDOVER_HINT_TTL_MS) {
-      if (hint.data.to !== me && (await this.inElection(sorted, hint.data.to))) {
-        this.role = 'standby';
-        this.log.info({ to: hint.data.to }, `hand-over to ${hint.data.to} in progress: stepping back in line`);
-        await this.requeue(0);
-        return;
-      }
-      released = hint.data.to === me;
-    }
-    // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the counter.
     const counter = await coordinator.get<number>(this.paths.epoch);
-    const epoch = nextEpoch(counter?.data ?? 0, isr.data, engine.epochHistory().promisedEpoch);
+    const hint = await coordinator.get<HandoverHint>(this.paths.handover);
     const electionMembers = new Set<string>();
     for (const node of sorted) {
       const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
       if (info) electionMembers.add(info.data.member);
     }
-    const members = isrAtTakeover(isr.data, me, electionMembers);
+    const decision = decideTakeover({
+      me,
+      isr: isr.data,
+      epochCounter: counter?.data ?? 0,
+      promisedEpoch: engine.epochHistory().promisedEpoch,
+      electionMembers,
+      handoverTo: hint && Date.now() - hint.data.atMs < HANDOVER_HINT_TTL_MS ? hint.data.to : null,
+    });
+    if (decision.kind === 'step-back') {
+      this.role = 'standby';
+      this.log.warn({ isr: isr.data.members, handover: hint?.data.to }, decision.reason);
+      // Not in sync: wait before rejoining, so a lone out-of-sync member does not spin.
+      await this.requeue(decision.catchUpFirst ? REQUEUE_DELAY_MS : 0);
+      return;
+    }
+    const { epoch, isr: members, releasedByHandover: released } = decision;
+    // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the counter.
     this.isrVersion = await coordinator.set(this.paths.isr, { epoch, members } satisfies IsrData, isr.version);
     this.isrMembers = members;
     if (counter) await coordinator.set(this.paths.epoch, epoch, counter.version);

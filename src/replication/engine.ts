@@ -27,6 +27,7 @@ import { readEdits, recoverJournal } from './journal-recovery.js';
 import { JournalWriter } from './journal-writer.js';
 import { purgeOldStorage } from './retention.js';
 import { listImages, listSegments } from './storage-layout.js';
+import { checkAppend } from './rules.js';
 import type { EditRecord, Outcome, StateMachine } from './state-machine.js';
 import { acquireStorageLock } from './storage-lock.js';
 
@@ -248,6 +249,7 @@ export class ReplicationEngine<S, Op, I> {
   /** The commit point moved (a local fsync, a standby's ack, an ISR change): release replies. */
   advanceCommit(): void {
     const committed = Math.min(this.journal.durableTxid, this.commitLimit());
+    // (commitLimit is the replicator's commitPoint over the in-sync standbys, src/replication/rules.ts.)
     if (committed <= this.committed) return;
     this.committed = committed;
     this.waiters.release(committed);
@@ -323,16 +325,13 @@ export class ReplicationEngine<S, Op, I> {
   async appendReplicated(epoch: number, records: readonly EditRecord<Op>[]): Promise<number> {
     this.checkServing();
     if (this.role !== 'follower') throw new TandemError('NOT_ACTIVE', `this member is ${this.role}, not a standby`);
-    if (epoch < this.history.promisedEpoch) {
-      throw new TandemError('STALE_EPOCH', `records from epoch ${epoch}, but epoch ${this.history.promisedEpoch} was promised`);
+    if (records.length === 0) {
+      const verdict = checkAppend(this.followerPosition(), epoch, undefined);
+      if (!verdict.ok) throw new TandemError(verdict.code, verdict.message);
     }
     for (const record of records) {
-      if (record.txid !== this.appliedTxid + 1) {
-        throw new TandemError('LOG_DIVERGED', `expected txid ${this.appliedTxid + 1}, the active sent ${record.txid}`);
-      }
-      if (record.epoch > epoch || record.epoch < this.history.lastEpoch) {
-        throw new TandemError('STALE_EPOCH', `txid ${record.txid} carries epoch ${record.epoch} (stream epoch ${epoch}, last ${this.history.lastEpoch})`);
-      }
+      const verdict = checkAppend(this.followerPosition(), epoch, record);
+      if (!verdict.ok) throw new TandemError(verdict.code, verdict.message);
       if (!isEpochStartOp(record.op)) {
         const outcome = this.machine.apply(this.state, record.op);
         // The active applied this op with this effect; a standby that cannot is corrupt.
@@ -351,6 +350,10 @@ export class ReplicationEngine<S, Op, I> {
     }
     await this.untilDurable(this.appliedTxid);
     return this.journal.durableTxid;
+  }
+
+  private followerPosition(): { promisedEpoch: number; lastTxid: number; lastEpoch: number } {
+    return { promisedEpoch: this.history.promisedEpoch, lastTxid: this.appliedTxid, lastEpoch: this.history.lastEpoch };
   }
 
   /** Stops taking writes as active or standby (a deposed active, a standby told to truncate). */

@@ -26,11 +26,13 @@ import { parseHostPort } from '../util/address.js';
 import { backoffDelayMs } from '../client/backoff.js';
 import type { EditRecord } from './state-machine.js';
 import type { EpochHistory } from './epoch-history.js';
+import { commitPoint, isrAdjustments, leaseHolds, type FollowerView } from './rules.js';
 
 /** What the replicator needs of the engine (an interface, so the simulation can drive it too). */
 export interface ReplicatedLog {
   readonly appliedTxidNow: number;
   readonly durableTxid: number;
+  readonly committedTxid: number;
   epochHistory(): EpochHistory;
   editsFrom(fromTxid: number): AsyncGenerator<EditRecord>;
   advanceCommit(): void;
@@ -164,21 +166,12 @@ export class Replicator {
 
   /** The highest txid every in-sync standby holds durably. */
   commitLimit(): number {
-    let limit = Infinity;
-    for (const member of this.isr) {
-      const durable = this.links.get(member)?.durableTxid ?? 0;
-      if (durable < limit) limit = durable;
-    }
-    return limit;
+    return commitPoint(Infinity, this.isr, (member) => this.links.get(member)?.durableTxid ?? 0);
   }
 
   /** True while every in-sync standby acknowledged a message sent within readLeaseMs. */
   leaseValid(now = performance.now()): boolean {
-    for (const member of this.isr) {
-      const link = this.links.get(member);
-      if (!link || now - link.lastAckedSentAt >= this.opts.limits.readLeaseMs) return false;
-    }
-    return true;
+    return leaseHolds(now, this.isr, (member) => this.links.get(member)?.lastAckedSentAt ?? -Infinity, this.opts.limits.readLeaseMs);
   }
 
   /** Resolves once the lease is valid (sending heartbeats now); NOT_ACTIVE if it cannot be within readLeaseMs. */
@@ -261,24 +254,19 @@ export class Replicator {
   private tick(): void {
     const now = performance.now();
     const applied = this.log.appliedTxidNow;
-    for (const link of this.links.values()) {
-      link.maybeHeartbeat(now);
-      const member = link.address.member;
-      if (this.isr.has(member)) {
-        if (link.durableTxid >= applied) continue;
-        const since = this.appendedAt(link.durableTxid + 1);
-        const lagMs = since === undefined ? Infinity : now - since;
-        if (lagMs > this.opts.limits.isrLagMaxMs) this.opts.events.onLagging(member, lagMs);
-      } else if (link.streaming && link.durableTxid >= applied) {
-        this.opts.events.onCaughtUp(member);
-      }
-    }
-    // Members in the ISR without any link (not in the election any more) lag by definition
-    // once there is something they lack.
-    for (const member of this.isr) {
-      if (this.links.has(member) || applied === 0) continue;
-      const since = this.appendedAt(applied);
-      if (since !== undefined && now - since > this.opts.limits.isrLagMaxMs) this.opts.events.onLagging(member, now - since);
+    for (const link of this.links.values()) link.maybeHeartbeat(now);
+    const followers: FollowerView[] = [...this.links.values()].map((link) => ({
+      member: link.address.member,
+      inSync: this.isr.has(link.address.member),
+      streaming: link.streaming,
+      durableTxid: link.durableTxid,
+      oldestMissingAppendedAt: this.appendedAt(link.durableTxid + 1),
+    }));
+    const withoutFollower = [...this.isr].filter((member) => !this.links.has(member));
+    const oldestUncommitted = this.appendedAt(this.log.committedTxid + 1);
+    for (const change of isrAdjustments(now, applied, followers, withoutFollower, oldestUncommitted, this.opts.limits.isrLagMaxMs)) {
+      if (change.change === 'remove') this.opts.events.onLagging(change.member, change.lagMs);
+      else this.opts.events.onCaughtUp(change.member);
     }
   }
 

@@ -1,0 +1,106 @@
+// The replication protocol's decisions as pure functions (STYLE §1): no clock, no I/O.
+// The drivers (engine.ts, replicator.ts, src/master/ha-member.ts) call them with what they
+// observed, and the seeded simulation (test/sim) calls the very same functions, so what the
+// simulation checks is what the product does.
+
+import type { ErrorCode } from '../errors.js';
+
+/**
+ * The commit point of an active: a record is committed once it is durable here and on every
+ * in-sync standby. `inSync` excludes the active itself; an empty set commits on local
+ * durability alone.
+ */
+export function commitPoint(localDurableTxid: number, inSync: Iterable<string>, durableOf: (member: string) => number): number {
+  let limit = localDurableTxid;
+  for (const member of inSync) {
+    const durable = durableOf(member);
+    if (durable < limit) limit = durable;
+  }
+  return limit;
+}
+
+/**
+ * Whether the active may answer reads now: every in-sync standby acknowledged a message the
+ * active sent less than `leaseMs` ago (`lastAckedSentAt`, in the active's own clock). A
+ * standby taking over waits `leaseMs` after the last message it had from the old active, so
+ * both never answer at once.
+ */
+export function leaseHolds(now: number, inSync: Iterable<string>, lastAckedSentAt: (member: string) => number, leaseMs: number): boolean {
+  for (const member of inSync) {
+    if (now - lastAckedSentAt(member) >= leaseMs) return false;
+  }
+  return true;
+}
+
+/** What a standby says to records streamed by the active of `streamEpoch`. */
+export type AppendVerdict = { ok: true } | { ok: false; code: Extract<ErrorCode, 'STALE_EPOCH' | 'LOG_DIVERGED'>; message: string };
+
+/**
+ * A standby takes a batch only from an epoch at least the one it promised, only if the first
+ * record follows its last one, and only records no newer than the stream's epoch and no
+ * older than its own last record's.
+ */
+export function checkAppend(
+  standby: { promisedEpoch: number; lastTxid: number; lastEpoch: number },
+  streamEpoch: number,
+  first: { txid: number; epoch: number } | undefined,
+): AppendVerdict {
+  if (streamEpoch < standby.promisedEpoch) {
+    return { ok: false, code: 'STALE_EPOCH', message: `records from epoch ${streamEpoch}, but epoch ${standby.promisedEpoch} was promised` };
+  }
+  if (!first) return { ok: true };
+  if (first.txid !== standby.lastTxid + 1) {
+    return { ok: false, code: 'LOG_DIVERGED', message: `expected txid ${standby.lastTxid + 1}, the active sent ${first.txid}` };
+  }
+  if (first.epoch > streamEpoch || first.epoch < standby.lastEpoch) {
+    return {
+      ok: false,
+      code: 'STALE_EPOCH',
+      message: `txid ${first.txid} carries epoch ${first.epoch} (stream epoch ${streamEpoch}, last ${standby.lastEpoch})`,
+    };
+  }
+  return { ok: true };
+}
+
+export interface FollowerView {
+  member: string;
+  inSync: boolean;
+  /** Connected and past the hello (streaming). */
+  streaming: boolean;
+  durableTxid: number;
+  /** When the oldest record this standby lacks was appended on the active; undefined if not known (too old). */
+  oldestMissingAppendedAt: number | undefined;
+}
+
+export type IsrAdjustment = { member: string; change: 'remove'; lagMs: number } | { member: string; change: 'add' };
+
+/**
+ * The in-sync set changes an active should make now: remove an in-sync standby whose oldest
+ * missing record is older than `lagMaxMs` (or unknown: too far behind), add a streaming one
+ * that holds everything. Members of the set with no follower at all (gone from the
+ * election) hold the commit point back: they are removed once the oldest uncommitted record
+ * is older than `lagMaxMs`.
+ */
+export function isrAdjustments(
+  now: number,
+  appliedTxid: number,
+  followers: readonly FollowerView[],
+  inSyncWithoutFollower: readonly string[],
+  oldestUncommittedAppendedAt: number | undefined,
+  lagMaxMs: number,
+): IsrAdjustment[] {
+  const out: IsrAdjustment[] = [];
+  for (const f of followers) {
+    if (f.inSync) {
+      if (f.durableTxid >= appliedTxid) continue;
+      const lagMs = f.oldestMissingAppendedAt === undefined ? Infinity : now - f.oldestMissingAppendedAt;
+      if (lagMs > lagMaxMs) out.push({ member: f.member, change: 'remove', lagMs });
+    } else if (f.streaming && f.durableTxid >= appliedTxid) {
+      out.push({ member: f.member, change: 'add' });
+    }
+  }
+  if (oldestUncommittedAppendedAt !== undefined && now - oldestUncommittedAppendedAt > lagMaxMs) {
+    for (const member of inSyncWithoutFollower) out.push({ member, change: 'remove', lagMs: now - oldestUncommittedAppendedAt });
+  }
+  return out;
+}
