@@ -592,6 +592,7 @@ export class HaMember {
       appliedTxid: engine.appliedTxidNow,
       lastEpoch: engine.lastRecordEpoch,
       durableTxid: engine.durableTxid,
+      epochs: [...engine.epochHistory().entries()],
     };
   }
 

@@ -105,6 +105,7 @@ export class ReplicationEngine<S, Op, I> {
   private epoch: number;
   private imageTxid: number;
   private savingImage: Promise<SavedImage> | null = null;
+  private historyWrite: Promise<void> = Promise.resolve();
   private fatal: Error | null = null;
   private closed = false;
 
@@ -300,6 +301,7 @@ export class ReplicationEngine<S, Op, I> {
     this.role = 'active';
     const txid = ++this.appliedTxid;
     this.history.noteRecord(txid, epoch);
+    void this.persistHistory().catch(() => undefined);
     this.appendLocally({ txid, epoch, op: { type: '@epoch-start', member } satisfies EpochStartOp });
     this.log.info({ epoch, txid }, `epoch ${epoch} starts at txid ${txid}`);
     return txid;
@@ -313,8 +315,21 @@ export class ReplicationEngine<S, Op, I> {
     if (epoch < this.history.promisedEpoch) return false;
     if (epoch === this.history.promisedEpoch) return true;
     this.history.promise(epoch);
-    await saveEpochHistory(this.dir, this.history);
+    await this.persistHistory();
     return true;
+  }
+
+  /**
+   * Saves epochs.json (serialized: one write at a time). The journal holds the same starts;
+   * the file keeps them past images and purges, so a standby's history still reaches back
+   * when it is compared with an active's, and it keeps the promise.
+   */
+  private persistHistory(): Promise<void> {
+    const snapshot = new EpochHistory(this.history.entries(), this.history.promisedEpoch);
+    const write = this.historyWrite.then(() => saveEpochHistory(this.dir, snapshot));
+    this.historyWrite = write.catch((err: unknown) => this.log.error({ err }, 'could not save the epoch history'));
+    // A caller that awaits (promiseEpoch) sees a failure; the others are logged above.
+    return write;
   }
 
   /**
@@ -337,7 +352,10 @@ export class ReplicationEngine<S, Op, I> {
         // The active applied this op with this effect; a standby that cannot is corrupt.
         invariant(outcome.ok && outcome.mutated, `standby could not apply txid ${record.txid} as the active did`);
       }
-      if (record.epoch !== this.history.lastEpoch) this.history.noteRecord(record.txid, record.epoch);
+      if (record.epoch !== this.history.lastEpoch) {
+        this.history.noteRecord(record.txid, record.epoch);
+        void this.persistHistory().catch(() => undefined);
+      }
       this.appliedTxid = record.txid;
       this.epoch = record.epoch;
       try {
@@ -461,6 +479,7 @@ export class ReplicationEngine<S, Op, I> {
     if (this.closed) return;
     this.closed = true;
     if (this.savingImage) await this.savingImage.catch(() => undefined);
+    await this.historyWrite;
     if (!this.fatal) await this.journal.close();
     this.waiters.rejectAll(new TandemError('SHUTTING_DOWN'));
     await this.releaseLock();

@@ -1,11 +1,13 @@
 // Which epoch wrote which txids, and the highest epoch this member has promised to follow.
 //
 // An active starts its epoch with an epoch-start record at txid `firstTxid`; every record up
-// to the next start carries that epoch. When a standby rejoins after a failover, it reports
-// (lastTxid, lastEpoch) and the active compares with its own history: if its record at
-// lastTxid carries the same epoch, the logs agree up to there (both came from the same
-// active, which wrote one sequence); otherwise the standby has an uncommitted tail from a
-// deposed active and must truncate it (Kafka's leader-epoch cache does the same).
+// to the next start carries that epoch. When a standby rejoins after a failover, it sends
+// its whole history (a few entries) and the active finds the first txid where the two
+// epoch sequences differ (agreementWith): everything before it is the same in both logs;
+// from there on the standby holds an uncommitted tail from a deposed active and truncates
+// it. (Kafka's leader-epoch cache serves the same purpose. A single (lastTxid, lastEpoch)
+// is not enough: a standby whose last records come from an epoch the active never saw
+// could not tell where those records begin — the seeded simulation found that case.)
 //
 // `promisedEpoch` is the highest epoch seen from any active. A standby refuses messages from
 // lower epochs, so a deposed active can never again get an acknowledgement. It is persisted
@@ -78,16 +80,22 @@ export class EpochHistory {
   }
 
   /**
-   * The last txid at which a log ending in (txid `lastTxid`, epoch `lastEpoch`) can agree with
-   * this one, given that this log ends at `appliedTxid`: `lastTxid` itself if this log has
-   * the same epoch there; otherwise the end of `lastEpoch` in this log.
+   * The last txid on which this log (ending at `appliedTxid`) and another one (ending at
+   * `otherLastTxid`, with epoch starts `other`) agree. Two records with the same txid and
+   * epoch are the same record, with the same records before them (one active per epoch
+   * writes one sequence), so the logs agree up to the first txid where their epochs differ.
+   * Both epoch sequences are step functions, so comparing them at every start suffices.
+   * A history that does not reach back far enough compares as unknown (null) and makes the
+   * answer conservative: an earlier cut, never a wrong agreement.
    */
-  agreementPoint(lastTxid: number, lastEpoch: number, appliedTxid: number): number {
-    if (lastTxid <= appliedTxid && this.epochAt(lastTxid) === lastEpoch) return lastTxid;
-    // The end of lastEpoch here: just before the first start of a later epoch.
-    const next = this.starts.find((s) => s.epoch > lastEpoch);
-    const endOfEpoch = next ? next.firstTxid - 1 : appliedTxid;
-    return Math.min(lastTxid, endOfEpoch, appliedTxid);
+  agreementWith(other: readonly EpochStart[], otherLastTxid: number, appliedTxid: number): number {
+    const theirs = new EpochHistory(other);
+    const limit = Math.min(otherLastTxid, appliedTxid);
+    const points = [...new Set([...this.starts, ...other].map((s) => s.firstTxid))].filter((t) => t <= limit).sort((a, b) => a - b);
+    for (const t of points) {
+      if (this.epochAt(t) !== theirs.epochAt(t)) return t - 1;
+    }
+    return limit;
   }
 
   /** Forgets every start after `txid` (a truncated tail). */

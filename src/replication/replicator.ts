@@ -25,7 +25,7 @@ import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort } from '../util/address.js';
 import { backoffDelayMs } from '../client/backoff.js';
 import type { EditRecord } from './state-machine.js';
-import type { EpochHistory } from './epoch-history.js';
+import type { EpochHistory, EpochStart } from './epoch-history.js';
 import { commitPoint, isrAdjustments, leaseHolds, type FollowerView } from './rules.js';
 
 /** What the replicator needs of the engine (an interface, so the simulation can drive it too). */
@@ -60,6 +60,8 @@ export interface HelloReply {
   appliedTxid: number;
   lastEpoch: number;
   durableTxid: number;
+  /** The standby's epoch starts (EpochHistory entries), to find where the logs agree. */
+  epochs: EpochStart[];
 }
 
 export interface FollowerProgress {
@@ -369,7 +371,7 @@ class FollowerLink {
         continue;
       }
       const applied = this.replicator.log.appliedTxidNow;
-      const agreed = history.agreementPoint(reply.appliedTxid, reply.lastEpoch, applied);
+      const agreed = history.agreementWith(reply.epochs, reply.appliedTxid, applied);
       if (agreed === reply.appliedTxid) break;
       if (round >= HELLO_ROUNDS_MAX) throw new TandemError('LOG_DIVERGED', `standby ${this.address.member} still diverges after ${round} truncations`);
       this.logger.warn(

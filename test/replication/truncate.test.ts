@@ -24,19 +24,27 @@ const open = (dir: string, role: 'standalone' | 'follower' = 'follower'): Promis
 
 const op = (i: number): NamespaceMutation => ({ type: 'mkdirs', path: `/d${i}`, user: 'hdfs', groups: [], clientId: 't', callId: i, time: 1_000 + i }) as NamespaceMutation;
 
-test('agreementPoint: same epoch at the standby\'s last txid agrees there; otherwise the end of that epoch here', () => {
-  const history = new EpochHistory([
+test('agreementWith: the logs agree up to the first txid where their epochs differ', () => {
+  const active = new EpochHistory([
     { epoch: 1, firstTxid: 1 },
     { epoch: 3, firstTxid: 50 },
     { epoch: 4, firstTxid: 80 },
   ]);
-  assert.equal(history.agreementPoint(40, 1, 100), 40); // a standby behind in epoch 1: stream from 41
-  assert.equal(history.agreementPoint(60, 1, 100), 49); // it has epoch-1 records past 49 that epoch 3 replaced
-  assert.equal(history.agreementPoint(60, 2, 100), 49); // epoch 2 never committed here
-  assert.equal(history.agreementPoint(120, 4, 100), 100); // ahead of this log in the current epoch
-  assert.equal(history.agreementPoint(0, 0, 100), 0); // an empty standby
-  assert.equal(history.epochAt(79), 3);
-  assert.equal(history.promisedEpoch, 4);
+  // A standby behind in epoch 1: stream from 41.
+  assert.equal(active.agreementWith([{ epoch: 1, firstTxid: 1 }], 40, 100), 40);
+  // It has epoch-1 records past 49 that epoch 3 replaced.
+  assert.equal(active.agreementWith([{ epoch: 1, firstTxid: 1 }], 60, 100), 49);
+  // Its tail comes from epoch 2, which this log never saw, starting at 45: cut at 44.
+  assert.equal(active.agreementWith([{ epoch: 1, firstTxid: 1 }, { epoch: 2, firstTxid: 45 }], 60, 100), 44);
+  // The case a single (lastTxid, lastEpoch) gets wrong: the standby's last records (epoch 5)
+  // are unknown here, and this log has epoch 4 where the standby has epoch 3 records.
+  const newer = new EpochHistory([{ epoch: 1, firstTxid: 1 }, { epoch: 2, firstTxid: 22 }, { epoch: 4, firstTxid: 25 }]);
+  assert.equal(newer.agreementWith([{ epoch: 1, firstTxid: 1 }, { epoch: 3, firstTxid: 22 }, { epoch: 5, firstTxid: 24 }], 24, 30), 21);
+  // Ahead of this log in the current epoch; an empty standby.
+  assert.equal(active.agreementWith(active.entries(), 120, 100), 100);
+  assert.equal(active.agreementWith([], 0, 100), 0);
+  assert.equal(active.epochAt(79), 3);
+  assert.equal(active.promisedEpoch, 4);
 });
 
 test('truncating a standby after txid t leaves exactly the state at t, images and segments included', { timeout: 60_000 }, async () => {
