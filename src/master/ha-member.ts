@@ -33,6 +33,7 @@ import {
   type RegistryEntry,
 } from '../election/layout.js';
 import { Replicator, type HelloReply } from '../replication/replicator.js';
+import type { EpochStart } from '../replication/epoch-history.js';
 import { fetchImage, uploadImage } from '../replication/image-server.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -48,7 +49,7 @@ export interface MemberHost {
   /** Closes the engine, cuts the storage after `txid`, and opens it again as a follower. */
   truncateAndReopen(txid: number): Promise<void>;
   /** Replaces the storage with an image from the active (a standby too far behind) and reopens. */
-  installImage(bytes: Buffer, txid: number, epochAtTxid: number): Promise<void>;
+  installImage(bytes: Buffer, txid: number, epochs: readonly EpochStart[]): Promise<void>;
 }
 
 export interface HaMemberOptions {
@@ -518,7 +519,7 @@ export class HaMember {
       afterTxid?: unknown;
       http?: unknown;
       txid?: unknown;
-      epochAtTxid?: unknown;
+      epochs?: unknown;
     };
     if (!Number.isSafeInteger(a.epoch)) throw new TandemError('INVALID_ARGUMENT', `${method} needs an integer epoch`);
     const epoch = a.epoch as number;
@@ -546,12 +547,12 @@ export class HaMember {
         return this.helloReply();
       }
       case 'repl.install': {
-        if (typeof a.http !== 'string' || !Number.isSafeInteger(a.txid) || !Number.isSafeInteger(a.epochAtTxid)) {
-          throw new TandemError('INVALID_ARGUMENT', 'repl.install needs http, txid and epochAtTxid');
+        if (typeof a.http !== 'string' || !Number.isSafeInteger(a.txid) || !Array.isArray(a.epochs)) {
+          throw new TandemError('INVALID_ARGUMENT', 'repl.install needs http, txid and epochs');
         }
         this.log.warn({ txid: a.txid, from: a.http }, `downloading image ${String(a.txid)} from the active (${a.http}) to start over from it`);
         const bytes = await fetchImage(a.http, a.txid as number);
-        this.truncating = this.host.installImage(bytes, a.txid as number, a.epochAtTxid as number);
+        this.truncating = this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[]);
         try {
           await this.truncating;
         } finally {

@@ -18,7 +18,7 @@ import { truncateStorageAfter } from '../replication/journal-truncate.js';
 import { HaMember, type MemberRole } from './ha-member.js';
 import type { FastifyInstance } from 'fastify';
 import { startImageServer } from '../replication/image-server.js';
-import { EpochHistory, saveEpochHistory } from '../replication/epoch-history.js';
+import { EpochHistory, saveEpochHistory, type EpochStart } from '../replication/epoch-history.js';
 import { imageName, listImages, listSegments, writeFileDurably } from '../replication/storage-layout.js';
 import { unlink } from 'node:fs/promises';
 import { parseHostPort } from '../util/address.js';
@@ -204,14 +204,15 @@ export class Master {
    * close, delete every segment and image here (they are older than what the active keeps),
    * store the image, note its epoch, reopen at its txid. The epoch promise is kept.
    */
-  private async installImage(bytes: Buffer, txid: number, epochAtTxid: number): Promise<void> {
+  private async installImage(bytes: Buffer, txid: number, epochs: readonly EpochStart[]): Promise<void> {
     const { dir, log } = this.options;
     const promised = this.engineNow.epochHistory().promisedEpoch;
     await this.engineNow.close();
     for (const segment of await listSegments(dir)) await unlink(segment.path);
     for (const image of await listImages(dir)) await unlink(image.path);
     await writeFileDurably(dir, imageName(txid), bytes);
-    await saveEpochHistory(dir, new EpochHistory([{ epoch: epochAtTxid, firstTxid: txid }], promised));
+    // The active's epoch starts up to the image: the history the records below it had.
+    await saveEpochHistory(dir, new EpochHistory(epochs, promised));
     log.warn({ txid, bytes: bytes.length }, `bootstrapped from the active's image at txid ${txid} (${bytes.length} bytes); older local storage deleted`);
     this.engineNow = await Master.openEngine(this.options, this.machine);
   }

@@ -406,7 +406,9 @@ class FollowerLink {
       { follower: this.address.member, theirTxid: reply.appliedTxid, imageTxid: txid },
       `standby ${this.address.member} is at txid ${reply.appliedTxid}, behind the oldest kept edit (${oldestEditTxid}): it bootstraps from image ${txid}`,
     );
-    return conn.call<HelloReply>('repl.install', { epoch, http, txid, epochAtTxid }, { deadlineMs: 600_000 });
+    // The standby's history after the install: this one's, up to the image.
+    const epochs = this.replicator.log.epochHistory().entries().filter((s) => s.firstTxid <= txid);
+    return conn.call<HelloReply>('repl.install', { epoch, http, txid, epochs }, { deadlineMs: 600_000 });
   }
 
   schedulePump(): void {
