@@ -11,6 +11,41 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
+// ZooKeeper (Debian's package): the coordinator of every Tandem cluster, started by
+// `tandem up` and by the tests from /usr/share/java/zookeeper.jar. Installed with apt as
+// root, or through `sudo -n` (never prompting) otherwise.
+const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+if (!existsSync(ZOOKEEPER_JAR)) installZooKeeper();
+
+function installZooKeeper() {
+  const steps = [
+    ['apt-get', ['update', '-qq']],
+    ['apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'zookeeper']],
+  ];
+  const asRoot = process.getuid?.() === 0;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  console.error(`setup: installing ZooKeeper (apt-get install zookeeper${asRoot ? '' : ', through sudo -n'})`);
+  try {
+    for (const [cmd, args] of steps) {
+      // sudo resets the environment, so DEBIAN_FRONTEND goes on its command line.
+      if (asRoot) execFileSync(cmd, args, { stdio: 'inherit', env });
+      else execFileSync('sudo', ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', cmd, ...args], { stdio: 'inherit' });
+    }
+  } catch (err) {
+    const how = asRoot ? 'apt-get failed' : 'not root, and `sudo -n` failed';
+    console.error(`setup: could not install ZooKeeper (${how}): ${err.message}`);
+  }
+  if (!existsSync(ZOOKEEPER_JAR)) {
+    console.error(
+      `setup: ZooKeeper is missing (${ZOOKEEPER_JAR}) and could not be installed.\n` +
+        '  Install it as root, then run this again:\n' +
+        '    apt-get update && apt-get install -y --no-install-recommends zookeeper\n' +
+        '  (Debian/Ubuntu package "zookeeper"; it needs a Java runtime, e.g. openjdk-17-jre-headless.)',
+    );
+    process.exit(1);
+  }
+}
+
 // npm dependencies: reinstall when package.json or package-lock.json changed since the
 // last install. `npm install` rather than `npm ci`: npm 11 writes lock files that omit
 // other platforms' optional packages (msgpackr-extract's), and `npm ci` then refuses them

@@ -92,6 +92,25 @@ export function formatCoordinatorAddress(address: CoordinatorAddress): string {
 // --- Shared by the ZooKeeper adapter and the fake, so that both accept and refuse the same
 // paths and data.
 
+/**
+ * A session's event listeners. Events are delivered on a microtask, never from inside the
+ * code that noticed them (a ZooKeeper client's socket handler, a fault injected by the
+ * simulation), so a listener that throws cannot break it.
+ */
+export class SessionEventListeners {
+  private readonly listeners = new Set<(event: SessionEvent) => void>();
+
+  /** Returns the unsubscribe function. */
+  add(listener: (event: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: SessionEvent): void {
+    for (const listener of this.listeners) queueMicrotask(() => listener(event));
+  }
+}
+
 /** Largest node data accepted, bytes: ZooKeeper's own default (jute.maxbuffer, 1 MiB). */
 export const NODE_DATA_BYTES_MAX = 1024 * 1024;
 
