@@ -12,6 +12,10 @@ import type { ActiveResolver } from './tandem-client.js';
 
 export class ZooKeeperResolver implements ActiveResolver {
   private cached: ActiveInfo | null = null;
+  /** A watch on the active node is set and has not fired: do not set another (they would pile up). */
+  private watching = false;
+  /** One ZooKeeper read at a time; concurrent callers share it. */
+  private reading: Promise<string> | null = null;
   private session: Promise<Coordinator> | null = null;
   private closed = false;
 
@@ -25,16 +29,31 @@ export class ZooKeeperResolver implements ActiveResolver {
     return this.cached;
   }
 
-  async activeAddress(): Promise<string> {
-    if (this.cached) return this.cached.rpc;
+  activeAddress(): Promise<string> {
+    if (this.cached) return Promise.resolve(this.cached.rpc);
+    this.reading ??= this.read().finally(() => {
+      this.reading = null;
+    });
+    return this.reading;
+  }
+
+  private async read(): Promise<string> {
     const coordinator = await this.coordinator();
     let node;
     try {
-      node = await coordinator.get<ActiveInfo>(shardPaths(this.shard).active, () => {
-        this.cached = null;
-      });
+      const watch = this.watching
+        ? undefined
+        : () => {
+            this.watching = false;
+            this.cached = null;
+          };
+      node = await coordinator.get<ActiveInfo>(shardPaths(this.shard).active, watch);
+      if (watch) this.watching = true;
     } catch (err) {
-      if ((err as TandemError).code === 'COORDINATOR_SESSION_EXPIRED') this.session = null;
+      if ((err as TandemError).code === 'COORDINATOR_SESSION_EXPIRED') {
+        this.session = null;
+        this.watching = false;
+      }
       throw err;
     }
     if (!node) throw new TandemError('NOT_ACTIVE', `shard ${this.shard} has no active registered in ZooKeeper right now`);
@@ -52,9 +71,13 @@ export class ZooKeeperResolver implements ActiveResolver {
       const session = this.connect();
       this.session = session;
       session.then(
-        (c) => c.onSessionEvent((event) => {
-          if (event === 'expired' && this.session === session) this.session = null;
-        }),
+        (c) =>
+          c.onSessionEvent((event) => {
+            if (event === 'expired' && this.session === session) {
+              this.session = null;
+              this.watching = false;
+            }
+          }),
         () => {
           if (this.session === session) this.session = null;
         },
