@@ -89,6 +89,7 @@ export class HaMember {
   private lastCheckpointAt = performance.now();
   private truncating: Promise<void> | null = null;
   private evaluating = false;
+  private evaluateFailures = 0;
   /** Set while a graceful hand-over drains: the master refuses new calls with NOT_ACTIVE. */
   handingOver = false;
   private evaluateAgain = false;
@@ -193,10 +194,17 @@ export class HaMember {
         this.evaluateAgain = false;
         await this.evaluateOnce();
       } while (this.evaluateAgain && !this.stopped);
+      this.evaluateFailures = 0;
     } catch (err) {
       const error = err as TandemError;
-      this.log.warn({ err: error.message, code: error.code }, `election step failed: ${error.message}; retrying`);
-      setTimeout(() => void this.evaluate(), 200).unref();
+      // Backs off while ZooKeeper is away (200 ms doubling to 5 s), and says so once in a while, not 5 times a second.
+      const delayMs = Math.min(5_000, 200 * 2 ** Math.min(this.evaluateFailures, 5));
+      if (this.evaluateFailures % 10 === 0) {
+        this.log.warn({ err: error.message, code: error.code, failures: this.evaluateFailures + 1 }, `election step failed: ${error.message}; retrying in ${delayMs} ms`);
+      }
+      this.evaluateFailures++;
+      if (this.role === 'taking-over') this.role = 'standby';
+      setTimeout(() => void this.evaluate(), delayMs).unref();
     } finally {
       this.evaluating = false;
     }
@@ -235,6 +243,8 @@ export class HaMember {
 
   private async takeOver(sorted: string[]): Promise<void> {
     const coordinator = this.coordinator!;
+    // A truncation or image install ordered by the old active finishes first: it swaps the engine.
+    if (this.truncating) await this.truncating.catch(() => undefined);
     const engine = this.host.engine();
     const me = this.opts.self.member;
     this.role = 'taking-over';
@@ -305,8 +315,17 @@ export class HaMember {
     const fromTxid = engine.appliedTxidNow;
     engine.becomeActive(epoch, me);
     this.role = 'active';
+    // From here on this member is the active: ZooKeeper trouble must not leave it unpublished.
     await this.watchFollowers();
-    await this.publish('active', { ...this.opts.self, epoch } satisfies ActiveInfo);
+    for (let attempt = 0; this.role === 'active' && this.replicator === replicator; attempt++) {
+      try {
+        await this.publish('active', { ...this.opts.self, epoch } satisfies ActiveInfo);
+        break;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, attempt }, `cannot publish active yet: ${(err as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
+      }
+    }
     await this.deleteIfOurs(this.paths.standby);
     if (hint) await coordinator.delete(this.paths.handover, hint.version).catch(() => undefined);
     this.leaseReleased = false;
