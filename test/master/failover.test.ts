@@ -14,11 +14,15 @@ import { startZooKeeper, type ZooKeeperServer } from '../../src/cluster/zookeepe
 import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
 import { shardPaths, type ActiveInfo } from '../../src/election/layout.js';
 import { silentLogger } from '../../src/util/log.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI_ENTRY } from '../../src/cluster/master-process.js';
 import { tempDir } from '../helpers/temp.js';
 
 let zk: ZooKeeperServer;
 let base: string;
 const processes: MasterProcess[] = [];
+const monitors: ChildProcess[] = [];
 const auth = { user: 'tandem', password: 'test-secret' };
 const SESSION_TIMEOUT_MS = 1_500;
 
@@ -27,6 +31,12 @@ before(async () => {
   zk = await startZooKeeper({ dir: join(base, 'zk'), tickTimeMs: 500 });
 });
 after(async () => {
+  for (const m of monitors) {
+    if (m.exitCode === null && m.signalCode === null) {
+      m.kill('SIGKILL');
+      await once(m, 'exit');
+    }
+  }
   for (const p of processes) {
     try {
       process.kill(p.pid, 'SIGCONT');
@@ -42,14 +52,16 @@ function connect(chroot: string) {
   return () => connectZooKeeper({ address: { connect: zk.connect, chroot }, auth, sessionTimeoutMs: SESSION_TIMEOUT_MS, log: silentLogger() });
 }
 
-async function startMember(chroot: string, member: string, rpc = '127.0.0.1:0'): Promise<MasterProcess> {
-  const dir = join(base, chroot.replaceAll('/', '_'), member);
+const memberDir = (chroot: string, member: string): string => join(base, chroot.replaceAll('/', '_'), member);
+
+async function startMember(chroot: string, member: string, rpc = '127.0.0.1:0', sessionTimeoutMs = SESSION_TIMEOUT_MS): Promise<MasterProcess> {
+  const dir = memberDir(chroot, member);
   const p = await startMasterProcess({
     dir,
     rpc,
     member,
     logFile: join(base, `${chroot.replaceAll('/', '_')}-${member}.log`),
-    extraArgs: ['--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`, '--session-timeout-ms', String(SESSION_TIMEOUT_MS), '--superuser', 'root'],
+    extraArgs: ['--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`, '--session-timeout-ms', String(sessionTimeoutMs), '--superuser', 'root'],
   });
   processes.push(p);
   return p;
@@ -149,6 +161,47 @@ test('a deposed active (frozen past its session) is refused by its standbys and 
     assert.notEqual(next.member, 'm1');
   } finally {
     direct.close();
+    viaZk.close();
+  }
+});
+
+test('with its monitor alive, a killed active is replaced long before its ZooKeeper session could expire', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/monitored';
+  // 10 s sessions (the most a 500 ms tick allows): a takeover within 8 s can only come from the monitor.
+  const m1 = await startMember(chroot, 'm1', '127.0.0.1:0', 10_000);
+  await until('m1 is active', () => activeMember(chroot));
+  await startMember(chroot, 'm2', '127.0.0.1:0', 10_000);
+  const monitor = spawn(
+    process.execPath,
+    [CLI_ENTRY, 'monitor', '--shard', 'ns', '--member', 'm1', '--dir', memberDir(chroot, 'm1'), '--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  monitors.push(monitor);
+  let monitorLog = '';
+  monitor.stdout!.on('data', (chunk: Buffer) => (monitorLog += chunk.toString()));
+  const direct = new TandemClient({ masters: [m1.rpc], user: 'root', deadlineMs: 5_000 });
+  try {
+    await until('m2 in sync', async () => ((await direct.status()) as { ha?: { isr: string[] } }).ha?.isr.length === 2);
+    await direct.mkdirs('/monitored');
+  } finally {
+    direct.close();
+  }
+  await until('the monitor follows m1', async () => monitorLog.includes(`runs as pid ${m1.pid}`));
+  await m1.kill9();
+  const next = await until(
+    'm2 took over',
+    async () => {
+      const now = await activeMember(chroot);
+      return now?.member === 'm2' ? now : null;
+    },
+    8_000,
+  );
+  assert.equal(next.member, 'm2');
+  assert.match(monitorLog, /master m1 \(pid \d+\) died: removed its n_\d+/);
+  const viaZk = new TandemClient({ resolver: new ZooKeeperResolver(connect(chroot)), user: 'root', deadlineMs: 10_000 });
+  try {
+    assert.ok(await viaZk.getFileInfo('/monitored'), 'the write before the crash survived');
+  } finally {
     viaZk.close();
   }
 });
