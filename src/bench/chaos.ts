@@ -1,5 +1,6 @@
 // `tandem bench chaos`: SIGKILL the namespace shard's active master every K seconds under a
-// create/rename/delete load, then check that no acknowledged call was lost and none ran twice.
+// create/rename/delete load (or ask it to hand over gracefully: --kill graceful), then check
+// that no acknowledged call was lost and none ran twice.
 //
 // Three phases, as FoundationDB's workloads have them:
 // - run: W workers, each alone in `/chaos/<runId>/w<k>/`, walk slots i = 0, 1, …: create
@@ -7,14 +8,15 @@
 //   content to check). Every answer is recorded in the slot. A worker leaves a slot at the
 //   first call that was not acknowledged with its effect: after an in-doubt call it knows
 //   neither outcome, so it goes on with a fresh name. Meanwhile the active is polled in
-//   ZooKeeper (epoch changes are the failovers) and killed by the PID in cluster.json.
+//   ZooKeeper (epoch changes are the failovers) and killed by the PID in cluster.json, or
+//   asked to hand over (`admin.failover`, sent straight to its rpc address).
 // - drain: at S seconds no new call starts; calls in flight get a bounded time to finish.
 // - check: once an active newer than the last victim serves, each worker's directory is
 //   listed and every slot judged against its record (judgeSlot, pure).
 //
-// Each worker has its own client (one connection, one call at a time), so the client's
-// retry counter tells whether a call was retried: that is how an answer from the new active
-// is told from a reply the killed one had already sent (see FailoverClock).
+// Each worker has its own client (one connection, one call at a time) and its own resolver,
+// so the address the resolver last gave is the master that answered the worker's call: that
+// is how an answer from the new active is told from one the old active sent (see FailoverClock).
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { sleep } from '../client/backoff.js';
 import { TandemClient, type ActiveResolver } from '../client/tandem-client.js';
 import { ZooKeeperResolver } from '../client/zk-resolver.js';
 import { coordinatorFactory, readClusterFile, zooKeeperTarget } from '../cli/cluster-address.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
 import type { Coordinator } from '../election/coordinator.js';
 import { shardPaths, type ActiveInfo } from '../election/layout.js';
 import { TandemError, type ErrorCode } from '../errors.js';
@@ -33,6 +36,10 @@ const CALL_DEADLINE_MS = 30_000;
 /** Short backoff, so that the first call after a failover is not held back by the client. */
 const CALL_BACKOFF = { baseMs: 10, capMs: 200 } as const;
 const ACTIVE_POLL_INTERVAL_MS = 100;
+/** Budget of one hand-over call: the active's drain timeout, and some. */
+const HANDOVER_DEADLINE_MS = DEFAULT_LIMITS.drainTimeoutMs + 5_000;
+/** After a refused hand-over (no in-sync standby yet), ask again this much later. */
+const HANDOVER_RETRY_MS = 1_000;
 const PROGRESS_INTERVAL_MS = 5_000;
 /** After --seconds, calls in flight get this long; then their clients are closed (the calls are in doubt). */
 const DRAIN_MS_MAX = CALL_DEADLINE_MS + 5_000;
@@ -149,9 +156,11 @@ export function judgeSlot(slot: SlotRecord, found: { f: boolean; g: boolean }): 
 // ---- unavailability per failover
 
 interface Kill {
-  /** The member killed, and the epoch it was active in. */
+  /** The member killed (or asked to hand over), its rpc address, and the epoch it was active in. */
   member: string;
+  rpc: string;
   epoch: number;
+  /** When the SIGKILL (or the hand-over call) was sent. */
   killedAt: number;
   /** Completion of the last call the killed active answered (before the kill, or a reply it had already sent). */
   lastOldAckAt: number | null;
@@ -160,27 +169,34 @@ interface Kill {
 }
 
 /**
- * Measures each kill's gap: from the last call answered by the killed active to the first one
- * answered by its successor. A call completing after the kill was answered by the successor
- * if it started after the kill (a killed process answers nothing sent after its death) or was
- * retried (its first attempt failed); otherwise it is a reply the killed active had already
- * sent, which still counts as the old active's.
+ * Measures each kill's gap: from the last call answered by the old active to the first one
+ * answered by its successor. A call completing after the kill is told apart by the address
+ * that answered it: the old active's rpc address for a reply the killed one had already sent,
+ * or for a call a handing-over active still took before it stopped; any other address is the
+ * successor's (only an active answers; the old one, restarted or handed over, answers nothing
+ * but NOT_ACTIVE until a later failover).
  */
-class FailoverClock {
+export class FailoverClock {
   private lastAckAt: number | null = null;
   readonly kills: Kill[] = [];
 
-  acked(startedAt: number, completedAt: number, retried: boolean): void {
+  /** A call answered at `completedAt` (performance.now()) by the master at `answeredBy` (HOST:PORT). */
+  acked(completedAt: number, answeredBy: string): void {
     const current = this.lastKill;
     if (current && completedAt > current.killedAt) {
-      if (startedAt >= current.killedAt || retried) current.firstNewAckAt ??= completedAt;
+      if (answeredBy !== current.rpc) current.firstNewAckAt ??= completedAt;
       else current.lastOldAckAt = Math.max(current.lastOldAckAt ?? completedAt, completedAt);
     }
     this.lastAckAt = Math.max(this.lastAckAt ?? completedAt, completedAt);
   }
 
-  killed(member: string, epoch: number, at: number): void {
-    this.kills.push({ member, epoch, killedAt: at, lastOldAckAt: this.lastAckAt, firstNewAckAt: null });
+  killed(victim: { member: string; rpc: string; epoch: number }, at: number): void {
+    this.kills.push({ member: victim.member, rpc: victim.rpc, epoch: victim.epoch, killedAt: at, lastOldAckAt: this.lastAckAt, firstNewAckAt: null });
+  }
+
+  /** The last kill did not happen after all (a hand-over the active refused). */
+  withdraw(): void {
+    this.kills.pop();
   }
 
   get lastKill(): Kill | undefined {
@@ -228,6 +244,12 @@ class ActiveWatch {
         await this.poll();
       }
     })();
+  }
+
+  /** Reads the active from ZooKeeper now (not the last poll's view); null if none is registered or ZooKeeper cannot tell. */
+  async fresh(): Promise<ActiveInfo | null> {
+    await this.poll();
+    return this.current;
   }
 
   /** Waits (polling) until `accept` holds for the current active; null if `deadlineAt` (performance.now()) comes first. */
@@ -300,13 +322,21 @@ function sigkill(pid: number): boolean {
 
 // ---- the run
 
+/**
+ * How the active is made to go, every K seconds:
+ * - `master`: SIGKILL the active master (its monitor sees it and ends its ZooKeeper session);
+ * - `monitor-too`: SIGKILL its monitor as well, so the failover waits for the session to expire;
+ * - `graceful`: ask it to hand over (`admin.failover`): drain, the target catches up, hand-over.
+ */
+export const KILL_MODES = ['master', 'monitor-too', 'graceful'] as const;
+export type KillMode = (typeof KILL_MODES)[number];
+
 export interface ChaosOptions {
   /** The directory of `tandem up` (its cluster.json). */
   cluster: string;
   seconds: number;
   killEverySeconds: number;
-  /** Also SIGKILL the active's monitor, so the failover waits for the ZooKeeper session to expire. */
-  killMonitor: boolean;
+  kill: KillMode;
   /** Concurrent workers, each with its own connection. */
   workers: number;
   /** Progress lines (stderr in the CLI). */
@@ -319,7 +349,7 @@ export interface ChaosResult {
   lost: number;
   duplicated: number;
   failovers: number;
-  /** Over the kills whose successor answered before the end; null when there was none. */
+  /** Over the kills (hand-overs with --kill graceful) whose successor answered before the end; null when there was none. */
   unavailableMsP50: number | null;
   unavailableMsMax: number | null;
   inDoubt: number;
@@ -345,6 +375,8 @@ interface Counts {
 interface Worker {
   dir: string;
   client: TandemClient;
+  /** The master the client's connection goes to (the address its resolver last gave): the one that answered its call. */
+  answeredBy: () => string | null;
   slots: SlotRecord[];
 }
 
@@ -375,13 +407,14 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
   const clock = new FailoverClock();
   const run: Run = { opts, progress: opts.progress ?? (() => undefined), watch: new ActiveWatch(connect, (from, to) => describeChange(run, from, to)), clock, startAt: 0, endAt: 0 };
   const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
-  const checker = clients.create();
-  const workers: Worker[] = Array.from({ length: opts.workers }, (_, k) => ({ dir: `/chaos/${runId}/w${k}`, client: clients.create(), slots: [] }));
+  const checker = clients.create().client;
+  const workers: Worker[] = Array.from({ length: opts.workers }, (_, k) => ({ dir: `/chaos/${runId}/w${k}`, ...clients.create(), slots: [] }));
   try {
     await run.watch.start();
     // Setup (untimed): one directory per worker.
     await Promise.all(workers.map((w) => checker.mkdirs(w.dir)));
-    run.progress(`run ${runId}: ${opts.workers} workers under /chaos/${runId}, ${opts.seconds} s, SIGKILL the active every ${opts.killEverySeconds} s${opts.killMonitor ? ' with its monitor' : ''}`);
+    const what = { master: 'SIGKILL the active', 'monitor-too': 'SIGKILL the active with its monitor', graceful: 'hand over gracefully' }[opts.kill];
+    run.progress(`run ${runId}: ${opts.workers} workers under /chaos/${runId}, ${opts.seconds} s, ${what} every ${opts.killEverySeconds} s`);
     run.startAt = performance.now();
     run.endAt = run.startAt + opts.seconds * 1000;
     const { counts, loadMs } = await loadWhileKilling(run, workers);
@@ -392,6 +425,7 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
     run.progress(`checking the namespace through ${active.member} (epoch ${active.epoch})`);
     const verdicts = await withTimeout(checkNamespace(checker, workers), CHECK_MS_MAX, 'the namespace check');
 
+    for (const [k, kill] of clock.kills.entries()) run.progress(describeGap(run, k, kill));
     const gaps = clock.gapsMs().sort((a, b) => a - b);
     return {
       acked: counts.acked,
@@ -420,21 +454,31 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
 /**
  * Clients that find the active through one ZooKeeper session (closing a client must not
  * close it). After a failover every worker asks at once: they share one read, since each
- * read of a missing `active` node leaves a watch behind.
+ * read of a missing `active` node leaves a watch behind. Each client has its own view of
+ * that resolver, which remembers the address it last gave: a client asks for an address only
+ * to open its one connection, so that is the master its calls go to.
  */
-function sharedClients(connect: () => Promise<Coordinator>): { create: () => TandemClient; close: () => Promise<void> } {
+function sharedClients(connect: () => Promise<Coordinator>): { create: () => { client: TandemClient; answeredBy: () => string | null }; close: () => Promise<void> } {
   const shared = new ZooKeeperResolver(connect, SHARD);
   let resolving: Promise<string> | null = null;
-  const resolver: ActiveResolver = {
-    activeAddress: () =>
-      (resolving ??= shared.activeAddress().finally(() => {
-        resolving = null;
-      })),
-    invalidate: () => shared.invalidate(),
-    close: () => Promise.resolve(),
-  };
+  const activeAddress = (): Promise<string> =>
+    (resolving ??= shared.activeAddress().finally(() => {
+      resolving = null;
+    }));
   return {
-    create: () => new TandemClient({ resolver, deadlineMs: CALL_DEADLINE_MS, backoff: CALL_BACKOFF }),
+    create: () => {
+      let lastGiven: string | null = null;
+      const resolver: ActiveResolver = {
+        activeAddress: () =>
+          activeAddress().then((address) => {
+            lastGiven = address;
+            return address;
+          }),
+        invalidate: () => shared.invalidate(),
+        close: () => Promise.resolve(),
+      };
+      return { client: new TandemClient({ resolver, deadlineMs: CALL_DEADLINE_MS, backoff: CALL_BACKOFF }), answeredBy: () => lastGiven };
+    },
     close: () => withTimeout(shared.close(), CLOSE_MS_MAX, 'closing the resolver').catch(() => undefined),
   };
 }
@@ -443,8 +487,15 @@ function describeChange(run: Run, from: ActiveInfo | null, to: ActiveInfo | null
   if (!to) return run.progress(`${sinceStart(run)}: no active registered (${from?.member ?? 'none'} at epoch ${from?.epoch ?? '-'} is gone)`);
   if (!from) return run.progress(`${to.member} is active at epoch ${to.epoch}`);
   const kill = run.clock.lastKill;
-  const since = kill ? `, ${((performance.now() - kill.killedAt) / 1000).toFixed(1)} s after the kill of ${kill.member}` : '';
+  const since = kill ? `, ${((performance.now() - kill.killedAt) / 1000).toFixed(1)} s after the ${run.opts.kill === 'graceful' ? 'hand-over request to' : 'kill of'} ${kill.member}` : '';
   run.progress(`${sinceStart(run)}: epoch ${from.epoch} → ${to.epoch}: ${to.member} is active${since}`);
+}
+
+/** One line per kill: whose, and its gap with the two answers that bound it. */
+function describeGap(run: Run, k: number, kill: Kill): string {
+  const at = (t: number | null): string => (t === null ? 'none' : `+${((t - run.startAt) / 1000).toFixed(3)} s`);
+  const gap = kill.firstNewAckAt === null ? 'not measured' : `${round1(kill.firstNewAckAt - (kill.lastOldAckAt ?? kill.killedAt))} ms`;
+  return `${run.opts.kill === 'graceful' ? 'hand-over' : 'kill'} ${k + 1}: ${kill.member} (epoch ${kill.epoch}) at ${at(kill.killedAt)}: unavailable ${gap} (last answer from it ${at(kill.lastOldAckAt)}, first from its successor ${at(kill.firstNewAckAt)})`;
 }
 
 /** Runs the workers until the end while the active is killed, then drains; the timers end with it, whatever happens. */
@@ -462,7 +513,7 @@ async function loadWhileKilling(run: Run, workers: readonly Worker[]): Promise<{
       w.slots.push(slot);
       for (const step of stepsOf(i)) {
         if (stopped) break;
-        const answer = await callStep(w.client, `${w.dir}/f${i}`, `${w.dir}/g${i}`, step, run.clock);
+        const answer = await callStep(w, `${w.dir}/f${i}`, `${w.dir}/g${i}`, step, run.clock);
         counts[answer.kind]++;
         if (!recordAnswer(slot, step, answer)) break;
       }
@@ -491,7 +542,7 @@ async function loadWhileKilling(run: Run, workers: readonly Worker[]): Promise<{
   return { counts, loadMs };
 }
 
-/** Every --kill-every seconds until the end: SIGKILL the active (and its monitor), once the previous failover is over. */
+/** Every --kill-every seconds until the end: SIGKILL the active (and its monitor) or ask it to hand over, once the previous failover is over. */
 async function killTheActive(run: Run): Promise<void> {
   const { opts, watch, clock } = run;
   const killEveryMs = opts.killEverySeconds * 1000;
@@ -505,8 +556,20 @@ async function killTheActive(run: Run): Promise<void> {
   for (let next = run.startAt + killEveryMs; next < run.endAt; ) {
     await sleep(next - performance.now());
     // The previous failover must be over: a newer active, which has answered a call.
-    const victim = await watch.until((a) => clock.succeeds(a) && clock.settled, run.endAt);
-    if (!victim) return run.progress(`${sinceStart(run)}: the previous failover is not over; no more kills before the end`);
+    const settled = await watch.until((a) => clock.succeeds(a) && clock.settled, run.endAt);
+    if (!settled) return run.progress(`${sinceStart(run)}: the previous failover is not over; no more kills before the end`);
+    if (opts.kill === 'graceful') {
+      // The hand-over goes to the active ZooKeeper names now, not the one of the last poll.
+      const victim = await watch.fresh();
+      if (!victim || !clock.succeeds(victim)) {
+        next = performance.now() + ACTIVE_POLL_INTERVAL_MS;
+        continue;
+      }
+      const handedOver = await handOver(run, victim);
+      next = handedOver ? clock.lastKill!.killedAt + killEveryMs : performance.now() + HANDOVER_RETRY_MS;
+      continue;
+    }
+    const victim = settled;
     const entry = readClusterFile(opts.cluster).shards[SHARD]?.members.find((m) => m.member === victim.member);
     const killedAt = performance.now();
     if (!entry?.pid || !runsAs(entry.pid, 'master', victim.member) || !sigkill(entry.pid)) {
@@ -515,10 +578,10 @@ async function killTheActive(run: Run): Promise<void> {
       next = performance.now() + ACTIVE_POLL_INTERVAL_MS;
       continue;
     }
-    clock.killed(victim.member, victim.epoch, killedAt);
+    clock.killed(victim, killedAt);
     next = killedAt + killEveryMs;
     let monitorNote = '';
-    if (opts.killMonitor) {
+    if (opts.kill === 'monitor-too') {
       const monitorPid = entry.monitorPid;
       if (monitorPid && runsAs(monitorPid, 'monitor', victim.member) && sigkill(monitorPid)) monitorNote = ` and its monitor (pid ${monitorPid})`;
       else if (!saidNoMonitor) {
@@ -530,18 +593,48 @@ async function killTheActive(run: Run): Promise<void> {
   }
 }
 
+/**
+ * Asks `victim` to hand over, on a connection of its own straight to its rpc address (not
+ * through ZooKeeper: the call must reach that master, and it is not retried). Returns whether
+ * the hand-over happened, or may have (then it is measured like a kill); a refusal withdraws it.
+ */
+async function handOver(run: Run, victim: ActiveInfo): Promise<boolean> {
+  const client = new TandemClient({ masters: [victim.rpc], deadlineMs: HANDOVER_DEADLINE_MS, backoff: CALL_BACKOFF });
+  const requestedAt = performance.now();
+  run.clock.killed(victim, requestedAt);
+  try {
+    const r = await client.failover();
+    run.progress(
+      `${new Date().toISOString()} ${sinceStart(run, requestedAt)}: ${SHARD}/${victim.member} (epoch ${victim.epoch}) handed over to ${r.to} at txid ${r.txid}: ${r.ms} ms in the active, ${Math.round(performance.now() - requestedAt)} ms for the call`,
+    );
+    return true;
+  } catch (err) {
+    const code = err instanceof TandemError ? err.code : String(err);
+    // Did it happen anyway (the answer lost)? ZooKeeper tells: the victim still registered at its epoch means no.
+    const now = await run.watch.fresh();
+    if (now?.member === victim.member && now.epoch === victim.epoch) {
+      run.clock.withdraw();
+      run.progress(`${sinceStart(run)}: ${victim.member} refused to hand over (${code}: ${(err as Error).message}); asking again in ${HANDOVER_RETRY_MS} ms`);
+      return false;
+    }
+    run.progress(`${sinceStart(run, requestedAt)}: the hand-over call to ${victim.member} failed (${code}: ${(err as Error).message}) but ZooKeeper names ${now ? `${now.member} at epoch ${now.epoch}` : 'no active'}: measured as a failover`);
+    return true;
+  } finally {
+    client.close();
+  }
+}
+
 /** Sends one step's call and says how it ended; acknowledged calls go to the failover clock. */
-async function callStep(client: TandemClient, f: string, g: string, step: Step, clock: FailoverClock): Promise<Answer> {
-  const retriesBefore = client.retries;
-  const startedAt = performance.now();
+async function callStep(w: Worker, f: string, g: string, step: Step, clock: FailoverClock): Promise<Answer> {
+  const { client } = w;
   try {
     const effect = step === 'create' ? (await client.create(f), true) : step === 'rename' ? await client.rename(f, g) : await client.delete(g);
-    clock.acked(startedAt, performance.now(), client.retries !== retriesBefore);
+    clock.acked(performance.now(), w.answeredBy()!);
     return { kind: 'acked', effect };
   } catch (err) {
     if (err instanceof TandemError && DEFINITE_ERRORS.has(err.code)) {
       // A refusal is an answer from the serving active too.
-      clock.acked(startedAt, performance.now(), client.retries !== retriesBefore);
+      clock.acked(performance.now(), w.answeredBy()!);
       return { kind: 'failed', code: err.code };
     }
     return { kind: 'inDoubt', code: err instanceof TandemError ? err.code : String(err) };

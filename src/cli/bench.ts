@@ -1,7 +1,7 @@
 // `tandem bench …`: benchmarks. Figures come from here, never from timed assertions in tests.
 import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
-import { runChaosBench, WORKERS_MAX } from '../bench/chaos.js';
+import { KILL_MODES, runChaosBench, WORKERS_MAX, type KillMode } from '../bench/chaos.js';
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
@@ -60,23 +60,28 @@ export function registerBench(program: Command): void {
 
   bench
     .command('chaos')
-    .description('SIGKILL the active master every K seconds under a create/rename/delete load, then check that nothing acknowledged was lost or ran twice')
+    .description('SIGKILL the active master (or make it hand over) every K seconds under a create/rename/delete load, then check that nothing acknowledged was lost or ran twice')
     .requiredOption('--cluster <dir>', 'the directory of `tandem up` (its cluster.json names the members and their PIDs)')
     .requiredOption('--seconds <s>', 'how long the load runs')
-    .requiredOption('--kill-every <k>', 'seconds between two kills of the active')
-    .option('--kill <what>', 'master: the active master only; monitor-too: its monitor as well (the failover then waits for the ZooKeeper session timeout)', 'master')
+    .requiredOption('--kill-every <k>', 'seconds between two kills (or hand-overs) of the active')
+    .option(
+      '--kill <what>',
+      'master: SIGKILL the active master only; monitor-too: its monitor as well (the failover then waits for the ZooKeeper session timeout); ' +
+        'graceful: no kill, ask the active to hand over (admin.failover)',
+      'master',
+    )
     .option('--window <w>', `concurrent workers, each with its own connection (at most ${WORKERS_MAX})`, '16')
     .option('--json', 'print one JSON line')
     .action((flags: { cluster: string; seconds: string; killEvery: string; kill: string; window: string; json?: boolean }) =>
       runCommand(async () => {
-        if (flags.kill !== 'master' && flags.kill !== 'monitor-too') {
-          throw new TandemError('INVALID_ARGUMENT', `--kill must be master or monitor-too, got "${flags.kill}"`);
+        if (!(KILL_MODES as readonly string[]).includes(flags.kill)) {
+          throw new TandemError('INVALID_ARGUMENT', `--kill must be one of ${KILL_MODES.join('|')}, got "${flags.kill}"`);
         }
         const r = await runChaosBench({
           cluster: flags.cluster,
           seconds: parsePositiveInt(flags.seconds, '--seconds'),
           killEverySeconds: parsePositiveInt(flags.killEvery, '--kill-every'),
-          killMonitor: flags.kill === 'monitor-too',
+          kill: flags.kill as KillMode,
           workers: parsePositiveInt(flags.window, '--window'),
           progress,
         });
@@ -86,10 +91,10 @@ export function registerBench(program: Command): void {
         else {
           const ms = (x: number | null): string => (x === null ? '-' : `${x} ms`);
           process.stdout.write(
-            `chaos ${r.runId}: ${r.kills} kills, ${r.failovers} failovers; ${r.acked} calls acknowledged (${r.opsPerSec}/s), ${r.failed} refused, ${r.inDoubt} in doubt\n` +
+            `chaos ${r.runId}: ${r.kills} ${flags.kill === 'graceful' ? 'hand-overs' : 'kills'}, ${r.failovers} failovers; ${r.acked} calls acknowledged (${r.opsPerSec}/s), ${r.failed} refused, ${r.inDoubt} in doubt\n` +
               `  lost ${r.lost}, duplicated ${r.duplicated}, phantom ${r.phantom}\n` +
               `  unavailable per failover: p50 ${ms(r.unavailableMsP50)}, max ${ms(r.unavailableMsMax)}` +
-              (r.unmeasuredKills > 0 ? ` (${r.unmeasuredKills} kills not measured: no call answered by the successor before the end)` : '') +
+              (r.unmeasuredKills > 0 ? ` (${r.unmeasuredKills} ${flags.kill === 'graceful' ? 'hand-overs' : 'kills'} not measured: no call answered by the successor before the end)` : '') +
               '\n',
           );
         }

@@ -13,6 +13,7 @@ interface MonitorFlags {
   zk: string;
   zkAuth?: string;
   logLevel?: string;
+  http?: string;
 }
 
 export function registerMonitor(program: Command): void {
@@ -24,12 +25,13 @@ export function registerMonitor(program: Command): void {
     .requiredOption('--dir <dir>', "the master's storage directory (its lock file names its PID)")
     .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--http <host:port>', "where to serve the dead master's edits (default: 127.0.0.1, a free port)")
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (flags: MonitorFlags) => {
       const log = createLogger({ name: `monitor ${flags.shard}/${flags.member}`, level: flags.logLevel });
       const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
-      const monitor = new Monitor({ shard: flags.shard, member: flags.member, dir: resolve(flags.dir), connect: coordinatorFactory(zk, log), log });
+      const monitor = new Monitor({ shard: flags.shard, member: flags.member, dir: resolve(flags.dir), connect: coordinatorFactory(zk, log), log, ...(flags.http ? { http: flags.http } : {}) });
       await monitor.start();
       log.info('serving: monitor running');
       const stop = (signal: string): void => {

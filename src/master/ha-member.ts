@@ -35,6 +35,8 @@ import {
 import { Replicator, type HelloReply } from '../replication/replicator.js';
 import type { EpochStart } from '../replication/epoch-history.js';
 import { fetchImage, uploadImage } from '../replication/image-server.js';
+import { fetchEdits } from '../replication/edits-transfer.js';
+import type { MonitorInfo } from '../monitor/monitor.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReplicationEngine } from '../replication/engine.js';
@@ -66,6 +68,8 @@ export interface HaMemberOptions {
 export type MemberRole = 'joining' | 'standby' | 'taking-over' | 'active' | 'stopped';
 
 const REQUEUE_DELAY_MS = 1_000;
+/** A takeover waits at most this long for the dead active's tail from its monitor. */
+const TAIL_FETCH_TIMEOUT_MS = 1_000;
 
 export class HaMember {
   private coordinator: Coordinator | null = null;
@@ -288,17 +292,20 @@ export class HaMember {
     this.isrMembers = members;
     if (counter) await coordinator.set(this.paths.epoch, epoch, counter.version);
     else await coordinator.create(this.paths.epoch, epoch, 'persistent');
-    // 3. From here on this member refuses the old active's records.
+    // 3. What the dead active wrote and this member lacks, from its monitor (sealed tail).
+    await this.fetchTailFromMonitor(engine);
+    // 4. From here on this member refuses the old active's records.
     await engine.promiseEpoch(epoch);
-    // 4. Wait out the old active's read lease: it may still answer reads until then (not after
+    // 5. Wait out the old active's read lease: it may still answer reads until then (not after
     //    a graceful hand-over: that active stopped answering before it released us).
     const leaseLeftMs = released && this.leaseReleased ? 0 : this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
     if (leaseLeftMs > 0) await new Promise((r) => setTimeout(r, leaseLeftMs));
     if (this.stopped) return;
-    // 5. Start the epoch: replicator first, so the epoch-start record is streamed too.
+    // 6. Start the epoch: replicator first, so the epoch-start record is streamed too.
     const replicator = new Replicator(engine, {
       epoch,
       member: me,
+      commitMode: this.opts.commitMode ?? 'sync',
       ...(this.opts.self.http ? { http: this.opts.self.http } : {}),
       limits: this.opts.limits,
       logger: this.log,
@@ -309,7 +316,7 @@ export class HaMember {
       },
     });
     this.replicator = replicator;
-    replicator.setIsr(this.opts.commitMode === 'async' ? [] : members);
+    replicator.setIsr(members);
     engine.onAppended = (record: EditRecord) => replicator.onAppended(record);
     engine.setCommitLimit(() => replicator.commitLimit());
     const fromTxid = engine.appliedTxidNow;
@@ -384,6 +391,33 @@ export class HaMember {
     }
   }
 
+  /**
+   * DESIGN §4 step 3: the previous active's monitor, if that active is dead, serves its
+   * edits up to the last valid record; this member appends the ones it lacks before it
+   * starts its epoch. In async mode those are writes the dead active acknowledged alone;
+   * in sync mode, records it had not streamed yet (never acknowledged, kept all the same).
+   * Best effort and bounded: without the monitor the takeover goes on with what it has.
+   */
+  private async fetchTailFromMonitor(engine: AnyEngine): Promise<void> {
+    const coordinator = this.coordinator!;
+    const monitor = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
+    const lastActive = await coordinator.get<ActiveInfo>(this.paths.lastNotNull('active')).catch(() => null);
+    if (!monitor || monitor.data.masterAlive || !monitor.data.http || monitor.data.member === this.member) return;
+    if (lastActive?.data.member !== monitor.data.member) return;
+    const from = engine.appliedTxidNow + 1;
+    try {
+      const records = await fetchEdits(monitor.data.http, from, TAIL_FETCH_TIMEOUT_MS);
+      if (records.length === 0) return;
+      await engine.appendReplicated(records.at(-1)!.epoch, records);
+      this.log.warn(
+        { from, to: records.at(-1)!.txid, monitor: monitor.data.http },
+        `fetched txids ${from}..${records.at(-1)!.txid} of dead active ${monitor.data.member} from its monitor before taking over`,
+      );
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, monitor: monitor.data.http }, `could not fetch the dead active's tail from its monitor: ${(err as Error).message}`);
+    }
+  }
+
   /** Streams to every other member of the election; re-read whenever it changes. */
   private async watchFollowers(): Promise<void> {
     const coordinator = this.coordinator;
@@ -408,7 +442,6 @@ export class HaMember {
 
   /** Version-checked ISR change by the active; serialized. A newer epoch there means this active is deposed. */
   private changeIsr(member: string, change: 'add' | 'remove', lagMs: number): void {
-    if (this.opts.commitMode === 'async') return;
     const want = change === 'add' ? !this.isrMembers.includes(member) : this.isrMembers.includes(member);
     if (!want) return;
     this.isrWrite = this.isrWrite.then(async () => {

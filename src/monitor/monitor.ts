@@ -9,7 +9,12 @@
 // in line takes over at once instead of waiting for ZooKeeper to expire the session. A
 // master restarted meanwhile under the same name has a new session, which is never touched.
 //
-// The monitor of the active also publishes `/shards/<s>/monitor`, with its last-not-null copy.
+// The monitor of the active also publishes `/shards/<s>/monitor` `{member, pid, http,
+// masterAlive}`, with its last-not-null copy. Once its master is dead it serves the dead
+// master's edits, its in-progress segment included ("sealed": read up to the last whole,
+// valid record, never written to), at `GET /edits?from=<txid>`: a standby taking over
+// fetches from there what it lacks (DESIGN §4, step 3) — the records an async-mode active
+// acknowledged alone, or any tail it had not streamed yet.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,9 +24,22 @@ import { shardPaths, type MemberInfo } from '../election/layout.js';
 import { isAlive } from '../replication/storage-lock.js';
 import { LOCK_FILE } from '../replication/storage-layout.js';
 import type { Logger } from '../util/log.js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { encodeRecords, readEditsFrom } from '../replication/edits-transfer.js';
+import { parseHostPort } from '../util/address.js';
 
 /** How often the monitor re-reads which sessions the master holds (and whether it is active). */
 const LEARN_INTERVAL_MS = 500;
+
+/** Records per `GET /edits` answer from a monitor. */
+const TAIL_RECORDS_MAX = 100_000;
+
+export interface MonitorInfo {
+  member: string;
+  pid: number;
+  http: string;
+  masterAlive: boolean;
+}
 
 export interface MonitorOptions {
   shard: string;
@@ -32,6 +50,8 @@ export interface MonitorOptions {
   log: Logger;
   /** How often the master's PID is checked. */
   pollIntervalMs?: number;
+  /** HOST:PORT to serve the dead master's edits on (default 127.0.0.1, any port). */
+  http?: string;
 }
 
 export class Monitor {
@@ -44,12 +64,31 @@ export class Monitor {
   private lastLearnedAt = 0;
   private stopped = false;
   private readonly paths: ReturnType<typeof shardPaths>;
+  private server: FastifyInstance | null = null;
+  private httpAddress = '';
+  /** The master this monitor watches is dead (and not restarted yet): its edits may be served. */
+  private masterDead = false;
 
   constructor(private readonly opts: MonitorOptions) {
     this.paths = shardPaths(opts.shard);
   }
 
   async start(): Promise<void> {
+    const server = Fastify({ logger: false });
+    server.get<{ Querystring: { from?: string } }>('/edits', async (req, reply) => {
+      const from = Number(req.query.from);
+      if (!Number.isSafeInteger(from) || from < 1) return reply.code(400).send({ code: 'INVALID_ARGUMENT', message: `/edits needs from=<txid>` });
+      if (!this.masterDead) return reply.code(409).send({ code: 'INVALID_ARGUMENT', message: `master ${this.opts.member} is alive: ask it` });
+      const records = await readEditsFrom(this.opts.dir, from, { includeInProgress: true, recordsMax: TAIL_RECORDS_MAX });
+      this.opts.log.info({ from, records: records.length, remote: req.ip }, `served ${records.length} edits of dead master ${this.opts.member} from txid ${from}`);
+      return reply.header('content-type', 'application/octet-stream').send(encodeRecords(records));
+    });
+    const { host, port } = this.opts.http ? parseHostPort(this.opts.http) : { host: '127.0.0.1', port: 0 };
+    await server.listen({ host, port });
+    const bound = server.server.address();
+    if (bound === null || typeof bound === 'string') throw new Error('invariant broken: the monitor has no TCP address');
+    this.server = server;
+    this.httpAddress = `${host}:${bound.port}`;
     await this.ensureSession();
     this.opts.log.info({ member: this.opts.member, dir: this.opts.dir }, `monitoring master ${this.opts.shard}/${this.opts.member} through ${join(this.opts.dir, LOCK_FILE)}`);
     const interval = this.opts.pollIntervalMs ?? 50;
@@ -84,6 +123,7 @@ export class Monitor {
         this.opts.log.info({ pid }, `master ${this.opts.member} runs as pid ${pid}`);
         this.watchedPid = pid;
         this.masterSessions = new Set();
+        this.masterDead = false;
       }
       if (this.watchedPid === null) return;
       if (isAlive(this.watchedPid)) {
@@ -118,9 +158,9 @@ export class Monitor {
   private async publishIfActive(coordinator: Coordinator): Promise<void> {
     const active = await coordinator.get<MemberInfo>(this.paths.active).catch(() => null);
     if (active?.data.member !== this.opts.member) return;
-    const mine = await coordinator.get(this.paths.monitor).catch(() => null);
-    if (mine?.ephemeralOwner === coordinator.sessionId) return;
-    const data = { member: this.opts.member, pid: process.pid };
+    const mine = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
+    if (mine?.ephemeralOwner === coordinator.sessionId && mine.data.masterAlive) return;
+    const data: MonitorInfo = { member: this.opts.member, pid: process.pid, http: this.httpAddress, masterAlive: true };
     if (mine) await coordinator.delete(this.paths.monitor, mine.version).catch(() => undefined);
     await coordinator.create(this.paths.monitor, data, 'ephemeral').catch(() => undefined);
     const last = this.paths.lastNotNull('monitor');
@@ -133,6 +173,13 @@ export class Monitor {
   /** The master's process is gone: remove its session's ephemeral nodes now. */
   private async masterDied(pid: number): Promise<void> {
     const coordinator = await this.ensureSession();
+    this.masterDead = true;
+    // First, if this is the shard's monitor (its master was active), say the master is dead,
+    // before its nodes go: the next active then fetches the sealed tail from here.
+    const entry = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
+    if (entry && entry.ephemeralOwner === coordinator.sessionId) {
+      await coordinator.set(this.paths.monitor, { ...entry.data, masterAlive: false } satisfies MonitorInfo, entry.version).catch(() => undefined);
+    }
     const removed: string[] = [];
     const candidates = [
       ...(await coordinator.children(this.paths.election).catch(() => [] as string[])).map((n) => `${this.paths.election}/${n}`),
@@ -151,7 +198,6 @@ export class Monitor {
       }
     }
     this.masterSessions = new Set();
-    await coordinator.delete(this.paths.monitor, -1).catch(() => undefined);
     this.opts.log.warn(
       { pid, removed },
       removed.length > 0
@@ -163,6 +209,7 @@ export class Monitor {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.server?.close();
     const coordinator = this.coordinator;
     this.coordinator = null;
     await coordinator?.close();

@@ -3,6 +3,8 @@
 //
 //   GET /images                → {images: [{txid, name, bytes}], edits: [{name, firstTxid, lastTxid}]}
 //   GET /images/<txid>         → the fsimage file (header, payload, CRC32C trailer)
+//   GET /edits?from=<txid>     → the records from <txid> on in the finalized segments (at most
+//                                EDITS_PER_RESPONSE_MAX), in their journal encoding
 //   GET /edits/<name>          → a finalized edit segment, as stored
 //   PUT /images/<txid>?epoch=E → a checkpoint uploaded by a standby; stored only if its
 //                                header and CRC check out, E is this active's epoch and
@@ -19,6 +21,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { checkImageBytes } from './image-store.js';
+import { encodeRecords, readEditsFrom } from './edits-transfer.js';
+
+/** Records in one `GET /edits?from=` answer; the caller asks again from where it ended. */
+export const EDITS_PER_RESPONSE_MAX = 100_000;
 import { imageName, listImages, listSegments, writeFileDurably } from './storage-layout.js';
 
 export interface ImageServerHost {
@@ -77,6 +83,16 @@ export async function startImageServer(opts: {
       const e = httpError(new TandemError('NOT_FOUND', `no image at txid ${txid}`));
       return reply.code(e.statusCode).send(e.body);
     }
+  });
+
+  server.get<{ Querystring: { from?: string } }>('/edits', async (req, reply) => {
+    const from = Number(req.query.from);
+    if (!Number.isSafeInteger(from) || from < 1) {
+      const e = httpError(new TandemError('INVALID_ARGUMENT', `/edits needs from=<txid>, got ${req.query.from}`));
+      return reply.code(e.statusCode).send(e.body);
+    }
+    const records = await readEditsFrom(member.dir(), from, { includeInProgress: false, recordsMax: EDITS_PER_RESPONSE_MAX });
+    return reply.header('content-type', 'application/octet-stream').send(encodeRecords(records));
   });
 
   server.get<{ Params: { name: string } }>('/edits/:name', async (req, reply) => {

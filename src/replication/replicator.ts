@@ -109,6 +109,12 @@ export class Replicator {
     readonly opts: {
       epoch: number;
       member: string;
+      /**
+       * 'sync': a reply waits for every in-sync standby, and reads need the lease. 'async'
+       * (Peta2's behaviour): replies go after the local fsync, reads are served without a
+       * lease; the ISR is still kept, so that only a caught-up standby takes over.
+       */
+      commitMode?: 'sync' | 'async';
       /** This active's image server (host:port), from which a far-behind standby bootstraps. */
       http?: string;
       limits: Limits;
@@ -168,11 +174,13 @@ export class Replicator {
 
   /** The highest txid every in-sync standby holds durably. */
   commitLimit(): number {
+    if (this.opts.commitMode === 'async') return Infinity;
     return commitPoint(Infinity, this.isr, (member) => this.links.get(member)?.durableTxid ?? 0);
   }
 
   /** True while every in-sync standby acknowledged a message sent within readLeaseMs. */
   leaseValid(now = performance.now()): boolean {
+    if (this.opts.commitMode === 'async') return true;
     return leaseHolds(now, this.isr, (member) => this.links.get(member)?.lastAckedSentAt ?? -Infinity, this.opts.limits.readLeaseMs);
   }
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { emptySlot, judgeSlot, recordAnswer, stepsOf, type Answer, type Step, type Verdict } from '../../src/bench/chaos.js';
+import { emptySlot, FailoverClock, judgeSlot, recordAnswer, stepsOf, type Answer, type Step, type Verdict } from '../../src/bench/chaos.js';
 import { CLI_ENTRY } from '../../src/cluster/master-process.js';
 import { readClusterFile } from '../../src/cli/cluster-address.js';
 import { tempDir } from '../helpers/temp.js';
@@ -77,6 +77,28 @@ test('a definitely refused call must not have happened', () => {
 test('some slots keep a file, so the final namespace has content to check', () => {
   const kept = Array.from({ length: 16 }, (_, i) => stepsOf(i).length).filter((n) => n < 3);
   assert.deepEqual(kept, [2, 1, 2, 1]);
+});
+
+test('a failover gap runs from the last answer of the old active to the first of its successor, told apart by who answered', () => {
+  const clock = new FailoverClock();
+  clock.acked(90, 'm1');
+  clock.killed({ member: 'm1', rpc: 'm1', epoch: 1 }, 100);
+  // A hand-over: the old active still answers calls it took before it stopped.
+  clock.acked(130, 'm1');
+  clock.acked(400, 'm2');
+  clock.acked(380, 'm1'); // a late reply, already sent by the old active, completes after the new one's first answer
+  clock.acked(500, 'm2');
+  assert.deepEqual(clock.gapsMs(), [20]);
+  assert.ok(clock.settled);
+  // A kill answered by nobody new before the end is not measured.
+  clock.killed({ member: 'm2', rpc: 'm2', epoch: 2 }, 600);
+  clock.acked(610, 'm2');
+  assert.ok(!clock.settled);
+  assert.deepEqual(clock.gapsMs(), [20]);
+  // A refused hand-over is withdrawn.
+  clock.withdraw();
+  assert.ok(clock.settled);
+  assert.equal(clock.kills.length, 1);
 });
 
 // ---- against a real cluster

@@ -1,0 +1,47 @@
+// Edits over HTTP: `GET /edits?from=<txid>` on an image server (finalized segments) and on
+// a monitor (the dead master's segments, its in-progress one included: "sealed" by reading
+// up to the last valid record, without writing to a directory the master may be restarted
+// on). The body is the records in their journal encoding (u32 length | u32 crc32c |
+// msgpack), so the receiver checks every CRC.
+
+import { readFile } from 'node:fs/promises';
+import { TandemError } from '../errors.js';
+import { encodeRecord, scanRecords, SEGMENT_HEADER_BYTES } from './record-codec.js';
+import type { EditRecord } from './state-machine.js';
+import { listSegments } from './storage-layout.js';
+
+/** Every whole, valid record with txid ≥ fromTxid in `dir`, in order, at most `recordsMax`. */
+export async function readEditsFrom(dir: string, fromTxid: number, opts: { includeInProgress: boolean; recordsMax: number }): Promise<EditRecord[]> {
+  const out: EditRecord[] = [];
+  for (const segment of await listSegments(dir)) {
+    if (segment.inProgress ? !opts.includeInProgress : segment.lastTxid! < fromTxid) continue;
+    const scan = scanRecords(await readFile(segment.path), { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: segment.firstTxid });
+    if (scan.stop && !segment.inProgress) {
+      throw new TandemError('JOURNAL_CORRUPT', `${segment.path}: ${scan.stop.reason} at byte offset ${scan.stop.offset}`);
+    }
+    // In the in-progress segment, the first bad record is the torn end of what was written.
+    for (const record of scan.records) {
+      if (record.txid < fromTxid) continue;
+      if (out.length > 0 && record.txid !== out.at(-1)!.txid + 1) {
+        throw new TandemError('JOURNAL_GAP', `${dir}: txid ${record.txid} follows ${out.at(-1)!.txid}`);
+      }
+      out.push(record);
+      if (out.length >= opts.recordsMax) return out;
+    }
+  }
+  return out;
+}
+
+export function encodeRecords(records: readonly EditRecord[]): Buffer {
+  return Buffer.concat(records.map(encodeRecord));
+}
+
+/** Fetches `GET http://<http>/edits?from=<txid>` and checks every record. */
+export async function fetchEdits(http: string, fromTxid: number, timeoutMs: number): Promise<EditRecord[]> {
+  const response = await fetch(`http://${http}/edits?from=${fromTxid}`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new TandemError('NOT_FOUND', `GET http://${http}/edits?from=${fromTxid}: HTTP ${response.status}`);
+  const body = Buffer.from(await response.arrayBuffer());
+  const scan = scanRecords(body, { expectedFirstTxid: fromTxid });
+  if (scan.stop) throw new TandemError('JOURNAL_CORRUPT', `edits from ${http}: ${scan.stop.reason} at byte ${scan.stop.offset} (${scan.stop.detail})`);
+  return scan.records;
+}
