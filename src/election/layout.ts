@@ -7,6 +7,26 @@ export interface MemberInfo {
   /** host:port of the member's RPC server */
   rpc: string;
   http?: string;
+  /**
+   * Identifies the member's storage directory (random, made with it). A member restarted on
+   * an empty disk has a new one, so it is not mistaken for the in-sync replica it was.
+   */
+  storageId?: string;
+}
+
+/**
+ * A replica's identity in the in-sync set: the member's name and its storage id. Being in
+ * the ISR is a claim about the data on a disk, not about a name: a member restarted with
+ * an empty directory must catch up and be added again before it may take over.
+ */
+export function replicaId(info: Pick<MemberInfo, 'member' | 'storageId'>): string {
+  return info.storageId ? `${info.member}#${info.storageId}` : info.member;
+}
+
+/** The member name of a replica id (`m2#3fa9c1d2` → `m2`). */
+export function memberOfReplica(id: string): string {
+  const hash = id.indexOf('#');
+  return hash === -1 ? id : id.slice(0, hash);
 }
 
 export interface ActiveInfo extends MemberInfo {

@@ -24,6 +24,8 @@ import type { Coordinator } from '../election/coordinator.js';
 import {
   decideTakeover,
   electionPosition,
+  memberOfReplica,
+  replicaId,
   shardPaths,
   type ActiveInfo,
   type IsrData,
@@ -115,6 +117,11 @@ export class HaMember {
 
   get member(): string {
     return this.opts.self.member;
+  }
+
+  /** This member's identity in the ISR (name and storage id). */
+  private get replica(): string {
+    return replicaId(this.opts.self);
   }
 
   /** Connects to ZooKeeper and joins the election. */
@@ -250,7 +257,7 @@ export class HaMember {
     // A truncation or image install ordered by the old active finishes first: it swaps the engine.
     if (this.truncating) await this.truncating.catch(() => undefined);
     const engine = this.host.engine();
-    const me = this.opts.self.member;
+    const me = this.replica;
     this.role = 'taking-over';
     // 1. Only an in-sync member may take over: it holds every committed record.
     let isr = await coordinator.get<IsrData>(this.paths.isr);
@@ -269,7 +276,7 @@ export class HaMember {
     const electionMembers = new Set<string>();
     for (const node of sorted) {
       const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
-      if (info) electionMembers.add(info.data.member);
+      if (info) electionMembers.add(replicaId(info.data));
     }
     const decision = decideTakeover({
       me,
@@ -345,7 +352,7 @@ export class HaMember {
   private async inElection(sorted: readonly string[], member: string): Promise<boolean> {
     for (const node of sorted) {
       const info = await this.coordinator!.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null);
-      if (info?.data.member === member) return true;
+      if (info && replicaId(info.data) === member) return true;
     }
     return false;
   }
@@ -361,7 +368,7 @@ export class HaMember {
     const coordinator = this.coordinator;
     if (this.role !== 'active' || !replicator || !coordinator) throw new TandemError('NOT_ACTIVE', `${this.member} is not active`);
     const candidates = replicator.progress().filter((p) => p.inSync && p.connected).sort((a, b) => a.lagTxids - b.lagTxids);
-    const target = to === undefined ? candidates[0] : candidates.find((c) => c.member === to);
+    const target = to === undefined ? candidates[0] : candidates.find((c) => c.member === to || memberOfReplica(c.member) === to);
     if (!target) {
       throw new TandemError('NOT_IN_SYNC', to === undefined ? 'no in-sync standby is connected' : `${to} is not a connected in-sync standby`);
     }
@@ -385,7 +392,7 @@ export class HaMember {
       await replicator.releaseLease(target.member).catch(() => undefined);
       await this.deleteIfOurs(this.paths.active);
       await this.requeue(0);
-      return { from: this.member, to: target.member, txid, ms: Math.round(performance.now() - started) };
+      return { from: this.member, to: memberOfReplica(target.member), txid, ms: Math.round(performance.now() - started) };
     } finally {
       this.handingOver = false;
     }
@@ -435,7 +442,7 @@ export class HaMember {
     const followers: MemberInfo[] = [];
     for (const node of children) {
       const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null);
-      if (info && info.data.member !== this.opts.self.member) followers.push(info.data);
+      if (info && info.data.member !== this.opts.self.member) followers.push({ ...info.data, member: replicaId(info.data) });
     }
     replicator.setFollowers(followers);
   }

@@ -20,7 +20,9 @@ import type { FastifyInstance } from 'fastify';
 import { startImageServer } from '../replication/image-server.js';
 import { EpochHistory, saveEpochHistory, type EpochStart } from '../replication/epoch-history.js';
 import { imageName, listImages, listSegments, writeFileDurably } from '../replication/storage-layout.js';
-import { unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { parseHostPort } from '../util/address.js';
 
 export interface MasterOptions {
@@ -157,7 +159,12 @@ export class Master {
         },
         {
           shard: options.shard,
-          self: { member: options.member, rpc: options.ha.advertiseRpc ?? `${address.host}:${address.port}`, http: master.httpAddress },
+          self: {
+            member: options.member,
+            rpc: options.ha.advertiseRpc ?? `${address.host}:${address.port}`,
+            http: master.httpAddress,
+            storageId: await storageIdOf(options.dir),
+          },
           limits,
           log,
           connect: options.ha.connect,
@@ -339,6 +346,26 @@ export class Master {
     return this.stopping;
   }
 }
+
+/**
+ * The storage directory's identity (file `storage-id`, made once with the directory): part
+ * of the member's identity in the ISR, so a member restarted on an empty disk is not taken
+ * for the in-sync replica it was (see replicaId in src/election/layout.ts).
+ */
+async function storageIdOf(dir: string): Promise<string> {
+  try {
+    const text = (await readFile(join(dir, STORAGE_ID_FILE), 'utf8')).trim();
+    if (/^[0-9a-f]{8,32}$/.test(text)) return text;
+    throw new TandemError('JOURNAL_CORRUPT', `${join(dir, STORAGE_ID_FILE)} does not hold a storage id`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = randomBytes(6).toString('hex');
+  await writeFileDurably(dir, STORAGE_ID_FILE, Buffer.from(`${id}\n`));
+  return id;
+}
+
+const STORAGE_ID_FILE = 'storage-id';
 
 /**
  * Wire form of a names-only listing: the names joined by '/', which no name can contain,

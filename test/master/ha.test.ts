@@ -3,13 +3,14 @@
 // shrinking when a standby goes, and a standby restarted with an empty disk.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { TandemClient } from '../../src/client/tandem-client.js';
 import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
 import { startZooKeeper, type ZooKeeperServer } from '../../src/cluster/zookeeper-process.js';
 import { limitsWith, type Limits } from '../../src/config/limits.js';
 import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
-import { shardPaths, type IsrData } from '../../src/election/layout.js';
+import { memberOfReplica, shardPaths, type IsrData } from '../../src/election/layout.js';
 import { Master } from '../../src/master/master.js';
 import { canonicalDump } from '../../src/namespace/dump.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -60,6 +61,8 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 }
 
 const roleOf = (m: Master): string => m.status().role;
+/** Member names in the active's in-sync set (its entries are name#storageId). */
+const isrNames = (m: Master): string[] => (m.status().ha?.isr ?? []).map(memberOfReplica);
 const activeOf = (ms: Master[]): Master | undefined => ms.find((m) => roleOf(m) === 'active');
 
 function clientFor(chroot: string): TandemClient {
@@ -114,7 +117,7 @@ test('a standby that goes away leaves the in-sync set, and an empty-disk replace
   const a = await startMember(chroot, 'a');
   await until('a is active', () => roleOf(a) === 'active');
   const b = await startMember(chroot, 'b');
-  await until('b is in sync', () => (a.status().ha?.isr ?? []).includes('b'));
+  await until('b is in sync', () => isrNames(a).includes('b'));
   const client = clientFor(chroot);
   const zkSession = await connect(chroot)();
   try {
@@ -123,10 +126,10 @@ test('a standby that goes away leaves the in-sync set, and an empty-disk replace
     // Writes go on once b is out of the ISR (removed in ZooKeeper first).
     for (let i = 0; i < 100; i++) await client.create(`/y/f${i}`);
     const isr = await zkSession.get<IsrData>(shardPaths('ns').isr);
-    assert.deepEqual(isr?.data.members, ['a']);
+    assert.deepEqual(isr?.data.members.map(memberOfReplica), ['a']);
     // A fresh standby with an empty disk streams everything from txid 1 and joins the ISR.
     const fresh = await startMember(chroot, 'b2', join(base, 'empty-b2'));
-    await until('b2 is in sync', () => (a.status().ha?.isr ?? []).includes('b2'));
+    await until('b2 is in sync', () => isrNames(a).includes('b2'));
     for (let i = 0; i < 10; i++) await client.create(`/z/f${i}`);
     assert.ok(fresh.engine.durableTxid >= a.engine.appliedTxidNow - 0, 'the rejoined standby holds every committed write');
     assert.deepEqual(canonicalDump(fresh.engine.peekState()), canonicalDump(a.engine.peekState()));
@@ -182,7 +185,7 @@ test('the first standby checkpoints to the active; a standby behind the purged e
   const a = await startMember(chroot, 'a', undefined, small);
   await until('a is active', () => roleOf(a) === 'active');
   const b = await startMember(chroot, 'b', undefined, small);
-  await until('b is in sync', () => (a.status().ha?.isr ?? []).includes('b'));
+  await until('b is in sync', () => isrNames(a).includes('b'));
   const client = clientFor(chroot);
   try {
     for (let i = 0; i < 600; i++) await client.create(`/img/f${i}`);
@@ -191,12 +194,46 @@ test('the first standby checkpoints to the active; a standby behind the purged e
     const oldestEditTxid = await a.engine.oldestEditTxid();
     assert.ok(oldestEditTxid !== null && oldestEditTxid > 1, `retention purged the edits the image covers (oldest edit ${oldestEditTxid})`);
     const c = await startMember(chroot, 'c', join(base, 'empty-c'), small);
-    await until('c is in sync', () => (a.status().ha?.isr ?? []).includes('c'), 30_000);
+    await until('c is in sync', () => isrNames(a).includes('c'), 30_000);
     for (let i = 0; i < 10; i++) await client.create(`/img/g${i}`);
     await until('c applied everything', () => c.engine.appliedTxidNow === a.engine.appliedTxidNow);
     assert.ok(c.status().imageTxid >= 300, 'c started from the image');
     assert.deepEqual(canonicalDump(c.engine.peekState()), canonicalDump(a.engine.peekState()));
   } finally {
     client.close();
+  }
+});
+
+test('a standby restarted on an empty disk is not in sync: it cannot take over until it has caught up', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/ha-empty';
+  const a = await startMember(chroot, 'a');
+  await until('a is active', () => roleOf(a) === 'active');
+  const bDir = join(base, 'ha-empty-b');
+  let b = await startMember(chroot, 'b', bDir);
+  await until('b is in sync', () => isrNames(a).includes('b'));
+  const client = clientFor(chroot);
+  const zkSession = await connect(chroot)();
+  try {
+    for (let i = 0; i < 100; i++) await client.create(`/kept/f${i}`);
+    // b loses its disk and comes back under the same name while the ISR still lists it.
+    await b.stop();
+    await rm(bDir, { recursive: true, force: true });
+    b = await startMember(chroot, 'b', bDir);
+    // Now the active goes too. b is the only one left in line, and must not take over empty.
+    await a.stop();
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.notEqual(roleOf(b), 'active', 'an empty-disk member took over: every acknowledged write would be lost');
+    const isr = await zkSession.get<IsrData>(shardPaths('ns').isr);
+    const newIdentity = `b#${(await readFile(join(bDir, 'storage-id'), 'utf8')).trim()}`;
+    assert.ok(isr && !isr.data.members.includes(newIdentity), `the ISR [${isr?.data.members.join(', ')}] must not list the empty ${newIdentity}`);
+    // The in-sync member comes back with its disk: it takes over, nothing is lost, and b catches up.
+    const a2 = await startMember(chroot, 'a', a.options.dir);
+    await until('a is active again', () => roleOf(a2) === 'active');
+    for (let i = 0; i < 100; i++) assert.ok(await client.getFileInfo(`/kept/f${i}`), `/kept/f${i} lost`);
+    await until('b caught up and is in sync', () => isrNames(a2).includes('b'));
+    assert.deepEqual(canonicalDump(b.engine.peekState()), canonicalDump(a2.engine.peekState()));
+  } finally {
+    client.close();
+    await zkSession.close();
   }
 });
