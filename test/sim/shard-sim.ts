@@ -9,7 +9,7 @@
 // Everything is a function of the seed: a failure prints it, and TANDEM_SIM_SEED=<seed>
 // replays exactly that run.
 
-import { electionPosition, decideTakeover, type IsrData } from '../../src/election/layout.js';
+import { electionPosition, decideTakeover, memberOfReplica, replicaId, type IsrData } from '../../src/election/layout.js';
 import { EpochHistory } from '../../src/replication/epoch-history.js';
 import { checkAppend, commitPoint, isrAdjustments } from '../../src/replication/rules.js';
 
@@ -38,6 +38,8 @@ type Message =
   | { kind: 'refuse'; epoch: number; code: 'STALE_EPOCH' | 'LOG_DIVERGED' };
 
 interface Link {
+  /** The follower's replica id (name#storage generation) when the link was made. */
+  replica: string;
   /** Past the hello: the active streams to it. Only the active's side keeps this. */
   synced: boolean;
   nextTxid: number;
@@ -46,6 +48,8 @@ interface Link {
 
 interface Member {
   name: string;
+  /** Storage generation: a restart on an empty disk makes a new replica (see replicaId). */
+  storage: number;
   up: boolean;
   /** Fsynced records, and records appended but not fsynced yet (lost or torn by a crash). */
   durable: Rec[];
@@ -67,7 +71,7 @@ interface Member {
 
 interface ZooKeeper {
   /** Election nodes: sequence → owner. */
-  election: Map<number, { member: string; session: number }>;
+  election: Map<number, { member: string; replica: string; session: number }>;
   nextSeq: number;
   isr: { data: IsrData; version: number } | null;
   epochCounter: number;
@@ -84,6 +88,7 @@ export interface SimResult {
   truncations: number;
   /** Standbys added to the in-sync set (so that takeovers by standbys happen at all). */
   isrAdds: number;
+  diskLosses: number;
 }
 
 export class ShardSim {
@@ -102,13 +107,14 @@ export class ShardSim {
   private readonly epochOwner = new Map<number, string>();
   private highestCommitted = 0;
   readonly trace: string[] = [];
-  private readonly stats: SimResult = { steps: 0, acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0 };
+  private readonly stats: SimResult = { steps: 0, acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0, diskLosses: 0 };
   private static readonly LAG_MAX = 40;
 
   constructor(readonly seed: number, memberCount = 3) {
     this.rand = random(seed);
     this.members = Array.from({ length: memberCount }, (_, i) => ({
       name: `m${i + 1}`,
+      storage: 1,
       up: true,
       durable: [],
       pending: [],
@@ -175,7 +181,7 @@ export class ShardSim {
       this.zk.liveSessions.add(m.session);
     }
     m.electionSeq = this.zk.nextSeq++;
-    this.zk.election.set(m.electionSeq, { member: m.name, session: m.session });
+    this.zk.election.set(m.electionSeq, { member: m.name, replica: this.id(m), session: m.session });
   }
 
   private expireSession(session: number): void {
@@ -184,7 +190,18 @@ export class ShardSim {
   }
 
   private electionMembers(): Set<string> {
-    return new Set([...this.zk.election.values()].map((n) => n.member));
+    return new Set([...this.zk.election.values()].map((n) => n.replica));
+  }
+
+  /** The member's identity in the ISR, as the product builds it. */
+  private id(m: Member): string {
+    return replicaId({ member: m.name, storageId: String(m.storage) });
+  }
+
+  /** Durable txid the active knows for an ISR replica (0 if its link is to another replica of that name, or none). */
+  private durableOf(active: Member, replica: string): number {
+    const link = active.links.get(memberOfReplica(replica));
+    return link && link.replica === replica ? link.durable : 0;
   }
 
   // ---- the member's behaviour (the drivers' part), around the product's pure decisions
@@ -205,10 +222,10 @@ export class ShardSim {
     const children = [...this.zk.election.keys()].map((seq) => `n_${String(seq).padStart(10, '0')}`);
     const position = electionPosition(children, `n_${String(m.electionSeq).padStart(10, '0')}`);
     if (!position || position.rank !== 0) return;
-    if (!this.zk.isr) this.zk.isr = { data: { epoch: 0, members: [m.name] }, version: 0 };
+    if (!this.zk.isr) this.zk.isr = { data: { epoch: 0, members: [this.id(m)] }, version: 0 };
     const isr = this.zk.isr;
     const decision = decideTakeover({
-      me: m.name,
+      me: this.id(m),
       isr: isr.data,
       epochCounter: this.zk.epochCounter,
       promisedEpoch: m.promisedEpoch,
@@ -265,7 +282,7 @@ export class ShardSim {
     }
     this.queue(active.name, follower.name).length = 0;
     this.queue(follower.name, active.name).length = 0;
-    const link: Link = { synced: true, nextTxid: this.lastTxid(follower) + 1, durable: follower.durable.length };
+    const link: Link = { replica: this.id(follower), synced: true, nextTxid: this.lastTxid(follower) + 1, durable: follower.durable.length };
     active.links.set(follower.name, link);
     follower.owedAck = { to: active.name, epoch: active.epoch };
     this.stream(active, follower.name, link);
@@ -296,8 +313,8 @@ export class ShardSim {
   }
 
   private advanceCommit(active: Member): void {
-    const others = active.isr.filter((n) => n !== active.name);
-    const committed = commitPoint(active.durable.length, others, (n) => active.links.get(n)?.durable ?? 0);
+    const others = active.isr.filter((n) => n !== this.id(active));
+    const committed = commitPoint(active.durable.length, others, (n) => this.durableOf(active, n));
     for (let txid = 1; txid <= committed; txid++) {
       const rec = active.durable[txid - 1]!;
       if (rec.op.startsWith('w') && !this.acked.has(txid)) {
@@ -352,16 +369,16 @@ export class ShardSim {
   private isrTick(active: Member): void {
     if (!active.up || active.role !== 'active') return;
     const applied = this.lastTxid(active);
-    const others = active.isr.filter((n) => n !== active.name);
-    const followers = [...active.links].map(([name, link]) => ({
-      member: name,
-      inSync: others.includes(name),
+    const others = active.isr.filter((n) => n !== this.id(active));
+    const followers = [...active.links].map(([, link]) => ({
+      member: link.replica,
+      inSync: others.includes(link.replica),
       streaming: link.synced,
       durableTxid: link.durable,
       oldestMissingAppendedAt: active.appendedAt.get(link.durable + 1),
     }));
-    const withoutFollower = others.filter((n) => !active.links.has(n));
-    const committed = commitPoint(active.durable.length, others, (n) => active.links.get(n)?.durable ?? 0);
+    const withoutFollower = others.filter((n) => active.links.get(memberOfReplica(n))?.replica !== n);
+    const committed = commitPoint(active.durable.length, others, (n) => this.durableOf(active, n));
     const changes = isrAdjustments(this.now, applied, followers, withoutFollower, active.appendedAt.get(committed + 1), ShardSim.LAG_MAX);
     for (const change of changes) {
       const isr = this.zk.isr!;
@@ -398,8 +415,20 @@ export class ShardSim {
     this.note(`${m.name} crashed (kept ${kept} unsynced records)`);
   }
 
-  private restart(m: Member): void {
+  private restart(m: Member, loseDisk = false): void {
     if (m.up) return;
+    if (loseDisk) {
+      // The fault model: at most the copies on this disk are lost — never the last existing in-sync one.
+      const others = (this.zk.isr?.data.members ?? []).filter((r) => r !== this.id(m) && this.id(this.member(memberOfReplica(r))) === r);
+      if (others.length > 0) {
+        m.durable = [];
+        m.pending = [];
+        m.promisedEpoch = 0;
+        m.storage++;
+        this.stats.diskLosses++;
+        this.note(`${m.name} lost its disk: now replica ${this.id(m)}`);
+      }
+    }
     m.up = true;
     // The crashed process's session lives on in ZooKeeper until it expires (an `expire` step).
     m.session = null;
@@ -460,7 +489,7 @@ export class ShardSim {
     } else if (r < 0.92) {
       if (this.members.filter((x) => x.up).length > 1) this.crash(m);
     } else if (r < 0.96) {
-      this.restart(m);
+      this.restart(m, this.rand() < 0.15);
     } else if (r < 0.98) {
       this.expire(m);
     } else {
@@ -489,7 +518,8 @@ export class ShardSim {
    * - replicas agree on every committed txid they both hold (same op: same digest).
    */
   checkInvariants(): void {
-    const isr = this.zk.isr?.data.members ?? [];
+    // ISR replicas that still exist (a replica whose disk was lost is gone; its name may live on as a new one).
+    const isr = (this.zk.isr?.data.members ?? []).filter((r) => this.id(this.member(memberOfReplica(r))) === r).map(memberOfReplica);
     for (const [txid, op] of this.acked) {
       if (txid > this.highestCommitted) throw new Error(`acked txid ${txid} above the commit point ${this.highestCommitted}`);
       for (const name of isr) {
