@@ -47,13 +47,12 @@ export class ZooKeeperResolver implements ActiveResolver {
             this.watching = false;
             this.cached = null;
           };
-      node = await coordinator.get<ActiveInfo>(shardPaths(this.shard).active, watch);
+      // Marked before the read: the watch may fire before the read returns.
       if (watch) this.watching = true;
+      node = await coordinator.get<ActiveInfo>(shardPaths(this.shard).active, watch);
     } catch (err) {
-      if ((err as TandemError).code === 'COORDINATOR_SESSION_EXPIRED') {
-        this.session = null;
-        this.watching = false;
-      }
+      this.watching = false;
+      if ((err as TandemError).code === 'COORDINATOR_SESSION_EXPIRED') this.session = null;
       throw err;
     }
     if (!node) throw new TandemError('NOT_ACTIVE', `shard ${this.shard} has no active registered in ZooKeeper right now`);
@@ -74,8 +73,10 @@ export class ZooKeeperResolver implements ActiveResolver {
         (c) =>
           c.onSessionEvent((event) => {
             if (event === 'expired' && this.session === session) {
+              // Its watch is gone with it: forget what it told us.
               this.session = null;
               this.watching = false;
+              this.cached = null;
             }
           }),
         () => {

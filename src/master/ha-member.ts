@@ -81,8 +81,12 @@ export class HaMember {
   private isrVersion = -1;
   private isrMembers: string[] = [];
   private isrWrite: Promise<void> = Promise.resolve();
+  /** ISR changes queued on isrWrite ("add m2#…"), so a slow ZooKeeper does not grow the queue. */
+  private readonly isrChangesQueued = new Set<string>();
   /** performance.now() of the last message from an active: a takeover waits out its read lease from here. */
-  private lastHeardFromActiveAt = -Infinity;
+  // Starts at process start: a standby restarted within a lease of its last acknowledgement
+  // to an active must still wait that lease out before it takes over.
+  private lastHeardFromActiveAt = performance.now();
   /** The active released this standby from the lease wait (graceful hand-over). */
   private leaseReleased = false;
   /** The epoch whose active this standby follows; records from others are refused by the engine. */
@@ -96,6 +100,7 @@ export class HaMember {
   private truncating: Promise<void> | null = null;
   private evaluating = false;
   private evaluateFailures = 0;
+  private zkSilenceTimer: NodeJS.Timeout | null = null;
   /** Set while a graceful hand-over drains: the master refuses new calls with NOT_ACTIVE. */
   handingOver = false;
   private evaluateAgain = false;
@@ -177,7 +182,20 @@ export class HaMember {
       if (coordinator !== this.coordinator) return;
       if (event === 'expired') void this.onSessionExpired();
       if (event === 'disconnected' && this.role === 'active') {
-        this.log.warn('lost ZooKeeper; still active while the in-sync standbys confirm the epoch');
+        if (this.opts.commitMode === 'async') {
+          // Async mode has no standby acknowledgements to fence it: without ZooKeeper for most
+          // of the session timeout, a new active may exist, so this one stops (DESIGN §3).
+          const limitMs = Math.floor((coordinator.sessionTimeoutMs * 2) / 3);
+          this.log.warn(`lost ZooKeeper; async mode: stops serving in ${limitMs} ms unless it comes back`);
+          this.zkSilenceTimer = setTimeout(() => void this.depose(`no ZooKeeper for ${limitMs} ms in async mode`), limitMs);
+          this.zkSilenceTimer.unref();
+        } else {
+          this.log.warn('lost ZooKeeper; still active while the in-sync standbys confirm the epoch');
+        }
+      }
+      if (event === 'connected' && this.zkSilenceTimer) {
+        clearTimeout(this.zkSilenceTimer);
+        this.zkSilenceTimer = null;
       }
     });
     for (const path of [this.paths.election, this.paths.root]) await coordinator.ensurePath(path);
@@ -186,6 +204,12 @@ export class HaMember {
 
   private async join(): Promise<void> {
     const coordinator = this.coordinator!;
+    // A create that timed out may still have made a node, and a node of ours left behind
+    // would sit in line forever (its session lives): remove every node this session owns.
+    for (const node of await coordinator.children(this.paths.election)) {
+      const info = await coordinator.get(`${this.paths.election}/${node}`).catch(() => null);
+      if (info && info.ephemeralOwner === coordinator.sessionId) await coordinator.delete(`${this.paths.election}/${node}`, -1).catch(() => undefined);
+    }
     const created = await coordinator.create(`${this.paths.election}/n_`, this.opts.self, 'ephemeral-sequential');
     this.electionNode = created.slice(created.lastIndexOf('/') + 1);
     this.role = 'standby';
@@ -222,7 +246,12 @@ export class HaMember {
   }
 
   private async evaluateOnce(): Promise<void> {
-    if (this.stopped || this.role === 'active' || !this.coordinator || !this.electionNode) return;
+    if (this.stopped || this.role === 'active' || !this.coordinator) return;
+    if (!this.electionNode) {
+      // Not in line (requeued, or a join that failed): join now.
+      await this.join();
+      return;
+    }
     const coordinator = this.coordinator;
     const children = await coordinator.children(this.paths.election, () => void this.evaluate());
     const position = electionPosition(children, this.electionNode);
@@ -307,7 +336,12 @@ export class HaMember {
     //    a graceful hand-over: that active stopped answering before it released us).
     const leaseLeftMs = released && this.leaseReleased ? 0 : this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
     if (leaseLeftMs > 0) await new Promise((r) => setTimeout(r, leaseLeftMs));
-    if (this.stopped) return;
+    // Anything may have happened during the waits: the session expired, a newer active spoke.
+    if (this.stopped || this.coordinator !== coordinator || this.role !== 'taking-over' || this.host.engine() !== engine) {
+      this.log.warn(`takeover of epoch ${epoch} abandoned: the situation changed while it waited`);
+      if (this.role === 'taking-over') this.role = 'standby';
+      return;
+    }
     // 6. Start the epoch: replicator first, so the epoch-start record is streamed too.
     const replicator = new Replicator(engine, {
       epoch,
@@ -327,7 +361,16 @@ export class HaMember {
     engine.onAppended = (record: EditRecord) => replicator.onAppended(record);
     engine.setCommitLimit(() => replicator.commitLimit());
     const fromTxid = engine.appliedTxidNow;
-    engine.becomeActive(epoch, me);
+    try {
+      engine.becomeActive(epoch, me);
+    } catch (err) {
+      // Undo the wiring: a replicator with no links would hold every commit at 0.
+      replicator.close();
+      this.replicator = null;
+      engine.detachReplication();
+      this.role = 'standby';
+      throw err;
+    }
     this.role = 'active';
     // From here on this member is the active: ZooKeeper trouble must not leave it unpublished.
     await this.watchFollowers();
@@ -411,14 +454,25 @@ export class HaMember {
     const lastActive = await coordinator.get<ActiveInfo>(this.paths.lastNotNull('active')).catch(() => null);
     if (!monitor || monitor.data.masterAlive || !monitor.data.http || monitor.data.member === this.member) return;
     if (lastActive?.data.member !== monitor.data.member) return;
-    const from = engine.appliedTxidNow + 1;
+    // Ask from our last record on: it must be the same record there (same txid and epoch),
+    // else the dead active's log is not a continuation of ours and nothing is taken.
+    const applied = engine.appliedTxidNow;
+    const from = Math.max(1, applied);
     try {
-      const records = await fetchEdits(monitor.data.http, from, TAIL_FETCH_TIMEOUT_MS);
+      let records = await fetchEdits(monitor.data.http, from, TAIL_FETCH_TIMEOUT_MS);
+      if (applied > 0) {
+        const overlap = records[0];
+        if (!overlap || overlap.epoch !== engine.lastRecordEpoch) {
+          this.log.warn({ txid: applied, theirs: overlap?.epoch, ours: engine.lastRecordEpoch }, `the dead active's log does not continue ours at txid ${applied}; not taking its tail`);
+          return;
+        }
+        records = records.slice(1);
+      }
       if (records.length === 0) return;
       await engine.appendReplicated(records.at(-1)!.epoch, records);
       this.log.warn(
-        { from, to: records.at(-1)!.txid, monitor: monitor.data.http },
-        `fetched txids ${from}..${records.at(-1)!.txid} of dead active ${monitor.data.member} from its monitor before taking over`,
+        { from: records[0]!.txid, to: records.at(-1)!.txid, monitor: monitor.data.http },
+        `fetched txids ${records[0]!.txid}..${records.at(-1)!.txid} of dead active ${monitor.data.member} from its monitor before taking over`,
       );
     } catch (err) {
       this.log.warn({ err: (err as Error).message, monitor: monitor.data.http }, `could not fetch the dead active's tail from its monitor: ${(err as Error).message}`);
@@ -441,35 +495,56 @@ export class HaMember {
     }
     const followers: MemberInfo[] = [];
     for (const node of children) {
-      const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null);
+      let info;
+      try {
+        info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
+      } catch {
+        // One unreadable node must not close a healthy link: keep the links as they are, retry.
+        setTimeout(() => void this.watchFollowers(), 1_000).unref();
+        return;
+      }
       if (info && info.data.member !== this.opts.self.member) followers.push({ ...info.data, member: replicaId(info.data) });
     }
     replicator.setFollowers(followers);
   }
 
   /** Version-checked ISR change by the active; serialized. A newer epoch there means this active is deposed. */
+  /**
+   * Version-checked ISR change by the active; serialized, at most one queued per member and
+   * direction. The commit gate is always the larger of the two sets: an added member gates
+   * commits *before* ZooKeeper names it (else it could take over without writes this active
+   * acknowledged meanwhile); a removed one stops gating only *after* ZooKeeper dropped it.
+   * A newer epoch in the ISR node means this active is deposed.
+   */
   private changeIsr(member: string, change: 'add' | 'remove', lagMs: number): void {
     const want = change === 'add' ? !this.isrMembers.includes(member) : this.isrMembers.includes(member);
-    if (!want) return;
+    const key = `${change} ${member}`;
+    if (!want || this.isrChangesQueued.has(key)) return;
+    this.isrChangesQueued.add(key);
     this.isrWrite = this.isrWrite.then(async () => {
+      this.isrChangesQueued.delete(key);
       const replicator = this.replicator;
       const coordinator = this.coordinator;
       if (!replicator || replicator.isClosed || !coordinator) return;
       const current = change === 'add' ? this.isrMembers.includes(member) : !this.isrMembers.includes(member);
       if (current) return;
       const members = change === 'add' ? [...this.isrMembers, member] : this.isrMembers.filter((m) => m !== member);
+      if (change === 'add') replicator.setIsr(members);
       try {
         this.isrVersion = await coordinator.set(this.paths.isr, { epoch: replicator.epoch, members } satisfies IsrData, this.isrVersion);
       } catch (err) {
-        const code = (err as TandemError).code;
-        if (code === 'COORDINATOR_BAD_VERSION') {
-          const now = await coordinator.get<IsrData>(this.paths.isr).catch(() => null);
-          if (now && now.data.epoch > replicator.epoch) {
-            void this.depose(`the in-sync set was rewritten by epoch ${now.data.epoch}`);
-            return;
-          }
-          if (now) this.isrVersion = now.version;
+        // The write may or may not have happened (a timeout): read back what ZooKeeper holds.
+        const now = await coordinator.get<IsrData>(this.paths.isr).catch(() => null);
+        if (now && now.data.epoch > replicator.epoch) {
+          void this.depose(`the in-sync set was rewritten by epoch ${now.data.epoch}`);
+          return;
         }
+        if (now) {
+          this.isrVersion = now.version;
+          this.isrMembers = now.data.members;
+        }
+        // Gate on everyone either side may name.
+        replicator.setIsr([...new Set([...this.isrMembers, ...(change === 'add' ? [member] : [])])]);
         this.log.warn({ member, change, err: (err as Error).message }, `could not ${change} ${member} in the in-sync set: ${(err as Error).message}`);
         return;
       }
@@ -497,7 +572,12 @@ export class HaMember {
   }
 
   private stopActing(reason: string): void {
+    if (this.zkSilenceTimer) {
+      clearTimeout(this.zkSilenceTimer);
+      this.zkSilenceTimer = null;
+    }
     const replicator = this.replicator;
+    replicator?.rejectLeaseWaiters();
     // Closed after the hand-over's release message had its chance; the links close with it.
     if (replicator && this.handingOver) setTimeout(() => replicator.close(), 1_000).unref();
     else replicator?.close();
@@ -516,7 +596,8 @@ export class HaMember {
     if (old) await coordinator.delete(`${this.paths.election}/${old}`, -1).catch(() => undefined);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     if (this.stopped || this.coordinator !== coordinator) return;
-    await this.join();
+    // Joining goes through evaluate, so it never runs twice at once.
+    await this.evaluate();
   }
 
   private async onSessionExpired(): Promise<void> {
@@ -610,8 +691,9 @@ export class HaMember {
           throw new TandemError('INVALID_ARGUMENT', 'repl.install needs http, txid and epochs');
         }
         this.log.warn({ txid: a.txid, from: a.http }, `downloading image ${String(a.txid)} from the active (${a.http}) to start over from it`);
-        const bytes = await fetchImage(a.http, a.txid as number);
-        this.truncating = this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[]);
+        const http = a.http;
+        // Set before the download starts: a takeover meanwhile must wait for the new engine.
+        this.truncating = fetchImage(http, a.txid as number).then((bytes) => this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[]));
         try {
           await this.truncating;
         } finally {

@@ -248,7 +248,13 @@ export class Master {
         if (this.engineNow.currentRole !== 'active') throw new TandemError('NOT_ACTIVE', `${this.options.member} is a standby`);
         // Linearizable reads: only while the in-sync standbys confirm this active's epoch (the lease).
         const confirming = this.ha.confirmEpoch();
-        if (confirming) return confirming.then(() => this.query(method, args));
+        if (confirming) {
+          return confirming.then(() => {
+            // Still active after the wait? (A hand-over or a deposition may have come in between.)
+            if (this.engineNow.currentRole !== 'active' || this.ha?.handingOver) throw new TandemError('NOT_ACTIVE', `${this.options.member} stopped being active`);
+            return this.query(method, args);
+          });
+        }
       }
       return this.query(method, args);
     }

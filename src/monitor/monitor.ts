@@ -134,9 +134,9 @@ export class Monitor {
         }
         return;
       }
-      const dead = this.watchedPid;
+      // Cleared only once the nodes are gone: a failure (ZooKeeper away) is retried next poll.
+      await this.masterDied(this.watchedPid);
       this.watchedPid = null;
-      await this.masterDied(dead);
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, `monitor step failed: ${(err as Error).message}`);
     } finally {

@@ -232,7 +232,9 @@ export class ReplicationEngine<S, Op, I> {
     this.checkServing();
     const value = query(this.state);
     const observedTxid = this.appliedTxid;
-    if (observedTxid <= this.journal.durableTxid) return value;
+    // Committed, not just durable here: with standbys, a record fsynced only on this member
+    // can still be lost to a failover, and a read must not show it.
+    if (observedTxid <= this.committed) return value;
     return this.untilDurable(observedTxid).then(() => value);
   }
 
@@ -372,6 +374,12 @@ export class ReplicationEngine<S, Op, I> {
 
   private followerPosition(): { promisedEpoch: number; lastTxid: number; lastEpoch: number } {
     return { promisedEpoch: this.history.promisedEpoch, lastTxid: this.appliedTxid, lastEpoch: this.history.lastEpoch };
+  }
+
+  /** Unhooks a replicator that never got to serve (a takeover that failed half-way). */
+  detachReplication(): void {
+    this.onAppended = null;
+    this.commitLimit = () => Infinity;
   }
 
   /** Stops taking writes as active or standby (a deposed active, a standby told to truncate). */

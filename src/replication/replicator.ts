@@ -102,6 +102,10 @@ export class Replicator {
   private tailHead = 0;
   private timer: NodeJS.Timeout;
   private closed = false;
+  /** When this replicator (its epoch) started: ISR members with no link are judged from here. */
+  private readonly startedAt = performance.now();
+  /** When the link to a member closed (it left the election). */
+  private readonly linkGoneAt = new Map<string, number>();
   private leaseWaiters: Array<{ resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }> = [];
 
   constructor(
@@ -152,6 +156,7 @@ export class Replicator {
       if (!want || want.rpc !== link.address.rpc) {
         link.close();
         this.links.delete(member);
+        this.linkGoneAt.set(member, performance.now());
       }
     }
     for (const [member, address] of wanted) {
@@ -270,11 +275,13 @@ export class Replicator {
       inSync: this.isr.has(link.address.member),
       streaming: link.streaming,
       durableTxid: link.durableTxid,
-      oldestMissingAppendedAt: this.appendedAt(link.durableTxid + 1),
+      missingSince: Math.max(this.appendedAt(link.durableTxid + 1) ?? -Infinity, link.startedAt),
+      lastAckAt: link.lastAckAt,
     }));
-    const withoutFollower = [...this.isr].filter((member) => !this.links.has(member));
-    const oldestUncommitted = this.appendedAt(this.log.committedTxid + 1);
-    for (const change of isrAdjustments(now, applied, followers, withoutFollower, oldestUncommitted, this.opts.limits.isrLagMaxMs)) {
+    const withoutFollower = [...this.isr]
+      .filter((member) => !this.links.has(member))
+      .map((member) => ({ member, since: Math.max(this.startedAt, this.linkGoneAt.get(member) ?? -Infinity) }));
+    for (const change of isrAdjustments(now, applied, followers, withoutFollower, this.opts.limits.isrLagMaxMs)) {
       if (change.change === 'remove') this.opts.events.onLagging(change.member, change.lagMs);
       else this.opts.events.onCaughtUp(change.member);
     }
@@ -286,6 +293,11 @@ export class Replicator {
     clearInterval(this.timer);
     for (const link of this.links.values()) link.close();
     this.links.clear();
+    this.rejectLeaseWaiters();
+  }
+
+  /** Reads waiting for the lease fail: this member stopped (or is stopping) being active. */
+  rejectLeaseWaiters(): void {
     for (const w of this.leaseWaiters) {
       clearTimeout(w.timer);
       w.reject(new TandemError('NOT_ACTIVE', 'this member stopped being active'));
@@ -301,6 +313,10 @@ export class Replicator {
 /** One standby: connect, agree on where the logs meet, then stream. */
 class FollowerLink {
   durableTxid = 0;
+  /** When the link was made: a standby is not judged lagging before it had a chance to connect. */
+  readonly startedAt = performance.now();
+  /** When it last acknowledged a message (startedAt before the first). */
+  lastAckAt = this.startedAt;
   /** Ring of acknowledgement lags (ms), see FollowerProgress.lagMsP99. */
   readonly lagSamplesMs: number[] = [];
   private lagSampleNext = 0;
@@ -485,6 +501,7 @@ class FollowerLink {
       .then(
         (reply) => {
           this.inFlight--;
+          this.lastAckAt = performance.now();
           if (records.length > 0) this.sampleLag(records.at(-1)!.txid);
           if (reply.durableTxid > this.durableTxid) this.durableTxid = reply.durableTxid;
           if (sentAt > this.lastAckedSentAt) this.lastAckedSentAt = sentAt;

@@ -68,39 +68,42 @@ export interface FollowerView {
   /** Connected and past the hello (streaming). */
   streaming: boolean;
   durableTxid: number;
-  /** When the oldest record this standby lacks was appended on the active; undefined if not known (too old). */
-  oldestMissingAppendedAt: number | undefined;
+  /**
+   * Since when this standby has lacked its oldest missing record: when that record was
+   * appended here, but never before the link to it was made (a new link gets its time).
+   */
+  missingSince: number;
+  /** When it last acknowledged anything (its link's start, before the first). */
+  lastAckAt: number;
 }
 
 export type IsrAdjustment = { member: string; change: 'remove'; lagMs: number } | { member: string; change: 'add' };
 
 /**
- * The in-sync set changes an active should make now: remove an in-sync standby whose oldest
- * missing record is older than `lagMaxMs` (or unknown: too far behind), add a streaming one
- * that holds everything. Members of the set with no follower at all (gone from the
- * election) hold the commit point back: they are removed once the oldest uncommitted record
- * is older than `lagMaxMs`.
+ * The in-sync set changes an active should make now. Remove an in-sync standby that has
+ * lacked a record for more than `lagMaxMs`, or has not acknowledged anything for that long
+ * (dead or frozen: on an idle shard it lacks nothing, yet it holds the read lease back), or
+ * has had no link at all for that long (gone from the election). Add a streaming standby
+ * that holds everything.
  */
 export function isrAdjustments(
   now: number,
   appliedTxid: number,
   followers: readonly FollowerView[],
-  inSyncWithoutFollower: readonly string[],
-  oldestUncommittedAppendedAt: number | undefined,
+  inSyncWithoutFollower: readonly { member: string; since: number }[],
   lagMaxMs: number,
 ): IsrAdjustment[] {
   const out: IsrAdjustment[] = [];
   for (const f of followers) {
     if (f.inSync) {
-      if (f.durableTxid >= appliedTxid) continue;
-      const lagMs = f.oldestMissingAppendedAt === undefined ? Infinity : now - f.oldestMissingAppendedAt;
+      const lagMs = Math.max(f.durableTxid >= appliedTxid ? 0 : now - f.missingSince, now - f.lastAckAt);
       if (lagMs > lagMaxMs) out.push({ member: f.member, change: 'remove', lagMs });
     } else if (f.streaming && f.durableTxid >= appliedTxid) {
       out.push({ member: f.member, change: 'add' });
     }
   }
-  if (oldestUncommittedAppendedAt !== undefined && now - oldestUncommittedAppendedAt > lagMaxMs) {
-    for (const member of inSyncWithoutFollower) out.push({ member, change: 'remove', lagMs: now - oldestUncommittedAppendedAt });
+  for (const { member, since } of inSyncWithoutFollower) {
+    if (now - since > lagMaxMs) out.push({ member, change: 'remove', lagMs: now - since });
   }
   return out;
 }

@@ -44,6 +44,8 @@ interface Link {
   synced: boolean;
   nextTxid: number;
   durable: number;
+  startedAt: number;
+  lastAckAt: number;
 }
 
 interface Member {
@@ -64,6 +66,9 @@ interface Member {
   isr: string[];
   isrVersion: number;
   links: Map<string, Link>;
+  /** When the link to a follower went away (a crash, a reset): ISR members without a link are judged from here. */
+  linkGoneAt: Map<string, number>;
+  activeSince: number;
   appendedAt: Map<number, number>;
   /** As standby: acknowledgements owed to the active of `epoch` once fsynced. */
   owedAck: { to: string; epoch: number } | null;
@@ -108,7 +113,7 @@ export class ShardSim {
   private highestCommitted = 0;
   readonly trace: string[] = [];
   private readonly stats: SimResult = { steps: 0, acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0, diskLosses: 0 };
-  private static readonly LAG_MAX = 40;
+  private static readonly LAG_MAX = 80;
 
   constructor(readonly seed: number, memberCount = 3) {
     this.rand = random(seed);
@@ -126,6 +131,8 @@ export class ShardSim {
       isr: [],
       isrVersion: -1,
       links: new Map(),
+      linkGoneAt: new Map(),
+      activeSince: 0,
       appendedAt: new Map(),
       owedAck: null,
     }));
@@ -250,6 +257,8 @@ export class ShardSim {
     m.isr = decision.isr;
     m.isrVersion = isr.version + 1;
     m.links = new Map();
+    m.linkGoneAt = new Map();
+    m.activeSince = this.now;
     const start: Rec = { txid: this.lastTxid(m) + 1, epoch: decision.epoch, op: `start:${m.name}` };
     m.pending.push(start);
     m.appendedAt.set(start.txid, this.now);
@@ -282,7 +291,14 @@ export class ShardSim {
     }
     this.queue(active.name, follower.name).length = 0;
     this.queue(follower.name, active.name).length = 0;
-    const link: Link = { replica: this.id(follower), synced: true, nextTxid: this.lastTxid(follower) + 1, durable: follower.durable.length };
+    const link: Link = {
+      replica: this.id(follower),
+      synced: true,
+      nextTxid: this.lastTxid(follower) + 1,
+      durable: follower.durable.length,
+      startedAt: this.now,
+      lastAckAt: this.now,
+    };
     active.links.set(follower.name, link);
     follower.owedAck = { to: active.name, epoch: active.epoch };
     this.stream(active, follower.name, link);
@@ -347,12 +363,15 @@ export class ShardSim {
         receiver.promisedEpoch = message.epoch;
         receiver.pending.push(...message.records);
         receiver.owedAck = { to: from, epoch: message.epoch };
+        // A heartbeat (no records) is answered at once with what is durable.
+        if (message.records.length === 0) this.send(receiver, from, { kind: 'ack', epoch: message.epoch, durable: receiver.durable.length });
         return;
       }
       case 'ack': {
         const link = sender.name === from && receiver.role === 'active' && receiver.epoch === message.epoch ? receiver.links.get(from) : undefined;
         if (!link) return;
         link.durable = Math.max(link.durable, message.durable);
+        link.lastAckAt = this.now;
         this.advanceCommit(receiver);
         return;
       }
@@ -368,6 +387,8 @@ export class ShardSim {
   /** Replicator.tick → isrAdjustments → version-checked ISR write (HaMember.changeIsr). */
   private isrTick(active: Member): void {
     if (!active.up || active.role !== 'active') return;
+    // The replicator's timer also sends heartbeats to every streaming standby.
+    for (const [name, link] of active.links) if (link.synced) this.send(active, name, { kind: 'append', epoch: active.epoch, records: [] });
     const applied = this.lastTxid(active);
     const others = active.isr.filter((n) => n !== this.id(active));
     const followers = [...active.links].map(([, link]) => ({
@@ -375,11 +396,13 @@ export class ShardSim {
       inSync: others.includes(link.replica),
       streaming: link.synced,
       durableTxid: link.durable,
-      oldestMissingAppendedAt: active.appendedAt.get(link.durable + 1),
+      missingSince: Math.max(active.appendedAt.get(link.durable + 1) ?? -Infinity, link.startedAt),
+      lastAckAt: link.lastAckAt,
     }));
-    const withoutFollower = others.filter((n) => active.links.get(memberOfReplica(n))?.replica !== n);
-    const committed = commitPoint(active.durable.length, others, (n) => this.durableOf(active, n));
-    const changes = isrAdjustments(this.now, applied, followers, withoutFollower, active.appendedAt.get(committed + 1), ShardSim.LAG_MAX);
+    const withoutFollower = others
+      .filter((n) => active.links.get(memberOfReplica(n))?.replica !== n)
+      .map((n) => ({ member: n, since: Math.max(active.activeSince, active.linkGoneAt.get(memberOfReplica(n)) ?? -Infinity) }));
+    const changes = isrAdjustments(this.now, applied, followers, withoutFollower, ShardSim.LAG_MAX);
     for (const change of changes) {
       const isr = this.zk.isr!;
       if (isr.version !== active.isrVersion) {
@@ -411,6 +434,10 @@ export class ShardSim {
     m.links.clear();
     m.owedAck = null;
     for (const key of this.queues.keys()) if (key.startsWith(`${m.name}>`) || key.endsWith(`>${m.name}`)) this.queues.set(key, []);
+    // Its connections break: the others notice.
+    for (const other of this.members) {
+      if (other.links.delete(m.name)) other.linkGoneAt.set(m.name, this.now);
+    }
     this.stats.crashes++;
     this.note(`${m.name} crashed (kept ${kept} unsynced records)`);
   }
@@ -499,8 +526,8 @@ export class ShardSim {
         this.stats.drops++;
         // A connection reset: the active resyncs that follower through a new hello.
         const [from, to] = key.split('>') as [string, string];
-        this.member(from).links.delete(to);
-        this.member(to).links.delete(from);
+        if (this.member(from).links.delete(to)) this.member(from).linkGoneAt.set(to, this.now);
+        if (this.member(to).links.delete(from)) this.member(to).linkGoneAt.set(from, this.now);
         this.note(`link ${key} dropped`);
       }
     }
