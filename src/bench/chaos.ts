@@ -15,8 +15,9 @@
 //   listed and every slot judged against its record (judgeSlot, pure).
 //
 // Each worker has its own client (one connection, one call at a time) and its own resolver,
-// so the address the resolver last gave is the master that answered the worker's call: that
-// is how an answer from the new active is told from one the old active sent (see FailoverClock).
+// so the address the resolver last gave, and when, tell which master answered the worker's
+// call: that is how an answer from the new active is told from one the old active sent (see
+// FailoverClock).
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -160,6 +161,10 @@ interface Kill {
   member: string;
   rpc: string;
   epoch: number;
+  /** Asked to hand over (it still answers calls that reach it before it stops), rather than killed. */
+  graceful: boolean;
+  /** The first active of a newer epoch ZooKeeper named after the kill (null until then). */
+  successor: string | null;
   /** When the SIGKILL (or the hand-over call) was sent. */
   killedAt: number;
   /** Completion of the last call the killed active answered (before the kill, or a reply it had already sent). */
@@ -170,28 +175,31 @@ interface Kill {
 
 /**
  * Measures each kill's gap: from the last call answered by the old active to the first one
- * answered by its successor. A call completing after the kill is told apart by the address
- * that answered it: the old active's rpc address for a reply the killed one had already sent,
- * or for a call a handing-over active still took before it stopped; any other address is the
- * successor's (only an active answers; the old one, restarted or handed over, answers nothing
- * but NOT_ACTIVE until a later failover).
+ * answered by its successor. A call completing after the kill is the old active's answer if it
+ * came on a connection to the old active's rpc address opened, for a SIGKILL, before the kill:
+ * a reply the killed process had already sent (a handing-over active, alive, may also answer
+ * calls that reach it before it stops). Anything else is the successor's: another address, or a
+ * connection opened after the kill, which only the killed member restarted and elected again can
+ * answer (it is, when it was alone in the in-sync set).
  */
 export class FailoverClock {
   private lastAckAt: number | null = null;
   readonly kills: Kill[] = [];
 
-  /** A call answered at `completedAt` (performance.now()) by the master at `answeredBy` (HOST:PORT). */
-  acked(completedAt: number, answeredBy: string): void {
+  /** A call answered at `completedAt` (performance.now()) by the master at `answeredBy` (HOST:PORT), on a connection opened at `connectedAt`. */
+  acked(call: { completedAt: number; answeredBy: string; connectedAt: number }): void {
+    const { completedAt } = call;
     const current = this.lastKill;
     if (current && completedAt > current.killedAt) {
-      if (answeredBy !== current.rpc) current.firstNewAckAt ??= completedAt;
-      else current.lastOldAckAt = Math.max(current.lastOldAckAt ?? completedAt, completedAt);
+      const old = call.answeredBy === current.rpc && (current.graceful || call.connectedAt < current.killedAt);
+      if (old) current.lastOldAckAt = Math.max(current.lastOldAckAt ?? completedAt, completedAt);
+      else current.firstNewAckAt ??= completedAt;
     }
     this.lastAckAt = Math.max(this.lastAckAt ?? completedAt, completedAt);
   }
 
-  killed(victim: { member: string; rpc: string; epoch: number }, at: number): void {
-    this.kills.push({ member: victim.member, rpc: victim.rpc, epoch: victim.epoch, killedAt: at, lastOldAckAt: this.lastAckAt, firstNewAckAt: null });
+  killed(victim: { member: string; rpc: string; epoch: number }, at: number, graceful: boolean): void {
+    this.kills.push({ member: victim.member, rpc: victim.rpc, epoch: victim.epoch, graceful, successor: null, killedAt: at, lastOldAckAt: this.lastAckAt, firstNewAckAt: null });
   }
 
   /** The last kill did not happen after all (a hand-over the active refused). */
@@ -372,11 +380,17 @@ interface Counts {
   inDoubt: number;
 }
 
+/** Where a client's connection goes, and when its address was given (performance.now()). */
+interface ClientConnection {
+  address: string;
+  at: number;
+}
+
 interface Worker {
   dir: string;
   client: TandemClient;
-  /** The master the client's connection goes to (the address its resolver last gave): the one that answered its call. */
-  answeredBy: () => string | null;
+  /** The master the client's connection goes to (the address its resolver last gave, and when): the one that answered its call. */
+  connection: () => ClientConnection | null;
   slots: SlotRecord[];
 }
 
@@ -458,7 +472,7 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
  * that resolver, which remembers the address it last gave: a client asks for an address only
  * to open its one connection, so that is the master its calls go to.
  */
-function sharedClients(connect: () => Promise<Coordinator>): { create: () => { client: TandemClient; answeredBy: () => string | null }; close: () => Promise<void> } {
+function sharedClients(connect: () => Promise<Coordinator>): { create: () => { client: TandemClient; connection: () => ClientConnection | null }; close: () => Promise<void> } {
   const shared = new ZooKeeperResolver(connect, SHARD);
   let resolving: Promise<string> | null = null;
   const activeAddress = (): Promise<string> =>
@@ -467,17 +481,17 @@ function sharedClients(connect: () => Promise<Coordinator>): { create: () => { c
     }));
   return {
     create: () => {
-      let lastGiven: string | null = null;
+      let lastGiven: ClientConnection | null = null;
       const resolver: ActiveResolver = {
         activeAddress: () =>
           activeAddress().then((address) => {
-            lastGiven = address;
+            lastGiven = { address, at: performance.now() };
             return address;
           }),
         invalidate: () => shared.invalidate(),
         close: () => Promise.resolve(),
       };
-      return { client: new TandemClient({ resolver, deadlineMs: CALL_DEADLINE_MS, backoff: CALL_BACKOFF }), answeredBy: () => lastGiven };
+      return { client: new TandemClient({ resolver, deadlineMs: CALL_DEADLINE_MS, backoff: CALL_BACKOFF }), connection: () => lastGiven };
     },
     close: () => withTimeout(shared.close(), CLOSE_MS_MAX, 'closing the resolver').catch(() => undefined),
   };
@@ -487,6 +501,7 @@ function describeChange(run: Run, from: ActiveInfo | null, to: ActiveInfo | null
   if (!to) return run.progress(`${sinceStart(run)}: no active registered (${from?.member ?? 'none'} at epoch ${from?.epoch ?? '-'} is gone)`);
   if (!from) return run.progress(`${to.member} is active at epoch ${to.epoch}`);
   const kill = run.clock.lastKill;
+  if (kill && to.epoch > kill.epoch) kill.successor ??= to.member;
   const since = kill ? `, ${((performance.now() - kill.killedAt) / 1000).toFixed(1)} s after the ${run.opts.kill === 'graceful' ? 'hand-over request to' : 'kill of'} ${kill.member}` : '';
   run.progress(`${sinceStart(run)}: epoch ${from.epoch} → ${to.epoch}: ${to.member} is active${since}`);
 }
@@ -495,7 +510,10 @@ function describeChange(run: Run, from: ActiveInfo | null, to: ActiveInfo | null
 function describeGap(run: Run, k: number, kill: Kill): string {
   const at = (t: number | null): string => (t === null ? 'none' : `+${((t - run.startAt) / 1000).toFixed(3)} s`);
   const gap = kill.firstNewAckAt === null ? 'not measured' : `${round1(kill.firstNewAckAt - (kill.lastOldAckAt ?? kill.killedAt))} ms`;
-  return `${run.opts.kill === 'graceful' ? 'hand-over' : 'kill'} ${k + 1}: ${kill.member} (epoch ${kill.epoch}) at ${at(kill.killedAt)}: unavailable ${gap} (last answer from it ${at(kill.lastOldAckAt)}, first from its successor ${at(kill.firstNewAckAt)})`;
+  return (
+    `${run.opts.kill === 'graceful' ? 'hand-over' : 'kill'} ${k + 1}: ${kill.member} (epoch ${kill.epoch}) at ${at(kill.killedAt)}, succeeded by ${kill.successor ?? '?'}: ` +
+    `unavailable ${gap} (last answer from it ${at(kill.lastOldAckAt)}, first from its successor ${at(kill.firstNewAckAt)})`
+  );
 }
 
 /** Runs the workers until the end while the active is killed, then drains; the timers end with it, whatever happens. */
@@ -571,24 +589,30 @@ async function killTheActive(run: Run): Promise<void> {
     }
     const victim = settled;
     const entry = readClusterFile(opts.cluster).shards[SHARD]?.members.find((m) => m.member === victim.member);
-    const killedAt = performance.now();
-    if (!entry?.pid || !runsAs(entry.pid, 'master', victim.member) || !sigkill(entry.pid)) {
+    if (!entry?.pid || !runsAs(entry.pid, 'master', victim.member)) {
       // The supervisor may be rewriting cluster.json: look again shortly.
       sayOnce(`cluster.json has no live PID for the active ${victim.member} (pid ${entry?.pid ?? 'none'}); trying again`);
       next = performance.now() + ACTIVE_POLL_INTERVAL_MS;
       continue;
     }
-    clock.killed(victim, killedAt);
-    next = killedAt + killEveryMs;
+    // The monitor dies first: killed after the master, it could see the death in between and end the session at once.
     let monitorNote = '';
     if (opts.kill === 'monitor-too') {
       const monitorPid = entry.monitorPid;
-      if (monitorPid && runsAs(monitorPid, 'monitor', victim.member) && sigkill(monitorPid)) monitorNote = ` and its monitor (pid ${monitorPid})`;
+      if (monitorPid && runsAs(monitorPid, 'monitor', victim.member) && sigkill(monitorPid)) monitorNote = ` and its monitor (pid ${monitorPid}, killed first)`;
       else if (!saidNoMonitor) {
         saidNoMonitor = true;
         monitorNote = ` (no live monitorPid for ${victim.member} in cluster.json: killing the master only)`;
       }
     }
+    const killedAt = performance.now();
+    if (!sigkill(entry.pid)) {
+      sayOnce(`the active ${victim.member} (pid ${entry.pid}) exited before its SIGKILL; trying again`);
+      next = performance.now() + ACTIVE_POLL_INTERVAL_MS;
+      continue;
+    }
+    clock.killed(victim, killedAt, false);
+    next = killedAt + killEveryMs;
     run.progress(`${new Date().toISOString()} ${sinceStart(run, killedAt)}: SIGKILL ${SHARD}/${victim.member} pid ${entry.pid}, the active at epoch ${victim.epoch}${monitorNote}`);
   }
 }
@@ -601,7 +625,7 @@ async function killTheActive(run: Run): Promise<void> {
 async function handOver(run: Run, victim: ActiveInfo): Promise<boolean> {
   const client = new TandemClient({ masters: [victim.rpc], deadlineMs: HANDOVER_DEADLINE_MS, backoff: CALL_BACKOFF });
   const requestedAt = performance.now();
-  run.clock.killed(victim, requestedAt);
+  run.clock.killed(victim, requestedAt, true);
   try {
     const r = await client.failover();
     run.progress(
@@ -627,14 +651,19 @@ async function handOver(run: Run, victim: ActiveInfo): Promise<boolean> {
 /** Sends one step's call and says how it ended; acknowledged calls go to the failover clock. */
 async function callStep(w: Worker, f: string, g: string, step: Step, clock: FailoverClock): Promise<Answer> {
   const { client } = w;
+  const answered = (): void => {
+    // A call answered has gone through a connection, so its address was given.
+    const connection = w.connection()!;
+    clock.acked({ completedAt: performance.now(), answeredBy: connection.address, connectedAt: connection.at });
+  };
   try {
     const effect = step === 'create' ? (await client.create(f), true) : step === 'rename' ? await client.rename(f, g) : await client.delete(g);
-    clock.acked(performance.now(), w.answeredBy()!);
+    answered();
     return { kind: 'acked', effect };
   } catch (err) {
     if (err instanceof TandemError && DEFINITE_ERRORS.has(err.code)) {
       // A refusal is an answer from the serving active too.
-      clock.acked(performance.now(), w.answeredBy()!);
+      answered();
       return { kind: 'failed', code: err.code };
     }
     return { kind: 'inDoubt', code: err instanceof TandemError ? err.code : String(err) };

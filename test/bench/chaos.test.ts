@@ -80,25 +80,34 @@ test('some slots keep a file, so the final namespace has content to check', () =
 });
 
 test('a failover gap runs from the last answer of the old active to the first of its successor, told apart by who answered', () => {
-  const clock = new FailoverClock();
-  clock.acked(90, 'm1');
-  clock.killed({ member: 'm1', rpc: 'm1', epoch: 1 }, 100);
-  // A hand-over: the old active still answers calls it took before it stopped.
-  clock.acked(130, 'm1');
-  clock.acked(400, 'm2');
-  clock.acked(380, 'm1'); // a late reply, already sent by the old active, completes after the new one's first answer
-  clock.acked(500, 'm2');
-  assert.deepEqual(clock.gapsMs(), [20]);
-  assert.ok(clock.settled);
-  // A kill answered by nobody new before the end is not measured.
-  clock.killed({ member: 'm2', rpc: 'm2', epoch: 2 }, 600);
-  clock.acked(610, 'm2');
-  assert.ok(!clock.settled);
-  assert.deepEqual(clock.gapsMs(), [20]);
-  // A refused hand-over is withdrawn.
-  clock.withdraw();
-  assert.ok(clock.settled);
-  assert.equal(clock.kills.length, 1);
+  /** A call answered at `completedAt` by `answeredBy`, on a connection opened at `connectedAt`. */
+  const ack = (clock: FailoverClock, connectedAt: number, completedAt: number, answeredBy: string): void => clock.acked({ completedAt, answeredBy, connectedAt });
+  const handOver = new FailoverClock();
+  ack(handOver, 0, 90, 'm1');
+  handOver.killed({ member: 'm1', rpc: 'm1', epoch: 1 }, 100, true);
+  ack(handOver, 0, 130, 'm1'); // reached m1 after the hand-over request, before it stopped taking calls
+  ack(handOver, 300, 400, 'm2');
+  ack(handOver, 0, 380, 'm1'); // a late reply, already sent by m1, completes after the successor's first answer
+  assert.deepEqual(handOver.gapsMs(), [20]);
+  assert.ok(handOver.settled);
+  // A hand-over the active refused is withdrawn.
+  handOver.killed({ member: 'm2', rpc: 'm2', epoch: 2 }, 600, true);
+  ack(handOver, 300, 610, 'm2');
+  assert.ok(!handOver.settled);
+  handOver.withdraw();
+  assert.ok(handOver.settled);
+  assert.equal(handOver.kills.length, 1);
+
+  const kill = new FailoverClock();
+  ack(kill, 0, 90, 'm1');
+  kill.killed({ member: 'm1', rpc: 'm1', epoch: 1 }, 100, false);
+  ack(kill, 0, 120, 'm1'); // a reply the killed process had already sent
+  ack(kill, 850, 900, 'm1'); // m1 restarted and elected again (it was alone in the in-sync set)
+  assert.deepEqual(kill.gapsMs(), [780]);
+  kill.killed({ member: 'm1', rpc: 'm1', epoch: 2 }, 1000, false);
+  ack(kill, 850, 1001, 'm1'); // a reply the killed process had already sent, on a connection opened before the kill
+  ack(kill, 1400, 1500, 'm3');
+  assert.deepEqual(kill.gapsMs(), [780, 499]);
 });
 
 // ---- against a real cluster

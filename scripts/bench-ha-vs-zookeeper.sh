@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Replicated creates: Tandem with ONE synchronous standby (`tandem up --standbys 1`: every
+# create is acknowledged once the active and its in-sync standby both have it on disk) next
+# to single-server ZooKeeper 3.8 as a metadata store, same workload and window, one run
+# (issue 3's figures).
+#   scripts/bench-ha-vs-zookeeper.sh [N] [WINDOW]
+# ZooKeeper is measured first (../shared/peers: installs Debian's package if missing; a copy
+# in a temp dir, so shared/ is never written to), then Tandem. Prints one JSON line: both
+# create rates, their ratio, and the standby's acknowledgement lag p50/p99 (ms from the
+# append on the active to the standby's durable acknowledgement, over its last acknowledged
+# batches: an upper bound on its apply lag), read from the active's status after the run.
+# Everything runs on free loopback ports; everything it started is stopped at the end.
+set -euo pipefail
+N=${1:-50000}
+WINDOW=${2:-256}
+LIST_N=${LIST_N:-200}   # the peers' bench also lists; only its creates are compared here
+root=$(cd "$(dirname "$0")/.." && pwd)
+peers_src=$(cd "$root/../shared/peers" && pwd)
+work=$(mktemp -d /tmp/tandem-ha-vs-zk.XXXXXX)
+export BASE="$work/peers"
+up_pid=
+cleanup() {
+  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
+    # SIGTERM makes `tandem up` stop its masters, monitors and ZooKeeper.
+    kill -TERM "$up_pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$up_pid" 2>/dev/null && kill -KILL "$up_pid" 2>/dev/null || true
+  fi
+  # Whatever `up` left running (once it is gone, so that nothing restarts them): its PIDs in
+  # cluster.json, only if their command line names this run's directory.
+  if [ -f "$work/cluster/cluster.json" ]; then
+    node -e '
+      const fs = require("fs"); const dir = process.argv[1];
+      const c = JSON.parse(fs.readFileSync(dir + "/cluster.json", "utf8"));
+      for (const pid of [c.zk.pid, ...Object.values(c.shards).flatMap((s) => s.members.flatMap((m) => [m.pid, m.monitorPid]))]) {
+        if (!pid) continue;
+        try { if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL"); } catch {}
+      }' "$work/cluster" 2>/dev/null || true
+  fi
+  [ -d "$work/peers-code" ] && "$work/peers-code/peers.sh" stop >/dev/null 2>&1 || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# `count` consecutive free loopback ports; prints the first.
+free_ports() {
+  node -e '
+    const net = require("net"); const count = Number(process.argv[1]);
+    const bindable = (p) => new Promise((r) => { const s = net.createServer(); s.once("error", () => r(false)); s.listen(p, "127.0.0.1", () => s.close(() => r(true))); });
+    (async () => {
+      for (let a = 0; a < 100; a++) {
+        const base = 20000 + Math.floor(Math.random() * 40000);
+        if ((await Promise.all(Array.from({ length: count }, (_, i) => bindable(base + i)))).every(Boolean)) return console.log(base);
+      }
+      process.exit(1);
+    })();' "$1"
+}
+
+node "$root/scripts/setup.mjs" >&2
+tandem() { node "$root/dist/src/cli/main.js" "$@"; }
+
+# ---- ZooKeeper, single server (fsync on), its own port
+cp -r "$peers_src" "$work/peers-code"
+(cd "$work/peers-code" && npm install --no-audit --no-fund --silent >&2)
+"$work/peers-code/peers.sh" install zk >&2
+ZK_PORT=$(free_ports 1)
+export ZK_PORT
+"$work/peers-code/peers.sh" start zk >&2
+node "$work/peers-code/bench-peers.mjs" --peers zk --zk "127.0.0.1:$ZK_PORT" --n "$N" --window "$WINDOW" --list-n "$LIST_N" --piddir "$BASE" --json "$work/zk.json" >&2
+"$work/peers-code/peers.sh" stop >&2
+
+# ---- Tandem: an active and one synchronous standby
+base=$(free_ports 3)   # two masters, then ZooKeeper
+# Started as node itself (not through the function above), so that $! is its PID and SIGTERM reaches it.
+node "$root/dist/src/cli/main.js" up --dir "$work/cluster" --port "$base" --zk-port $((base + 2)) --standbys 1 > "$work/up.log" 2>&1 < /dev/null &
+up_pid=$!
+for _ in $(seq 1 600); do grep -q 'Tandem is up' "$work/up.log" && break; kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
+grep -q 'Tandem is up' "$work/up.log" || { echo "tandem up did not come up; its output:" >&2; cat "$work/up.log" >&2; exit 1; }
+# Writes are replicated only once the standby is in the in-sync set (before that, the active commits alone).
+isr_size() { tandem admin status --cluster "$work/cluster" --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).shards.ns.isr.members.length)}catch{console.log(0)}})'; }
+for _ in $(seq 1 120); do [ "$(isr_size)" = 2 ] && break; sleep 0.5; done
+[ "$(isr_size)" = 2 ] || { echo "the standby did not join the in-sync set within 60 s; tandem up said:" >&2; cat "$work/up.log" >&2; exit 1; }
+tandem admin status --cluster "$work/cluster" --json > "$work/registry-before.json"
+removed_before=$(cat "$work"/cluster/ns-m*.log | grep -c 'from the in-sync set: it lags' || true)
+tandem bench meta --cluster "$work/cluster" --op create --n "$N" --window "$WINDOW" --json > "$work/create.json"
+removed_after=$(cat "$work"/cluster/ns-m*.log | grep -c 'from the in-sync set: it lags' || true)
+tandem admin status --cluster "$work/cluster" --json > "$work/registry-after.json"
+active=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).shards.ns.active.current.rpc)' "$work/registry-after.json")
+tandem admin status --master "$active" --json > "$work/active-status.json"
+
+node -e '
+const fs = require("fs"); const [zkFile, createFile, before, after, statusFile] = process.argv.slice(1);
+const read = (f) => JSON.parse(fs.readFileSync(f, "utf8"));
+const zk = Object.values(read(zkFile).peers)[0].create;
+const t = read(createFile);
+const regBefore = read(before).shards.ns, regAfter = read(after).shards.ns;
+const status = read(statusFile);
+const followers = status.ha?.followers ?? [];
+const standby = followers[0] ?? null;
+console.log(JSON.stringify({
+  n: t.n, window: t.window,
+  zookeeperCreatesPerSec: zk.ops_per_s, zookeeperP99Ms: zk.p99_ms, zookeeperErrors: zk.errors,
+  tandemReplicatedCreatesPerSec: t.opsPerSec, tandemP50Ms: t.p50Ms, tandemP99Ms: t.p99Ms, tandemErrors: t.errors,
+  ratio: +(t.opsPerSec / zk.ops_per_s).toFixed(2),
+  standby: standby && { member: standby.member, inSync: standby.inSync, connected: standby.connected, lagTxids: standby.lagTxids, lagMsP50: standby.lagMsP50, lagMsP99: standby.lagMsP99 },
+  // The run is a replicated one only if nothing changed: the same active and epoch, both members in sync throughout.
+  active: regAfter.active.current?.member, epochBefore: regBefore.epoch, epochAfter: regAfter.epoch, isrAfter: regAfter.isr?.members ?? null,
+  followers: followers.length, isrRemovalsDuringRun: Number(process.argv[6]),
+}));
+' "$work/zk.json" "$work/create.json" "$work/registry-before.json" "$work/registry-after.json" "$work/active-status.json" $((removed_after - removed_before))
