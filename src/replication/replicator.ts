@@ -32,7 +32,6 @@ import { commitPoint, isrAdjustments, leaseHolds, type FollowerView } from './ru
 export interface ReplicatedLog {
   readonly appliedTxidNow: number;
   readonly durableTxid: number;
-  readonly committedTxid: number;
   epochHistory(): EpochHistory;
   editsFrom(fromTxid: number): AsyncGenerator<EditRecord>;
   advanceCommit(): void;
