@@ -38,6 +38,7 @@ import { Replicator, type HelloReply } from '../replication/replicator.js';
 import type { EpochStart } from '../replication/epoch-history.js';
 import { fetchImage, uploadImage } from '../replication/image-server.js';
 import { fetchEdits } from '../replication/edits-transfer.js';
+import { publishRegistryEntry } from '../election/registry-entry.js';
 import type { MonitorInfo } from '../monitor/monitor.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -629,24 +630,8 @@ export class HaMember {
   }
 
   /** Writes an ephemeral registry entry (`active`, `standby`) and its persistent last-not-null copy. */
-  private async publish(entry: RegistryEntry, data: unknown): Promise<void> {
-    const coordinator = this.coordinator!;
-    const last = this.paths.lastNotNull(entry);
-    await coordinator.ensurePath(last.slice(0, last.lastIndexOf('/')));
-    try {
-      await coordinator.set(last, data, -1);
-    } catch (err) {
-      if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
-      await coordinator.create(last, data, 'persistent').catch(() => undefined);
-    }
-    const path = this.paths[entry];
-    const existing = await coordinator.get(path);
-    if (existing && existing.ephemeralOwner === coordinator.sessionId) {
-      await coordinator.set(path, data, existing.version);
-      return;
-    }
-    if (existing) await coordinator.delete(path, existing.version).catch(() => undefined);
-    await coordinator.create(path, data, 'ephemeral');
+  private publish(entry: RegistryEntry, data: unknown): Promise<void> {
+    return publishRegistryEntry(this.coordinator!, this.opts.shard, entry, data);
   }
 
   // --- the standby's end of the stream (repl.* RPC methods)
@@ -693,23 +678,11 @@ export class HaMember {
         this.log.warn({ txid: a.txid, from: a.http }, `downloading image ${String(a.txid)} from the active (${a.http}) to start over from it`);
         const http = a.http;
         // Set before the download starts: a takeover meanwhile must wait for the new engine.
-        this.truncating = fetchImage(http, a.txid as number).then((bytes) => this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[]));
-        try {
-          await this.truncating;
-        } finally {
-          this.truncating = null;
-        }
-        return this.helloReply();
+        return this.replaceStorage(fetchImage(http, a.txid as number).then((bytes) => this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[])));
       }
       case 'repl.truncate': {
         if (!Number.isSafeInteger(a.afterTxid) || (a.afterTxid as number) < 0) throw new TandemError('INVALID_ARGUMENT', 'repl.truncate needs afterTxid ≥ 0');
-        this.truncating = this.host.truncateAndReopen(a.afterTxid as number);
-        try {
-          await this.truncating;
-        } finally {
-          this.truncating = null;
-        }
-        return this.helloReply();
+        return this.replaceStorage(this.host.truncateAndReopen(a.afterTxid as number));
       }
       case 'repl.release': {
         this.leaseReleased = true;
@@ -725,6 +698,17 @@ export class HaMember {
       default:
         throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
     }
+  }
+
+  /** Waits for a truncation or image install (which swaps the engine; a takeover waits for it too), then says where the log ends now. */
+  private async replaceStorage(work: Promise<void>): Promise<HelloReply> {
+    this.truncating = work;
+    try {
+      await work;
+    } finally {
+      this.truncating = null;
+    }
+    return this.helloReply();
   }
 
   private helloReply(): HelloReply {

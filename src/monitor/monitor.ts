@@ -27,6 +27,7 @@ import type { Logger } from '../util/log.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { encodeRecords, readEditsFrom } from '../replication/edits-transfer.js';
 import { parseHostPort } from '../util/address.js';
+import { publishRegistryEntry } from '../election/registry-entry.js';
 
 /** How often the monitor re-reads which sessions the master holds (and whether it is active). */
 const LEARN_INTERVAL_MS = 500;
@@ -161,13 +162,7 @@ export class Monitor {
     const mine = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
     if (mine?.ephemeralOwner === coordinator.sessionId && mine.data.masterAlive) return;
     const data: MonitorInfo = { member: this.opts.member, pid: process.pid, http: this.httpAddress, masterAlive: true };
-    if (mine) await coordinator.delete(this.paths.monitor, mine.version).catch(() => undefined);
-    await coordinator.create(this.paths.monitor, data, 'ephemeral').catch(() => undefined);
-    const last = this.paths.lastNotNull('monitor');
-    await coordinator.ensurePath(last.slice(0, last.lastIndexOf('/')));
-    await coordinator.set(last, data, -1).catch(async (err: TandemError) => {
-      if (err.code === 'COORDINATOR_NO_NODE') await coordinator.create(last, data, 'persistent').catch(() => undefined);
-    });
+    await publishRegistryEntry(coordinator, this.opts.shard, 'monitor', data);
   }
 
   /** The master's process is gone: remove its session's ephemeral nodes now. */

@@ -206,15 +206,7 @@ export class ReplicationEngine<S, Op, I> {
     const outcome = this.machine.apply(this.state, op);
     if (outcome.ok && outcome.mutated) {
       const txid = ++this.appliedTxid;
-      try {
-        this.appendLocally({ txid, epoch: this.epoch, op });
-      } catch (err) {
-        // The op is applied in memory but can never be journaled: memory and disk now
-        // disagree, so this process must stop serving (a broken invariant, STYLE §4).
-        const error = err instanceof Error ? err : new Error(String(err));
-        this.onJournalFatal(error);
-        throw new TandemError('NOT_ACTIVE', `could not journal txid ${txid}: ${error.message}`);
-      }
+      this.appendLocally({ txid, epoch: this.epoch, op });
     }
     await this.untilDurable(this.appliedTxid);
     return outcome;
@@ -238,8 +230,17 @@ export class ReplicationEngine<S, Op, I> {
     return this.untilDurable(observedTxid).then(() => value);
   }
 
+  /** Journals a record already applied in memory, then hands it to the replicator (if any). */
   private appendLocally(record: EditRecord): void {
-    this.journal.append(record);
+    try {
+      this.journal.append(record);
+    } catch (err) {
+      // The op is applied in memory but can never be journaled: memory and disk now
+      // disagree, so this process must stop serving (a broken invariant, STYLE §4).
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.onJournalFatal(error);
+      throw new TandemError('NOT_ACTIVE', `could not journal txid ${record.txid}: ${error.message}`);
+    }
     this.onAppended?.(record);
   }
 
@@ -360,13 +361,7 @@ export class ReplicationEngine<S, Op, I> {
       }
       this.appliedTxid = record.txid;
       this.epoch = record.epoch;
-      try {
-        this.journal.append(record);
-      } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
-        this.onJournalFatal(error);
-        throw new TandemError('NOT_ACTIVE', `could not journal txid ${record.txid}: ${error.message}`);
-      }
+      this.appendLocally(record);
     }
     await this.untilDurable(this.appliedTxid);
     return this.journal.durableTxid;

@@ -10,7 +10,7 @@
 //
 // Recovery uses sync fs calls: it runs once, before the process serves anything.
 
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TandemError } from '../errors.js';
@@ -23,7 +23,7 @@ import {
   segmentHeaderProblem,
 } from './record-codec.js';
 import type { EditRecord } from './state-machine.js';
-import { finalizedSegmentName, fsyncDirectory, listSegments, type SegmentFile } from './storage-layout.js';
+import { finalizedSegmentName, fsyncDirectory, listSegments, truncateFileSync, type SegmentFile } from './storage-layout.js';
 
 export interface RecoveryOptions {
   /**
@@ -205,13 +205,7 @@ function recoverInProgress(dir: string, segment: SegmentFile, payloadBytesMax: n
           'corruption in the middle of the log rather than a torn tail,',
       );
     }
-    const fd = openSync(segment.path, 'r+');
-    try {
-      ftruncateSync(fd, offset);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    truncateFileSync(segment.path, offset);
     truncated = { file: segment.path, offset, bytesDropped: buf.length - offset };
     log.warn(
       { file: segment.path, offset, bytesDropped: truncated.bytesDropped, reason, lastGoodTxid },

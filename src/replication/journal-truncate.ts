@@ -9,14 +9,13 @@
 // Runs with the engine closed and the storage lock held by the caller's process.
 
 import { readFile, unlink } from 'node:fs/promises';
-import { closeSync, fsyncSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { rename } from 'node:fs/promises';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { loadEpochHistory, saveEpochHistory } from './epoch-history.js';
 import { scanRecords, SEGMENT_HEADER_BYTES } from './record-codec.js';
-import { finalizedSegmentName, fsyncDirectory, listImages, listSegments } from './storage-layout.js';
+import { finalizedSegmentName, fsyncDirectory, listImages, listSegments, truncateFileSync } from './storage-layout.js';
 
 export interface TruncateResult {
   segmentsDeleted: number;
@@ -52,13 +51,7 @@ export async function truncateStorageAfter(dir: string, txid: number, log: Logge
     // Re-derive the byte offset just past `txid` by walking the record lengths.
     for (let i = 0; i < kept.length; i++) offset += 8 + buf.readUInt32BE(offset);
     result.recordsDropped += scan.records.length - kept.length;
-    const fd = openSync(segment.path, 'r+');
-    try {
-      ftruncateSync(fd, offset);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    truncateFileSync(segment.path, offset);
     const finalName = finalizedSegmentName(segment.firstTxid, txid);
     if (join(dir, finalName) !== segment.path) await rename(segment.path, join(dir, finalName));
   }

@@ -8,7 +8,7 @@
 // Txids are zero-padded to 19 digits (as HDFS does) so a plain name sort is txid order.
 
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const TXID_DIGITS = 19;
@@ -164,4 +164,15 @@ export async function writeFileDurably(dir: string, name: string, buffers: Buffe
   await rename(tempPath, finalPath);
   await fsyncDirectory(dir);
   return bytes;
+}
+
+/** Cuts a file to `length` bytes and fsyncs it (a torn tail at recovery, an uncommitted tail on a standby). */
+export function truncateFileSync(path: string, length: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, length);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
