@@ -45,6 +45,15 @@ export const ERROR_CODES = {
   COORDINATOR_BAD_VERSION: { httpStatus: 409, message: 'the ZooKeeper node changed since it was read (version check failed)' },
   LOG_DIVERGED: { httpStatus: 409, message: 'the follower has edits the active does not have; it must truncate them' },
   NOT_IN_SYNC: { httpStatus: 503, message: 'no in-sync standby can take over without losing acknowledged writes' },
+  // --- file metadata (FMS) and datanodes
+  WRONG_SHARD: { httpStatus: 400, message: 'the pool or block belongs to another file-metadata shard' },
+  LEASE_MISMATCH: { httpStatus: 409, message: 'the file is not open for writing by this client' },
+  SAFE_MODE: { httpStatus: 503, message: 'the file-metadata shard is in safe mode, waiting for block reports' },
+  NO_DATANODES: { httpStatus: 503, message: 'not enough live datanodes to place the replicas' },
+  BLOCK_NOT_FOUND: { httpStatus: 404, message: 'no replica of that block (at that generation stamp) is here' },
+  BLOCK_MISSING: { httpStatus: 503, message: 'no live replica of a block of the file is known' },
+  CHECKSUM_MISMATCH: { httpStatus: 500, message: 'a chunk of block data failed its CRC32C check' },
+  PIPELINE_FAILED: { httpStatus: 503, message: 'a datanode in the write pipeline failed' },
 } as const satisfies Record<string, { httpStatus: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
