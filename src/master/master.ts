@@ -3,16 +3,13 @@
 // directly in-process or spawn the CLI.
 
 import { mkdir } from 'node:fs/promises';
-import os from 'node:os';
 import { TandemError } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { ReplicationEngine } from '../replication/engine.js';
 import { RpcServer } from '../rpc/server.js';
-import { createNamespaceMachine, inodeCount, type NamespaceMachine } from '../namespace/machine.js';
-import type { NamespaceMutation, Caller, NameListingPage } from '../namespace/ops.js';
-import type { NamespaceState } from '../namespace/state.js';
-import { ALL_METHODS, isMutationMethod, isQueryMethod, parseQuery, toMutation } from './namespace-methods.js';
+import { createNamespaceService } from './namespace-service.js';
+import type { AnyEngine, ServiceHost, ShardService } from './shard-service.js';
 import type { Coordinator } from '../election/coordinator.js';
 import { truncateStorageAfter } from '../replication/journal-truncate.js';
 import { HaMember, type MemberRole } from './ha-member.js';
@@ -41,6 +38,8 @@ export interface MasterOptions {
   onFatal?: (err: Error) => void;
   /** HOST:PORT of the image server (HTTP); default: the RPC host, any free port. */
   http?: string;
+  /** The shard's state machine and methods (default: the namespace). */
+  service?: ShardService;
   /** High availability through ZooKeeper; without it the master serves alone (issue 2's mode). */
   ha?: {
     connect: () => Promise<Coordinator>;
@@ -62,7 +61,6 @@ export interface MasterStatus {
   heapTotalBytes: number;
   /** Memory outside the JS heap: Buffers, native allocations. */
   externalBytes: number;
-  inodes: number;
   connections: number;
   inFlight: number;
   epoch: number;
@@ -72,9 +70,17 @@ export interface MasterStatus {
   committedTxid: number;
   journal: unknown;
   ha?: ReturnType<HaMember['status']>;
+  /** Shard-specific fields (inodes for the namespace, files and blocks for an FMS shard). */
+  [field: string]: unknown;
 }
 
-type Engine = ReplicationEngine<NamespaceState, NamespaceMutation, unknown>;
+type Engine = AnyEngine;
+
+/** Admin methods served by every master. */
+export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.failover', 'admin.checkpoint'] as const;
+
+/** The standby's end of the replication stream (src/master/ha-member.ts). */
+export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
 
 export class Master {
   private stopping: Promise<void> | null = null;
@@ -88,7 +94,7 @@ export class Master {
   private constructor(
     readonly options: MasterOptions,
     private engineNow: Engine,
-    private readonly machine: NamespaceMachine,
+    private readonly service: ShardService,
     readonly server: RpcServer,
     readonly address: { host: string; port: number },
   ) {
@@ -96,7 +102,16 @@ export class Master {
       this.engine.maybeRoll().catch((err: unknown) => this.options.log.error({ err }, 'segment roll failed'));
     }, options.rollCheckIntervalMs ?? 1_000);
     this.rollTimer.unref();
+    this.serviceHost = {
+      engine: () => this.engineNow,
+      isActive: () => this.engineNow.currentRole === 'active' && !this.ha?.handingOver,
+      member: options.member,
+      log: options.log,
+    };
   }
+
+  /** What the shard service sees of this master. */
+  private readonly serviceHost: ServiceHost;
 
   get engine(): Engine {
     return this.engineNow;
@@ -105,18 +120,19 @@ export class Master {
   static async start(options: MasterOptions): Promise<Master> {
     const { log, limits } = options;
     await mkdir(options.dir, { recursive: true });
-    const machine = createNamespaceMachine({
-      ...limits,
-      superuser: options.superuser ?? os.userInfo().username,
-      supergroup: options.supergroup ?? 'supergroup',
-      pools: 1,
-    });
-    const engine = await Master.openEngine(options, machine);
+    const service =
+      options.service ??
+      createNamespaceService({
+        limits,
+        ...(options.superuser ? { superuser: options.superuser } : {}),
+        ...(options.supergroup ? { supergroup: options.supergroup } : {}),
+      });
+    const engine = await Master.openEngine(options, service);
     // The server is built before the Master that handles its calls; no call can arrive before listen().
     const bound: { master?: Master } = {};
     const server = new RpcServer({
       handler: (method, args) => bound.master!.handle(method, args),
-      methods: ALL_METHODS,
+      methods: new Set<string>([...service.methods.keys(), ...ADMIN_METHODS, ...REPLICATION_METHODS]),
       limits,
       log,
       serverName: `tandem-master ${options.shard}/${options.member}`,
@@ -128,7 +144,7 @@ export class Master {
       await engine.close();
       throw err;
     }
-    const master = new Master(options, engine, machine, server, address);
+    const master = new Master(options, engine, service, server, address);
     bound.master = master;
     try {
       const http = options.http ? parseHostPort(options.http) : { host: address.host, port: 0 };
@@ -191,14 +207,15 @@ export class Master {
         `serving shard ${options.shard} as ${options.member} on ${address.host}:${address.port} (single master, no standby)`,
       );
     }
+    service.start?.(master.serviceHost);
     return master;
   }
 
-  private static async openEngine(options: MasterOptions, machine: NamespaceMachine): Promise<Engine> {
+  private static async openEngine(options: MasterOptions, service: ShardService): Promise<Engine> {
     const { log, limits } = options;
     return (await ReplicationEngine.open({
       dir: options.dir,
-      machine,
+      machine: service.machine,
       limits,
       log,
       role: options.ha ? 'follower' : 'standalone',
@@ -221,14 +238,14 @@ export class Master {
     // The active's epoch starts up to the image: the history the records below it had.
     await saveEpochHistory(dir, new EpochHistory(epochs, promised));
     log.warn({ txid, bytes: bytes.length }, `bootstrapped from the active's image at txid ${txid} (${bytes.length} bytes); older local storage deleted`);
-    this.engineNow = await Master.openEngine(this.options, this.machine);
+    this.engineNow = await Master.openEngine(this.options, this.service);
   }
 
   /** A standby told by the active to drop its uncommitted tail: close, cut, reopen. */
   private async truncateAndReopen(txid: number): Promise<void> {
     await this.engineNow.close();
     await truncateStorageAfter(this.options.dir, txid, this.options.log);
-    this.engineNow = await Master.openEngine(this.options, this.machine);
+    this.engineNow = await Master.openEngine(this.options, this.service);
   }
 
   private handle(method: string, args: unknown): Promise<unknown> | unknown {
@@ -236,14 +253,13 @@ export class Master {
       if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): it has no replication stream');
       return this.ha.handleReplication(method, args);
     }
-    if (this.ha?.handingOver && (isMutationMethod(method) || isQueryMethod(method))) {
+    const kind = this.service.methods.get(method);
+    if (kind === 'member') return this.service.handle(method, args, this.serviceHost);
+    if (kind !== undefined && this.ha?.handingOver) {
       throw new TandemError('NOT_ACTIVE', `${this.options.member} is handing over to another member`);
     }
-    if (isMutationMethod(method)) {
-      const op = toMutation(method, args, Date.now());
-      return this.engine.submit(op).then(unwrap);
-    }
-    if (isQueryMethod(method)) {
+    if (kind === 'write') return this.service.handle(method, args, this.serviceHost);
+    if (kind === 'read') {
       if (this.ha) {
         if (this.engineNow.currentRole !== 'active') throw new TandemError('NOT_ACTIVE', `${this.options.member} is a standby`);
         // Linearizable reads: only while the in-sync standbys confirm this active's epoch (the lease).
@@ -252,11 +268,11 @@ export class Master {
           return confirming.then(() => {
             // Still active after the wait? (A hand-over or a deposition may have come in between.)
             if (this.engineNow.currentRole !== 'active' || this.ha?.handingOver) throw new TandemError('NOT_ACTIVE', `${this.options.member} stopped being active`);
-            return this.query(method, args);
+            return this.service.handle(method, args, this.serviceHost);
           });
         }
       }
-      return this.query(method, args);
+      return this.service.handle(method, args, this.serviceHost);
     }
     switch (method) {
       case 'admin.status':
@@ -280,31 +296,6 @@ export class Master {
     }
   }
 
-  private query(method: string, args: unknown): unknown {
-    const m = this.machine;
-    switch (method) {
-      case 'ns.getFileInfo': {
-        const a = parseQuery('ns.getFileInfo', args);
-        return this.engine.read((s) => unwrap(m.getFileInfo(s, a.path, callerOf(a))));
-      }
-      case 'ns.listStatus': {
-        const a = parseQuery('ns.listStatus', args);
-        return this.engine.read((s) => unwrap(m.listStatus(s, a.path, a.startAfter, a.limit, callerOf(a))));
-      }
-      case 'ns.listNames': {
-        const a = parseQuery('ns.listNames', args);
-        const firstPage = a.startAfter === undefined;
-        return this.engine.read((s) => encodeNameListing(unwrap(m.listNames(s, a.path, a.startAfter, a.limit, callerOf(a))), firstPage));
-      }
-      case 'ns.contentSummary': {
-        const a = parseQuery('ns.contentSummary', args);
-        return this.engine.read((s) => unwrap(m.contentSummary(s, a.path, callerOf(a))));
-      }
-      default:
-        throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
-    }
-  }
-
   status(): MasterStatus {
     const engine = this.engine.status();
     const stats = this.server.stats();
@@ -320,7 +311,6 @@ export class Master {
       heapUsedBytes: memory.heapUsed,
       heapTotalBytes: memory.heapTotal,
       externalBytes: memory.external,
-      inodes: inodeCount(this.engine.peekState()),
       connections: stats.connections,
       inFlight: stats.inFlight,
       epoch: engine.epoch,
@@ -330,6 +320,7 @@ export class Master {
       committedTxid: engine.committedTxid,
       journal: engine.journal,
       ...(this.ha ? { ha: this.ha.status() } : {}),
+      ...this.service.status(this.serviceHost),
     };
   }
 
@@ -343,6 +334,7 @@ export class Master {
         // In-flight writes drain first (an active still needs its standbys' acks for them);
         // then the member leaves ZooKeeper, so a standby takes over at once.
         await this.server.close();
+        await this.service.stop?.();
         await this.ha?.stop();
         await this.imageServer?.close();
         await this.engine.close();
@@ -372,32 +364,3 @@ async function storageIdOf(dir: string): Promise<string> {
 }
 
 const STORAGE_ID_FILE = 'storage-id';
-
-/**
- * Wire form of a names-only listing: the names joined by '/', which no name can contain,
- * so the encoding is unambiguous. One string instead of hundreds makes a listing several
- * times cheaper to encode and decode (`tandem bench meta --op list`). A whole directory's
- * names (first page, nothing remaining) arrive as the directory's cached sorted array, so
- * their joined form is cached too, keyed weakly on that array: when the directory changes,
- * the array is replaced and the old entry goes with it. Other pages are fresh slices, not
- * worth caching.
- */
-const joinedNamesCache = new WeakMap<readonly string[], string>();
-function encodeNameListing(page: NameListingPage, firstPage: boolean): { names: string; remaining: number } {
-  const cacheable = firstPage && page.remaining === 0;
-  let joined = cacheable ? joinedNamesCache.get(page.names) : undefined;
-  if (joined === undefined) {
-    joined = page.names.join('/');
-    if (cacheable) joinedNamesCache.set(page.names, joined);
-  }
-  return { names: joined, remaining: page.remaining };
-}
-
-function callerOf(a: { user: string; groups: string[] }): Caller {
-  return { user: a.user, groups: a.groups };
-}
-
-function unwrap<T>(outcome: { ok: true; value: T } | { ok: false; error: { code: TandemError['code']; message: string } }): T {
-  if (outcome.ok) return outcome.value;
-  throw new TandemError(outcome.error.code, outcome.error.message);
-}

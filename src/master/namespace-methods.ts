@@ -102,16 +102,3 @@ export function toMutation(method: MutationMethod, args: unknown, time: number):
 export function parseQuery<M extends QueryMethod>(method: M, args: unknown): z.output<(typeof QUERY_SCHEMAS)[M]> {
   return parseArgs(QUERY_SCHEMAS[method], method, args) as z.output<(typeof QUERY_SCHEMAS)[M]>;
 }
-
-/** Admin methods served by every master. */
-export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.failover', 'admin.checkpoint'] as const;
-
-/** The standby's end of the replication stream (src/master/ha-member.ts). */
-export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
-
-export const ALL_METHODS: ReadonlySet<string> = new Set<string>([
-  ...Object.keys(MUTATION_SCHEMAS),
-  ...Object.keys(QUERY_SCHEMAS),
-  ...ADMIN_METHODS,
-  ...REPLICATION_METHODS,
-]);
