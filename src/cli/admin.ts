@@ -1,9 +1,10 @@
 // `tandem admin …`: operator commands against a running master.
 import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
-import { clusterOptions, printJson, withClient, type ClientFlags } from './common.js';
+import { clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { readRegistry } from './registry.js';
+import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -43,7 +44,7 @@ export function registerAdmin(program: Command): void {
           // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
           const session = await coordinatorFactory(zk)();
           try {
-            const registry = await readRegistry(session, ['ns']);
+            const registry = await readRegistry(session, ['ns', ...((await readPoolMap(session))?.shards ?? [])]);
             if (flags.json) return printJson(registry);
             for (const [shard, r] of Object.entries(registry.shards)) {
               process.stdout.write(`shard ${shard}: epoch ${r.epoch ?? '-'}, in-sync [${r.isr?.members.join(', ') ?? ''}]\n`);
@@ -62,6 +63,27 @@ export function registerAdmin(program: Command): void {
         if (flags.json) return printJson(status);
         for (const [k, v] of Object.entries(status)) {
           process.stdout.write(`${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+        }
+      }),
+    );
+
+  clusterOptions(admin.command('pools').description('show which file-metadata shard owns each pool (ZooKeeper /config/pools)'))
+    .option('--json', 'print JSON')
+    .action((flags: AdminFlags) =>
+      runCommand(async () => {
+        const zk = zooKeeperTarget(flags);
+        if (!zk) throw new TandemError('INVALID_ARGUMENT', 'the pool map lives in ZooKeeper: give --zk CONNECT/chroot or --cluster DIR');
+        const session = await coordinatorFactory(zk)();
+        try {
+          const map = await readPoolMap(session);
+          if (flags.json) return printJson(map);
+          if (!map) return void process.stdout.write('no pool map: this cluster has no file-metadata shards\n');
+          process.stdout.write(`${map.pools} pools over ${map.shards.length} file-metadata shards\n`);
+          for (const shard of map.shards) {
+            process.stdout.write(`  ${shard.padEnd(8)} pools ${poolsOfShard(map, shard).join(', ')}\n`);
+          }
+        } finally {
+          await session.close();
         }
       }),
     );

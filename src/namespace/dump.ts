@@ -28,6 +28,8 @@ export interface NamespaceDump {
   pools: number;
   root: InodeDump;
   retryCache: { clientId: string; callId: number; time: number; value: unknown }[];
+  /** [fileId, pool], oldest first. */
+  pendingDeletes: [number, number][];
 }
 
 function dumpInode(inode: Inode): InodeDump {
@@ -59,6 +61,7 @@ export function canonicalDump(state: NamespaceState): NamespaceDump {
     pools: state.pools,
     root: dumpInode(state.root),
     retryCache: state.retryCache.list().map(({ clientId, callId, time, value }) => ({ clientId, callId, time, value })),
+    pendingDeletes: [...state.pendingDeletes],
   };
 }
 

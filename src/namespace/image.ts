@@ -13,7 +13,9 @@ import { nameProblem } from './paths.js';
 import { createEmptyState, intern, type MutationValue, type NamespaceConfig, type NamespaceState } from './state.js';
 import type { RetryEntry } from '../replication/retry-cache.js';
 
-export const NAMESPACE_IMAGE_VERSION = 1;
+export const NAMESPACE_IMAGE_VERSION = 2;
+/** Version 1 images (before the pending-delete queue) still load, with an empty queue. */
+const OLDEST_READABLE_VERSION = 1;
 
 /** Flag bits of NamespaceImage.inodes.flags. */
 const FLAG_DIRECTORY = 1;
@@ -42,6 +44,8 @@ export interface NamespaceImage {
   };
   /** Retry cache entries in storage (eviction) order. */
   retry: { clientId: string[]; callId: number[]; time: number[]; value: MutationValue[] };
+  /** The pending-delete queue, oldest first (version 2 on). */
+  pendingDeletes: { fileId: number[]; pool: number[] };
 }
 
 export function toImage(state: NamespaceState): NamespaceImage {
@@ -100,7 +104,8 @@ export function toImage(state: NamespaceState): NamespaceImage {
     retry.time.push(entry.time);
     retry.value.push(entry.value);
   }
-  return { version: NAMESPACE_IMAGE_VERSION, nextFileId: state.nextFileId, pools: state.pools, strings, inodes, retry };
+  const pendingDeletes: NamespaceImage['pendingDeletes'] = { fileId: [...state.pendingDeletes.keys()], pool: [...state.pendingDeletes.values()] };
+  return { version: NAMESPACE_IMAGE_VERSION, nextFileId: state.nextFileId, pools: state.pools, strings, inodes, retry, pendingDeletes };
 }
 
 function malformed(what: string): never {
@@ -129,7 +134,7 @@ function integerAt(column: unknown[], index: number, where: string, min: number,
 }
 
 function isMutationValue(value: unknown): value is MutationValue {
-  if (value === null || typeof value === 'boolean') return true;
+  if (value === null || typeof value === 'boolean' || isInteger(value)) return true;
   if (!isRecord(value)) return false;
   const keys = Object.keys(value);
   return keys.length === 2 && isInteger(value.fileId) && isInteger(value.pool);
@@ -137,7 +142,9 @@ function isMutationValue(value: unknown): value is MutationValue {
 
 export function fromImage(image: unknown, config: NamespaceConfig): NamespaceState {
   if (!isRecord(image)) malformed('it is not an object');
-  if (image.version !== NAMESPACE_IMAGE_VERSION) malformed(`version is ${String(image.version)}, this build reads ${NAMESPACE_IMAGE_VERSION}`);
+  if (!isInteger(image.version) || image.version < OLDEST_READABLE_VERSION || image.version > NAMESPACE_IMAGE_VERSION) {
+    malformed(`version is ${String(image.version)}, this build reads ${OLDEST_READABLE_VERSION}..${NAMESPACE_IMAGE_VERSION}`);
+  }
   if (!isInteger(image.nextFileId) || image.nextFileId <= ROOT_INODE_ID) malformed(`nextFileId ${String(image.nextFileId)} is not an integer above the root id`);
   if (image.pools !== config.pools) {
     // Pools are fixed at format: a different count would move existing files between pools.
@@ -233,13 +240,23 @@ export function fromImage(image: unknown, config: NamespaceConfig): NamespaceSta
       callId: integerAt(callId, i, 'retry.callId', -Number.MAX_SAFE_INTEGER),
       time: integerAt(time, i, 'retry.time', -Number.MAX_SAFE_INTEGER),
       // A fresh object: the decoder's may carry other keys' order or a foreign prototype.
-      value: answer === null || typeof answer === 'boolean' ? answer : { fileId: answer.fileId, pool: answer.pool },
+      value: answer === null || typeof answer !== 'object' ? answer : { fileId: answer.fileId, pool: answer.pool },
     });
   }
   try {
     state.retryCache.restore(entries);
   } catch (error) {
     malformed((error as Error).message);
+  }
+  if (image.version >= 2) {
+    if (!isRecord(image.pendingDeletes)) malformed('pendingDeletes is not an object');
+    const fileIds = arrayField(image.pendingDeletes, 'fileId', 'pendingDeletes');
+    const pools = arrayField(image.pendingDeletes, 'pool', 'pendingDeletes', fileIds.length);
+    for (let i = 0; i < fileIds.length; i++) {
+      const fileId = integerAt(fileIds, i, 'pendingDeletes.fileId', ROOT_INODE_ID + 1, nextFileId - 1);
+      if (state.pendingDeletes.has(fileId)) malformed(`pendingDeletes lists file ${fileId} twice`);
+      state.pendingDeletes.set(fileId, integerAt(pools, i, 'pendingDeletes.pool', 0, state.pools - 1));
+    }
   }
   return state;
 }

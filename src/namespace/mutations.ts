@@ -160,6 +160,7 @@ function create(context: MutationContext, op: OpOf<'create'>): Applied {
     // still holding the old id can no longer complete it.
     removeChild(parent, existing);
     state.inodeCount--;
+    deleteQueue(context)?.set(existing.id, existing.id % state.pools);
   }
   const fileId = state.nextFileId++;
   const file = newFile(
@@ -221,15 +222,36 @@ function checkSubtreeDeletable(top: Inode, identity: Identity): Failure | null {
   return null;
 }
 
-function subtreeSize(top: Inode): number {
+/** Inodes in the subtree; with `deleted`, each file's id goes to the pending-delete queue. */
+function subtreeSize(top: Inode, deleted: Map<number, number> | null, pools: number): number {
   let count = 0;
   const stack: Inode[] = [top];
   for (let inode = stack.pop(); inode !== undefined; inode = stack.pop()) {
     count++;
     if (inode.children !== null) for (const child of inode.children.values()) stack.push(child);
+    else if (deleted !== null) deleted.set(inode.id, inode.id % pools);
   }
   return count;
 }
+
+/** The queue of deleted files for FMS shards, or null when the cluster has none. */
+function deleteQueue(context: MutationContext): Map<number, number> | null {
+  return context.config.trackDeletes ? context.state.pendingDeletes : null;
+}
+
+function deletesDelivered(context: MutationContext, op: OpOf<'deletesDelivered'>): Applied {
+  if (!Array.isArray(op.fileIds) || op.fileIds.length > DELIVERED_IDS_MAX || !op.fileIds.every(isInteger)) {
+    return badArgument(op, 'fileIds', op.fileIds, `a list of at most ${DELIVERED_IDS_MAX} file ids`);
+  }
+  if (!context.identity.isSuperuser) return failure('PERMISSION_DENIED', `deletesDelivered: ${context.identity.user} is not the superuser`);
+  let removed = 0;
+  for (const fileId of op.fileIds) if (context.state.pendingDeletes.delete(fileId)) removed++;
+  // Nothing removed: a repeat. Still ok and journaled (the retry cache records the answer).
+  return { ok: true, value: removed };
+}
+
+/** File ids one deletesDelivered op may carry. */
+export const DELIVERED_IDS_MAX = 10_000;
 
 function remove(context: MutationContext, op: OpOf<'delete'>): Applied {
   if (typeof op.recursive !== 'boolean') return badArgument(op, 'recursive', op.recursive, 'a boolean');
@@ -251,7 +273,7 @@ function remove(context: MutationContext, op: OpOf<'delete'>): Applied {
     if (subtreeDenied !== null) return subtreeDenied;
   }
 
-  const removed = subtreeSize(target);
+  const removed = subtreeSize(target, deleteQueue(context), context.state.pools);
   removeChild(parent, target);
   context.state.inodeCount -= removed;
   parent.mtime = context.time;
@@ -401,6 +423,8 @@ export function applyMutation(context: MutationContext, op: NamespaceMutation): 
       return setOwner(context, op);
     case 'setTimes':
       return setTimes(context, op);
+    case 'deletesDelivered':
+      return deletesDelivered(context, op);
     default:
       return failure('INVALID_ARGUMENT', `unknown namespace op type ${quote(String((op as { type: unknown }).type))}`);
   }

@@ -34,6 +34,8 @@ export type NamespaceMutation = MutationBase &
     | { type: 'setPermission'; path: string; permission: number }
     | { type: 'setOwner'; path: string; owner?: string; group?: string }
     | { type: 'setTimes'; path: string; mtime?: number; atime?: number }
+    /** The NS active's own op (superuser only): these ids' blocks are freed by their FMS shard. */
+    | { type: 'deletesDelivered'; fileIds: number[] }
   );
 
 export type MutationType = NamespaceMutation['type'];

@@ -16,6 +16,11 @@ export interface NamespaceConfig extends PathLimits {
   supergroup: string;
   /** Files are spread over this many metadata pools: pool = fileId % pools. Fixed at format. */
   pools: number;
+  /**
+   * The cluster has file-metadata shards (a pool map in ZooKeeper): a deleted or
+   * overwritten file's id goes to the pending-delete queue, for its FMS to free the blocks.
+   */
+  trackDeletes: boolean;
 }
 
 export const DEFAULT_NAMESPACE_CONFIG: Readonly<NamespaceConfig> = Object.freeze({
@@ -28,10 +33,11 @@ export const DEFAULT_NAMESPACE_CONFIG: Readonly<NamespaceConfig> = Object.freeze
   superuser: 'tandem',
   supergroup: 'supergroup',
   pools: 1,
+  trackDeletes: false,
 });
 
-/** What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean; setters → null. */
-export type MutationValue = boolean | CreateResult | null;
+/** What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean; setters → null; deletesDelivered → count. */
+export type MutationValue = boolean | CreateResult | null | number;
 
 export interface NamespaceState {
   root: Inode;
@@ -48,6 +54,12 @@ export interface NamespaceState {
    */
   readonly strings: Map<string, string>;
   readonly retryCache: RetryCache<MutationValue>;
+  /**
+   * Deleted (or overwritten) files whose blocks their FMS shard has not freed yet: fileId →
+   * pool, oldest first. The NS active hands them to the owning shard (idempotently) and
+   * journals `deletesDelivered` once it acknowledged. Empty unless config.trackDeletes.
+   */
+  readonly pendingDeletes: Map<number, number>;
 }
 
 /** The one shared copy of a string. */
@@ -67,6 +79,7 @@ export function createEmptyState(config: NamespaceConfig): NamespaceState {
     pools: config.pools,
     strings: new Map(),
     retryCache: new RetryCache<MutationValue>(config),
+    pendingDeletes: new Map(),
   };
   state.root.owner = intern(state, config.superuser);
   state.root.group = intern(state, config.supergroup);
@@ -88,6 +101,7 @@ export function validateConfig(config: NamespaceConfig): void {
       throw new Error(`namespace config: ${key} must be a non-negative integer, got ${String(value)}`);
     }
   }
+  if (typeof config.trackDeletes !== 'boolean') throw new Error('namespace config: trackDeletes must be a boolean');
   for (const key of ['superuser', 'supergroup'] as const) {
     if (typeof config[key] !== 'string' || config[key].length === 0) {
       throw new Error(`namespace config: ${key} must be a non-empty string`);

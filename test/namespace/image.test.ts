@@ -76,7 +76,8 @@ function corrupt(change: (image: NamespaceImage) => void): unknown {
 test('malformed images throw a plain Error that says what is wrong', () => {
   const cases: [string, unknown, RegExp][] = [
     ['not an object', 'hello', /not an object/],
-    ['wrong version', corrupt((image) => (image.version = 2)), /version/],
+    ['wrong version', corrupt((image) => (image.version = 3)), /version/],
+    ['version zero', corrupt((image) => (image.version = 0)), /version/],
     ['other pools', corrupt((image) => (image.pools = 4)), /pools=4/],
     ['nextFileId too small', corrupt((image) => (image.nextFileId = 16385)), /nextFileId/],
     ['no inodes', corrupt((image) => ((image as { inodes: unknown }).inodes = 'x')), /inodes is not an object/],

@@ -127,7 +127,7 @@ test('invariants hold after every op; refusals, retry hits and queries change no
           assert.ok(state.retryCache.lookup(op.clientId, op.callId, op.time), 'an applied op is in the retry cache');
         }
         // Queries build sorted-name caches; the invariants check those caches match.
-        const target = 'path' in op ? op.path : op.src;
+        const target = 'path' in op ? op.path : 'src' in op ? op.src : '/';
         machine.listStatus(state, target, undefined, 2, op);
         machine.listStatus(state, '/', 'a', undefined, op);
         machine.contentSummary(state, '/', op);
