@@ -22,7 +22,8 @@ import { DatanodeRegistry, type DatanodeEntry, type DatanodeInfo } from './datan
 import { parseBlockId, type BlockRecord, type FileMetaState } from './state.js';
 import type { Failure } from './failure.js';
 import type { FileMetaConfig } from './config.js';
-import type { DatanodeRef } from './ops.js';
+import { getFile, type QueryResult } from './queries.js';
+import type { BlockInfo, DatanodeRef, FileInfo } from './ops.js';
 
 export type { DatanodeEntry, DatanodeInfo } from './datanodes.js';
 
@@ -267,7 +268,11 @@ export class BlockMap {
 
   // --- queries ------------------------------------------------------------------------
 
-  /** Live replicas at the block's genStamp: finalized first, in random order within each group. */
+  /**
+   * Live replicas at the block's genStamp, in random order (readers spread out), finalized
+   * first. A complete block lists only finalized replicas of its full length; an open
+   * block lists what its pipeline reported.
+   */
   locations(blockId: string, state: FileMetaState, now: number): LocatedReplica[] {
     const block = state.blocks.get(blockId);
     const holders = this.replicas.get(blockId);
@@ -276,10 +281,24 @@ export class BlockMap {
     for (const [datanodeId, replica] of holders) {
       const node = this.datanodes.get(datanodeId);
       if (node === undefined || !this.datanodes.isLive(datanodeId, now) || replica.genStamp !== block.genStamp) continue;
+      // A complete block is read only from whole copies.
+      if (block.state === 'complete' && !(replica.finalized && replica.length === block.length)) continue;
       located.push({ id: datanodeId, data: node.data, length: replica.length, finalized: replica.finalized, order: this.random() });
     }
     located.sort((a, b) => Number(b.finalized) - Number(a.finalized) || a.order - b.order);
     return located.map(({ id, data, length, finalized }) => ({ id, data, length, finalized }));
+  }
+
+  /**
+   * A file's blocks with their live locations (FMS.getBlockLocations): NOT_FOUND for an
+   * unknown file. A block with no location has an empty list; the caller decides whether
+   * that is BLOCK_MISSING (a complete block) or a write in progress (the open last block).
+   */
+  blockLocations(state: FileMetaState, fileId: number, now: number): QueryResult<FileInfo & { blocks: (BlockInfo & { locations: LocatedReplica[] })[] }> {
+    const file = getFile(state, fileId);
+    if (!file.ok) return file;
+    const blocks = file.value.blocks.map((block) => ({ ...block, locations: this.locations(block.blockId, state, now) }));
+    return { ok: true, value: { ...file.value, blocks } };
   }
 
   /** Replicas recorded for a block (any datanode, live or not), by datanode id. For tests and diagnostics. */

@@ -85,6 +85,18 @@ describe('standby: deferred reports', () => {
     assert.deepEqual(map.locations(blockId, standbyMachineState, 0), [{ id: 'dn1', data: 'dn1:2', length: 10, finalized: true }]);
   });
 
+  test('an open block lists its pipeline\'s replicas, finalized first', () => {
+    const state = machine.initial();
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 2, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+    const map = activeMap(state, 2);
+    map.incrementalReport('dn1', { received: [replica(blockId, 1, 3, false)], deleted: [] }, state, 0);
+    map.incrementalReport('dn2', { received: [replica(blockId, 1, 8, true)], deleted: [] }, state, 0);
+    assert.deepEqual(map.locations(blockId, state, 0).map((l) => [l.id, l.finalized]), [
+      ['dn2', true],
+      ['dn1', false],
+    ]);
+  });
+
   test('a newer genStamp than the standby has seen is deferred until the updatePipeline is applied', () => {
     const state = machine.initial();
     const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 1, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
@@ -142,6 +154,30 @@ describe('active: invalidation', () => {
     assert.equal(map.deferredCount(), 0);
     const deletes = commandsOf(map.computeWork(state, 0), 'delete');
     assert.deepEqual(deletes, [['dn1', { type: 'delete', blockIds: ['fms-0_99', blockId] }]]);
+  });
+
+  test('blockLocations lists every block of a file with its live replicas', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7);
+    const map = activeMap(state, 2);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn1', [replica(blockId, 1, 4, false)], state, 0); // not a whole copy: no location
+    const located = map.blockLocations(state, 7, 0);
+    assert.ok(located.ok);
+    assert.deepEqual(located.value.blocks, [
+      {
+        blockId,
+        genStamp: 1,
+        length: 10,
+        offset: 0,
+        state: 'complete',
+        locations: [
+          { id: 'dn2', data: 'dn2:2', length: 10, finalized: true },
+        ],
+      },
+    ]);
+    const unknown = map.blockLocations(state, 8, 0);
+    assert.equal(unknown.ok ? 'ok' : unknown.error.code, 'NOT_FOUND');
   });
 
   test('a full report replaces what the datanode reported before', () => {
