@@ -71,10 +71,12 @@ export function ownedPoolsOf(shard: string, shards: readonly string[], pools: nu
   return owned;
 }
 
-/** The config with defaults filled in, frozen and checked; a bad config is a startup error. */
+/** The config with defaults filled in (ownedPools: every pool), frozen and checked; a bad config is a startup error. */
 export function fileMetaConfigWith(overrides: Partial<FileMetaConfig> = {}): Readonly<FileMetaConfig> {
   const config: FileMetaConfig = { ...DEFAULT_FILE_META_CONFIG, ...overrides };
-  config.ownedPools = Object.freeze([...config.ownedPools]) as number[];
+  // Without ownedPools the shard owns every pool there is (a one-shard cluster).
+  const owned = overrides.ownedPools ?? Array.from({ length: Number.isSafeInteger(config.pools) && config.pools > 0 ? config.pools : 0 }, (_, pool) => pool);
+  config.ownedPools = Object.freeze([...owned]) as number[];
   validateFileMetaConfig(config);
   return Object.freeze(config);
 }

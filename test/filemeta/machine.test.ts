@@ -50,6 +50,10 @@ describe('config', () => {
     assert.deepEqual(ownedPoolsOf('fms-1', ['fms-0', 'fms-1', 'fms-2'], 8), [1, 4, 7]);
     assert.throws(() => ownedPoolsOf('fms-9', ['fms-0'], 8), /not one of/);
   });
+  test('without ownedPools a shard owns every pool', () => {
+    assert.deepEqual(fileMetaConfigWith({ pools: 3 }).ownedPools, [0, 1, 2]);
+    assert.deepEqual(fileMetaConfigWith().ownedPools, [0, 1, 2, 3, 4, 5, 6, 7]);
+  });
   test('refuses bad configs', () => {
     assert.throws(() => fileMetaConfigWith({ shard: 'fms_0' }), /shard/);
     assert.throws(() => fileMetaConfigWith({ pools: 2, ownedPools: [2] }), /ownedPools/);
