@@ -1,0 +1,519 @@
+// The block map: the SOFT state of one FMS member (docs/data-path.md, "Soft state") — which
+// datanode holds which replica, reports a standby cannot place yet, corrupt replicas,
+// deletions and copies to hand out, safe mode. Not journaled: a restarted member rebuilds
+// it from heartbeats and block reports. Pure: time arrives as `now`, the replicated state
+// as an argument (never kept), randomness through the injected `random`.
+//
+// Placing a reported replica {blockId, genStamp, length, finalized} against the state:
+//   - an id of another shard, or malformed: ignored (a datanode reports every shard's
+//     blocks to every shard; only ours are our business, and we never delete others');
+//   - a block the state does not know: on a standby whose journal has not reached it yet
+//     (seq ≥ nextBlockSeq), deferred; otherwise it was deleted (or never committed), and
+//     the replica is scheduled for deletion;
+//   - an older genStamp than the block's: stale (a pipeline recovery left it behind),
+//     scheduled for deletion; a newer one: deferred on a standby, ignored on the active
+//     (it cannot happen there, and deleting data on a surprise is the wrong default);
+//   - a finalized replica of a complete block with another length: corrupt;
+//   - otherwise recorded.
+// A replica scheduled for deletion is dropped from the map at once; if the datanode
+// reports it again before deleting it, it is judged again, so nothing is lost by that.
+
+import { DatanodeRegistry, type DatanodeEntry, type DatanodeInfo } from './datanodes.js';
+import { parseBlockId, type BlockRecord, type FileMetaState } from './state.js';
+import type { Failure } from './failure.js';
+import type { FileMetaConfig } from './config.js';
+import { getFile, type QueryResult } from './queries.js';
+import type { BlockInfo, DatanodeRef, FileInfo } from './ops.js';
+
+export type { DatanodeEntry, DatanodeInfo } from './datanodes.js';
+
+export interface ReplicaReport {
+  blockId: string;
+  genStamp: number;
+  length: number;
+  /** In finalized/ (complete on that datanode), not rbw/. */
+  finalized: boolean;
+}
+
+export interface IncrementalReport {
+  received: ReplicaReport[];
+  /** Block ids the datanode no longer holds. */
+  deleted: string[];
+}
+
+/** What one report did, for logs and tests. */
+export interface ReportSummary {
+  recorded: number;
+  deferred: number;
+  /** Scheduled for deletion: unknown, stale or corrupt. */
+  invalidated: number;
+  /** Another shard's, malformed, or a future genStamp on the active. */
+  ignored: number;
+}
+
+export type DatanodeCommand =
+  | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: DatanodeRef[] }
+  | { type: 'delete'; blockIds: string[] };
+
+export interface LocatedReplica extends DatanodeRef {
+  length: number;
+  finalized: boolean;
+}
+
+interface Replica {
+  genStamp: number;
+  length: number;
+  finalized: boolean;
+}
+
+interface Deferred {
+  datanodeId: string;
+  replica: ReplicaReport;
+}
+
+interface CorruptMark {
+  genStamp: number;
+  /** Its delete was handed out; the mark stays until the datanode stops reporting it. */
+  deleteScheduled: boolean;
+}
+
+type Placement = keyof ReportSummary;
+
+export type BlockMapMode = 'active' | 'standby';
+
+export class BlockMap {
+  readonly datanodes: DatanodeRegistry;
+  private modeValue: BlockMapMode = 'standby';
+  private safeMode = false;
+  /** blockId → datanodeId → replica. Invariant: mirrors byDatanode; inner maps are never empty. */
+  private readonly replicas = new Map<string, Map<string, Replica>>();
+  private readonly byDatanode = new Map<string, Set<string>>();
+  /** `${datanodeId}\0${blockId}` → report, oldest first. Invariant: size ≤ deferredReportsMax. */
+  private readonly deferred = new Map<string, Deferred>();
+  private deferredDroppedCount = 0;
+  /** The counters the deferred queue was last replayed at: nothing new can be placed until one moves. */
+  private replayedAt = { nextBlockSeq: -1, nextGenStamp: -1 };
+  /** blockId → datanodeId → mark. Corrupt replicas never count and are never handed out. */
+  private readonly corrupt = new Map<string, Map<string, CorruptMark>>();
+  /** datanodeId → block ids to delete there, handed out by computeWork. */
+  private readonly toDelete = new Map<string, Set<string>>();
+  /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
+  private readonly pending = new Map<string, Map<string, number>>();
+
+  constructor(
+    private readonly config: Readonly<FileMetaConfig>,
+    private readonly random: () => number,
+  ) {
+    this.datanodes = new DatanodeRegistry(config.heartbeatDeadlineMs, random);
+  }
+
+  // --- mode and safe mode -------------------------------------------------------------
+
+  get mode(): BlockMapMode {
+    return this.modeValue;
+  }
+
+  /**
+   * This member became the active: enters safe mode and judges what is still deferred as
+   * the active does (the journal is complete now, so an unknown block is a deleted one).
+   */
+  becomeActive(state: FileMetaState): void {
+    this.modeValue = 'active';
+    this.safeMode = true;
+    const waiting = [...this.deferred.values()];
+    this.deferred.clear();
+    for (const { datanodeId, replica } of waiting) this.place(datanodeId, replica, state);
+  }
+
+  becomeStandby(): void {
+    this.modeValue = 'standby';
+    this.safeMode = false;
+  }
+
+  get inSafeMode(): boolean {
+    return this.safeMode;
+  }
+
+  enterSafeMode(): void {
+    this.safeMode = true;
+  }
+
+  leaveSafeMode(): void {
+    this.safeMode = false;
+  }
+
+  /** Leaves safe mode once safeModeFraction reaches the threshold; answers whether still in it. */
+  checkSafeMode(state: FileMetaState, now: number): boolean {
+    if (this.safeMode && this.safeModeFraction(state, now) >= this.config.safeModeThreshold) this.safeMode = false;
+    return this.safeMode;
+  }
+
+  /** Complete blocks with at least one live good replica / complete blocks; 1 when there are none. O(blocks). */
+  safeModeFraction(state: FileMetaState, now: number): number {
+    let complete = 0;
+    let reported = 0;
+    for (const block of state.blocks.values()) {
+      if (block.state !== 'complete') continue;
+      complete++;
+      if (this.goodLiveHolders(block, now).length > 0) reported++;
+    }
+    return complete === 0 ? 1 : reported / complete;
+  }
+
+  // --- datanodes ----------------------------------------------------------------------
+
+  heartbeat(dn: DatanodeInfo, now: number): void {
+    this.datanodes.heartbeat(dn, now);
+  }
+
+  liveDatanodes(now: number): DatanodeEntry[] {
+    return this.datanodes.liveDatanodes(now);
+  }
+
+  chooseTargets(replication: number, exclude: Iterable<string>, now: number): { ok: true; value: DatanodeRef[] } | Failure {
+    return this.datanodes.chooseTargets(replication, exclude, now);
+  }
+
+  /** A datanode unregistered for good: forget it and everything it held. */
+  removeDatanode(datanodeId: string): void {
+    for (const blockId of [...(this.byDatanode.get(datanodeId) ?? [])]) this.removeReplica(datanodeId, blockId);
+    for (const [key, entry] of this.deferred) if (entry.datanodeId === datanodeId) this.deferred.delete(key);
+    for (const [blockId, marks] of this.corrupt) {
+      marks.delete(datanodeId);
+      if (marks.size === 0) this.corrupt.delete(blockId);
+    }
+    this.toDelete.delete(datanodeId);
+    this.datanodes.remove(datanodeId);
+  }
+
+  // --- reports ------------------------------------------------------------------------
+
+  /** Everything the datanode holds: replaces what it reported before. */
+  fullReport(datanodeId: string, replicas: readonly ReplicaReport[], state: FileMetaState, _now: number): ReportSummary {
+    const summary: ReportSummary = { recorded: 0, deferred: 0, invalidated: 0, ignored: 0 };
+    const reported = new Set<string>();
+    for (const replica of replicas) {
+      reported.add(replica.blockId);
+      summary[this.place(datanodeId, replica, state)]++;
+    }
+    for (const blockId of [...(this.byDatanode.get(datanodeId) ?? [])]) {
+      if (!reported.has(blockId)) this.removeReplica(datanodeId, blockId);
+    }
+    for (const [key, entry] of this.deferred) {
+      if (entry.datanodeId === datanodeId && !reported.has(entry.replica.blockId)) this.deferred.delete(key);
+    }
+    for (const [blockId, marks] of this.corrupt) {
+      if (!reported.has(blockId) && marks.delete(datanodeId) && marks.size === 0) this.corrupt.delete(blockId);
+    }
+    return summary;
+  }
+
+  /** Replicas the datanode received (finalized or not) and blocks it deleted since its last report. */
+  incrementalReport(datanodeId: string, report: IncrementalReport, state: FileMetaState, _now: number): ReportSummary {
+    const summary: ReportSummary = { recorded: 0, deferred: 0, invalidated: 0, ignored: 0 };
+    for (const blockId of report.deleted) {
+      this.removeReplica(datanodeId, blockId);
+      this.deferred.delete(deferredKey(datanodeId, blockId));
+      const marks = this.corrupt.get(blockId);
+      if (marks?.delete(datanodeId) && marks.size === 0) this.corrupt.delete(blockId);
+    }
+    for (const replica of report.received) summary[this.place(datanodeId, replica, state)]++;
+    return summary;
+  }
+
+  /**
+   * After each apply on a standby: places the deferred reports the journal now covers.
+   * O(1) when no block or genStamp was handed out since the last replay, else O(deferred).
+   */
+  replayDeferred(state: FileMetaState): number {
+    if (this.replayedAt.nextBlockSeq === state.nextBlockSeq && this.replayedAt.nextGenStamp === state.nextGenStamp) return 0;
+    this.replayedAt = { nextBlockSeq: state.nextBlockSeq, nextGenStamp: state.nextGenStamp };
+    let placed = 0;
+    for (const [key, { datanodeId, replica }] of [...this.deferred]) {
+      if (this.wouldDefer(replica, state)) continue;
+      this.deferred.delete(key);
+      this.place(datanodeId, replica, state);
+      placed++;
+    }
+    return placed;
+  }
+
+  deferredCount(): number {
+    return this.deferred.size;
+  }
+
+  /** Deferred reports dropped because the queue was full: the driver should ask those datanodes for a full report. */
+  deferredDropped(): number {
+    return this.deferredDroppedCount;
+  }
+
+  /** A reader found this replica corrupt. Answers false when no such replica is recorded. */
+  markCorrupt(blockId: string, datanodeId: string): boolean {
+    const replica = this.replicas.get(blockId)?.get(datanodeId);
+    if (replica === undefined) return false;
+    this.removeReplica(datanodeId, blockId);
+    this.addCorruptMark(blockId, datanodeId, replica.genStamp);
+    return true;
+  }
+
+  /** Blocks of deleted files (deleteFiles' answer): every replica of them is to be deleted. */
+  forgetBlocks(blockIds: readonly string[]): void {
+    for (const blockId of blockIds) {
+      for (const datanodeId of [...(this.replicas.get(blockId)?.keys() ?? [])]) this.invalidate(datanodeId, blockId);
+      for (const datanodeId of this.corrupt.get(blockId)?.keys() ?? []) this.scheduleDelete(datanodeId, blockId);
+      this.corrupt.delete(blockId);
+      this.pending.delete(blockId);
+    }
+  }
+
+  // --- queries ------------------------------------------------------------------------
+
+  /**
+   * Live replicas at the block's genStamp, in random order (readers spread out), finalized
+   * first. A complete block lists only finalized replicas of its full length; an open
+   * block lists what its pipeline reported.
+   */
+  locations(blockId: string, state: FileMetaState, now: number): LocatedReplica[] {
+    const block = state.blocks.get(blockId);
+    const holders = this.replicas.get(blockId);
+    if (block === undefined || holders === undefined) return [];
+    const located: (LocatedReplica & { order: number })[] = [];
+    for (const [datanodeId, replica] of holders) {
+      const node = this.datanodes.get(datanodeId);
+      if (node === undefined || !this.datanodes.isLive(datanodeId, now) || replica.genStamp !== block.genStamp) continue;
+      // A complete block is read only from whole copies.
+      if (block.state === 'complete' && !(replica.finalized && replica.length === block.length)) continue;
+      located.push({ id: datanodeId, data: node.data, length: replica.length, finalized: replica.finalized, order: this.random() });
+    }
+    located.sort((a, b) => Number(b.finalized) - Number(a.finalized) || a.order - b.order);
+    return located.map(({ id, data, length, finalized }) => ({ id, data, length, finalized }));
+  }
+
+  /**
+   * A file's blocks with their live locations (FMS.getBlockLocations): NOT_FOUND for an
+   * unknown file. A block with no location has an empty list; the caller decides whether
+   * that is BLOCK_MISSING (a complete block) or a write in progress (the open last block).
+   */
+  blockLocations(state: FileMetaState, fileId: number, now: number): QueryResult<FileInfo & { blocks: (BlockInfo & { locations: LocatedReplica[] })[] }> {
+    const file = getFile(state, fileId);
+    if (!file.ok) return file;
+    const blocks = file.value.blocks.map((block) => ({ ...block, locations: this.locations(block.blockId, state, now) }));
+    return { ok: true, value: { ...file.value, blocks } };
+  }
+
+  /** Replicas recorded for a block (any datanode, live or not), by datanode id. For tests and diagnostics. */
+  replicasOf(blockId: string): { datanodeId: string; genStamp: number; length: number; finalized: boolean }[] {
+    return [...(this.replicas.get(blockId) ?? [])]
+      .map(([datanodeId, r]) => ({ datanodeId, ...r }))
+      .sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1));
+  }
+
+  /** Block ids waiting to be deleted on a datanode. */
+  pendingDeletes(datanodeId: string): string[] {
+    return [...(this.toDelete.get(datanodeId) ?? [])];
+  }
+
+  // --- replication work ---------------------------------------------------------------
+
+  /**
+   * One round of work, per datanode: copies of under-replicated complete blocks (closed
+   * files first, then fewest live replicas; at most replicationWorkPerDatanodeMax per
+   * source), trims of over-replicated ones, deletes of corrupt replicas that have a good
+   * one elsewhere, and one delete command (≤ deleteBlocksPerCommandMax ids) per live
+   * datanode. Nothing while in safe mode or on a standby: reports are incomplete there and
+   * every block would look under-replicated. O(blocks with replicas).
+   */
+  computeWork(state: FileMetaState, now: number): Map<string, DatanodeCommand[]> {
+    const commands = new Map<string, DatanodeCommand[]>();
+    if (this.modeValue !== 'active' || this.safeMode) return commands;
+    const push = (datanodeId: string, command: DatanodeCommand): void => {
+      let list = commands.get(datanodeId);
+      if (list === undefined) commands.set(datanodeId, (list = []));
+      list.push(command);
+    };
+    this.expirePending(now);
+
+    const needs: { block: BlockRecord; closed: boolean; live: string[]; missing: number }[] = [];
+    for (const [blockId, holders] of [...this.replicas]) {
+      const block = state.blocks.get(blockId);
+      if (block === undefined) {
+        // A replica recorded before its file was deleted (forgetBlocks was not called here, e.g. on a standby).
+        for (const datanodeId of [...holders.keys()]) this.invalidate(datanodeId, blockId);
+        continue;
+      }
+      if (block.state !== 'complete') continue; // an open block is its writer's business
+      const file = state.files.get(block.fileId)!;
+      const live = this.goodLiveHolders(block, now);
+      if (live.length === 0) continue; // missing: nothing to copy from
+      const pendingCount = this.pending.get(blockId)?.size ?? 0;
+      if (live.length + pendingCount < file.replication) {
+        needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - live.length - pendingCount });
+      } else if (live.length > file.replication) {
+        // Trim the fullest datanodes first.
+        const excess = [...live].sort((a, b) => this.datanodes.freeBytes(a) - this.datanodes.freeBytes(b) || (a < b ? -1 : 1));
+        for (const datanodeId of excess.slice(0, live.length - file.replication)) this.invalidate(datanodeId, blockId);
+      }
+    }
+
+    for (const [blockId, marks] of [...this.corrupt]) {
+      const block = state.blocks.get(blockId);
+      const goodElsewhere = block !== undefined && this.goodLiveHolders(block, now).length > 0;
+      for (const [datanodeId, mark] of marks) {
+        if (mark.deleteScheduled || (block !== undefined && !goodElsewhere)) continue; // keep the last copy, even a bad one
+        this.scheduleDelete(datanodeId, blockId);
+        mark.deleteScheduled = true;
+      }
+    }
+
+    needs.sort(
+      (a, b) =>
+        Number(b.closed) - Number(a.closed) ||
+        a.live.length - b.live.length ||
+        parseBlockId(a.block.blockId)!.seq - parseBlockId(b.block.blockId)!.seq,
+    );
+    const sourceWork = new Map<string, number>();
+    for (const need of needs) {
+      const sources = need.live.filter((id) => (sourceWork.get(id) ?? 0) < this.config.replicationWorkPerDatanodeMax);
+      if (sources.length === 0) continue;
+      const leastWork = Math.min(...sources.map((id) => sourceWork.get(id) ?? 0));
+      const idle = sources.filter((id) => (sourceWork.get(id) ?? 0) === leastWork);
+      const source = idle[Math.min(idle.length - 1, Math.floor(this.random() * idle.length))]!;
+      const exclude = [...(this.replicas.get(need.block.blockId)?.keys() ?? []), ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
+      const chosen = this.datanodes.chooseTargets(need.missing, exclude, now);
+      if (!chosen.ok) continue;
+      push(source, { type: 'replicate', blockId: need.block.blockId, genStamp: need.block.genStamp, length: need.block.length, targets: chosen.value });
+      sourceWork.set(source, (sourceWork.get(source) ?? 0) + 1);
+      let pending = this.pending.get(need.block.blockId);
+      if (pending === undefined) this.pending.set(need.block.blockId, (pending = new Map()));
+      for (const target of chosen.value) pending.set(target.id, now + this.config.pendingReplicationTimeoutMs);
+    }
+
+    for (const [datanodeId, blockIds] of [...this.toDelete]) {
+      if (!this.datanodes.isLive(datanodeId, now)) continue; // it gets them when it is back
+      const batch: string[] = [];
+      for (const blockId of blockIds) {
+        if (batch.length >= this.config.deleteBlocksPerCommandMax) break;
+        batch.push(blockId);
+      }
+      for (const blockId of batch) blockIds.delete(blockId);
+      if (blockIds.size === 0) this.toDelete.delete(datanodeId);
+      if (batch.length > 0) push(datanodeId, { type: 'delete', blockIds: batch });
+    }
+    return commands;
+  }
+
+  // --- internals ----------------------------------------------------------------------
+
+  /** Live datanodes holding a finalized replica of a complete block at its genStamp and length (any replica of an open one). */
+  private goodLiveHolders(block: BlockRecord, now: number): string[] {
+    const holders = this.replicas.get(block.blockId);
+    if (holders === undefined) return [];
+    const good: string[] = [];
+    for (const [datanodeId, replica] of holders) {
+      if (replica.genStamp !== block.genStamp || !this.datanodes.isLive(datanodeId, now)) continue;
+      if (block.state === 'complete' && !(replica.finalized && replica.length === block.length)) continue;
+      good.push(datanodeId);
+    }
+    return good;
+  }
+
+  /** Deferred on a standby: the journal has not reached the block, or its genStamp. */
+  private wouldDefer(replica: ReplicaReport, state: FileMetaState): boolean {
+    if (this.modeValue !== 'standby') return false;
+    const block = state.blocks.get(replica.blockId);
+    if (block === undefined) return parseBlockId(replica.blockId)!.seq >= state.nextBlockSeq;
+    return replica.genStamp > block.genStamp;
+  }
+
+  private place(datanodeId: string, replica: ReplicaReport, state: FileMetaState): Placement {
+    const parsed = parseBlockId(replica?.blockId);
+    if (parsed === null || parsed.shard !== state.shard) return 'ignored';
+    const { blockId } = replica;
+    if (!isCount(replica.genStamp) || !isCount(replica.length) || typeof replica.finalized !== 'boolean') return 'ignored';
+    if (this.wouldDefer(replica, state)) {
+      this.removeReplica(datanodeId, blockId);
+      this.defer(datanodeId, replica);
+      return 'deferred';
+    }
+    const block = state.blocks.get(blockId);
+    if (block === undefined || replica.genStamp < block.genStamp) {
+      this.invalidate(datanodeId, blockId);
+      return 'invalidated';
+    }
+    if (replica.genStamp > block.genStamp) return 'ignored'; // the active only: see the header
+    const mark = this.corrupt.get(blockId)?.get(datanodeId);
+    if (mark !== undefined && mark.genStamp === replica.genStamp) {
+      mark.deleteScheduled = false; // still there: its delete was lost or not done yet, so computeWork sends it again
+      return 'invalidated';
+    }
+    if (block.state === 'complete' && replica.finalized && replica.length !== block.length) {
+      this.removeReplica(datanodeId, blockId);
+      this.addCorruptMark(blockId, datanodeId, replica.genStamp);
+      return 'invalidated';
+    }
+    let holders = this.replicas.get(blockId);
+    if (holders === undefined) this.replicas.set(blockId, (holders = new Map()));
+    holders.set(datanodeId, { genStamp: replica.genStamp, length: replica.length, finalized: replica.finalized });
+    let held = this.byDatanode.get(datanodeId);
+    if (held === undefined) this.byDatanode.set(datanodeId, (held = new Set()));
+    held.add(blockId);
+    this.toDelete.get(datanodeId)?.delete(blockId);
+    const pending = this.pending.get(blockId);
+    if (pending?.delete(datanodeId) && pending.size === 0) this.pending.delete(blockId);
+    return 'recorded';
+  }
+
+  private defer(datanodeId: string, replica: ReplicaReport): void {
+    const key = deferredKey(datanodeId, replica.blockId);
+    this.deferred.delete(key); // a newer report of the same replica replaces the older, at the back
+    while (this.deferred.size >= this.config.deferredReportsMax) {
+      const oldest = this.deferred.keys().next().value as string;
+      this.deferred.delete(oldest);
+      this.deferredDroppedCount++;
+    }
+    this.deferred.set(key, {
+      datanodeId,
+      replica: { blockId: replica.blockId, genStamp: replica.genStamp, length: replica.length, finalized: replica.finalized },
+    });
+  }
+
+  private addCorruptMark(blockId: string, datanodeId: string, genStamp: number): void {
+    let marks = this.corrupt.get(blockId);
+    if (marks === undefined) this.corrupt.set(blockId, (marks = new Map()));
+    marks.set(datanodeId, { genStamp, deleteScheduled: false });
+  }
+
+  /** Drops the replica from the map and schedules its deletion on that datanode. */
+  private invalidate(datanodeId: string, blockId: string): void {
+    this.removeReplica(datanodeId, blockId);
+    this.scheduleDelete(datanodeId, blockId);
+  }
+
+  private scheduleDelete(datanodeId: string, blockId: string): void {
+    let blockIds = this.toDelete.get(datanodeId);
+    if (blockIds === undefined) this.toDelete.set(datanodeId, (blockIds = new Set()));
+    blockIds.add(blockId);
+  }
+
+  private removeReplica(datanodeId: string, blockId: string): void {
+    const holders = this.replicas.get(blockId);
+    if (holders?.delete(datanodeId) && holders.size === 0) this.replicas.delete(blockId);
+    const held = this.byDatanode.get(datanodeId);
+    if (held?.delete(blockId) && held.size === 0) this.byDatanode.delete(datanodeId);
+  }
+
+  private expirePending(now: number): void {
+    for (const [blockId, targets] of this.pending) {
+      for (const [datanodeId, expiresAtMs] of targets) if (expiresAtMs <= now) targets.delete(datanodeId);
+      if (targets.size === 0) this.pending.delete(blockId);
+    }
+  }
+}
+
+function deferredKey(datanodeId: string, blockId: string): string {
+  return `${datanodeId}\u0000${blockId}`;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}

@@ -1,0 +1,404 @@
+// The block map, the FMS member's soft state: reports placed, deferred on a standby and
+// replayed after apply, invalidated on the active; dead datanodes and corrupt replicas
+// re-replicated, throttled; safe mode; target choice; leases.
+
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { BlockMap, type DatanodeCommand, type ReplicaReport } from '../../src/filemeta/block-map.js';
+import { LeaseTable, expiredLeases } from '../../src/filemeta/leases.js';
+import { createFileMetaMachine, type FileMetaState } from '../../src/filemeta/machine.js';
+import type { FileMetaMutation, FileMetaMutationBase, PipelineAnswer } from '../../src/filemeta/ops.js';
+
+type Body = FileMetaMutation extends infer M ? (M extends unknown ? Omit<M, keyof FileMetaMutationBase> : never) : never;
+
+const GIB = 1024 ** 3;
+const machine = createFileMetaMachine({
+  shard: 'fms-0',
+  pools: 1,
+  ownedPools: [0],
+  deferredReportsMax: 3,
+  heartbeatDeadlineMs: 10_000,
+  replicationWorkPerDatanodeMax: 2,
+  deleteBlocksPerCommandMax: 2,
+  pendingReplicationTimeoutMs: 60_000,
+  leaseHardLimitMs: 1_000,
+});
+const pipeline = [{ id: 'dn1', data: 'h1:1' }];
+let callId = 0;
+
+function apply(state: FileMetaState, body: Body): unknown {
+  const outcome = machine.apply(state, { clientId: 'c', callId: ++callId, time: 1, user: 'u', ...body } as FileMetaMutation);
+  assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
+  return outcome.value;
+}
+
+/** A closed file `fileId` of one block of 10 bytes at replication `replication`; answers the block id. */
+function closedFile(state: FileMetaState, fileId: number, replication = 3): string {
+  const { blockId } = apply(state, { type: 'addBlock', fileId, pool: 0, replication, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+  apply(state, { type: 'complete', fileId, holder: 'w', last: { blockId, length: 10 } });
+  return blockId;
+}
+
+/** A sequence of numbers in [0, 1) that repeats, so random choices are reproducible. */
+function seeded(values = [0.1, 0.7, 0.4, 0.9, 0.2]): () => number {
+  let i = 0;
+  return () => values[i++ % values.length]!;
+}
+
+function heartbeat(map: BlockMap, id: string, now: number, freeGiB = 10): void {
+  map.heartbeat({ id, rpc: `${id}:1`, data: `${id}:2`, http: `${id}:3`, capacityBytes: 100 * GIB, usedBytes: (100 - freeGiB) * GIB }, now);
+}
+
+function replica(blockId: string, genStamp: number, length = 10, finalized = true): ReplicaReport {
+  return { blockId, genStamp, length, finalized };
+}
+
+function commandsOf(work: Map<string, DatanodeCommand[]>, type: DatanodeCommand['type']): [string, DatanodeCommand][] {
+  const found: [string, DatanodeCommand][] = [];
+  for (const [datanodeId, commands] of work) for (const command of commands) if (command.type === type) found.push([datanodeId, command]);
+  return found;
+}
+
+/** An active map out of safe mode with dn1..dnN alive at time 0. */
+function activeMap(state: FileMetaState, datanodes: number, random = seeded()): BlockMap {
+  const map = new BlockMap(machine.config, random);
+  map.becomeActive(state);
+  map.leaveSafeMode();
+  for (let i = 1; i <= datanodes; i++) heartbeat(map, `dn${i}`, 0);
+  return map;
+}
+
+describe('standby: deferred reports', () => {
+  test('a report for a block the journal has not reached is deferred, then placed after the apply', () => {
+    const active = machine.initial();
+    const standby = machine.initial();
+    const blockId = closedFile(active, 7); // the standby has not applied it yet
+    const map = new BlockMap(machine.config, seeded());
+    heartbeat(map, 'dn1', 0);
+    assert.deepEqual(map.fullReport('dn1', [replica(blockId, 1)], standby, 0), { recorded: 0, deferred: 1, invalidated: 0, ignored: 0 });
+    assert.equal(map.deferredCount(), 1);
+    assert.deepEqual(map.locations(blockId, standby, 0), []);
+    // The standby applies what the active journaled, then replays.
+    const standbyMachineState = machine.fromImage(machine.toImage(active));
+    assert.equal(map.replayDeferred(standbyMachineState), 1);
+    assert.equal(map.deferredCount(), 0);
+    assert.deepEqual(map.locations(blockId, standbyMachineState, 0), [{ id: 'dn1', data: 'dn1:2', length: 10, finalized: true }]);
+  });
+
+  test('an open block lists its pipeline\'s replicas, finalized first', () => {
+    const state = machine.initial();
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 2, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+    const map = activeMap(state, 2);
+    map.incrementalReport('dn1', { received: [replica(blockId, 1, 3, false)], deleted: [] }, state, 0);
+    map.incrementalReport('dn2', { received: [replica(blockId, 1, 8, true)], deleted: [] }, state, 0);
+    assert.deepEqual(map.locations(blockId, state, 0).map((l) => [l.id, l.finalized]), [
+      ['dn2', true],
+      ['dn1', false],
+    ]);
+  });
+
+  test('a newer genStamp than the standby has seen is deferred until the updatePipeline is applied', () => {
+    const state = machine.initial();
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 1, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+    const map = new BlockMap(machine.config, seeded());
+    heartbeat(map, 'dn1', 0);
+    assert.equal(map.incrementalReport('dn1', { received: [replica(blockId, 2, 5, false)], deleted: [] }, state, 0).deferred, 1);
+    assert.equal(map.replayDeferred(state), 0, 'nothing moved');
+    apply(state, { type: 'updatePipeline', blockId, holder: 'w', length: 5, targets: pipeline });
+    assert.equal(map.replayDeferred(state), 1);
+    assert.deepEqual(map.replicasOf(blockId), [{ datanodeId: 'dn1', genStamp: 2, length: 5, finalized: false }]);
+  });
+
+  test('the deferred queue is bounded: the oldest are dropped and counted', () => {
+    const state = machine.initial();
+    const map = new BlockMap(machine.config, seeded());
+    for (let seq = 1; seq <= 5; seq++) map.incrementalReport('dn1', { received: [replica(`fms-0_${seq}`, 1)], deleted: [] }, state, 0);
+    assert.equal(map.deferredCount(), 3);
+    assert.equal(map.deferredDropped(), 2);
+    // A deleted report cancels a deferred one; a repeated report does not take a second slot.
+    map.incrementalReport('dn1', { received: [replica('fms-0_5', 1)], deleted: ['fms-0_4'] }, state, 0);
+    assert.equal(map.deferredCount(), 2);
+  });
+
+  test('a standby schedules deletion of deleted blocks (seq below nextBlockSeq) but hands out nothing', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7);
+    apply(state, { type: 'deleteFiles', fileIds: [7] });
+    const map = new BlockMap(machine.config, seeded());
+    heartbeat(map, 'dn1', 0);
+    assert.equal(map.fullReport('dn1', [replica(blockId, 1)], state, 0).invalidated, 1);
+    assert.deepEqual(map.pendingDeletes('dn1'), [blockId]);
+    assert.equal(map.computeWork(state, 0).size, 0);
+  });
+
+  test('becoming active judges what is still deferred as the active does', () => {
+    const state = machine.initial();
+    const map = new BlockMap(machine.config, seeded());
+    heartbeat(map, 'dn1', 0);
+    map.fullReport('dn1', [replica('fms-0_9', 1)], state, 0);
+    assert.equal(map.deferredCount(), 1);
+    map.becomeActive(state);
+    assert.equal(map.deferredCount(), 0);
+    assert.deepEqual(map.pendingDeletes('dn1'), ['fms-0_9']);
+  });
+});
+
+describe('active: invalidation', () => {
+  test('unknown blocks and stale genStamps are scheduled for deletion; foreign shard ids are ignored', () => {
+    const state = machine.initial();
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 1, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+    apply(state, { type: 'updatePipeline', blockId, holder: 'w', length: 0, targets: pipeline }); // genStamp 2
+    const map = activeMap(state, 1);
+    const summary = map.fullReport('dn1', [replica('fms-0_99', 1), replica(blockId, 1, 0, false), replica('fms-1_1', 1), replica('garbage', 1), replica(blockId.replace('fms-0', 'fms-00'), 1)], state, 0);
+    assert.deepEqual(summary, { recorded: 0, deferred: 0, invalidated: 2, ignored: 3 });
+    assert.equal(map.deferredCount(), 0);
+    const deletes = commandsOf(map.computeWork(state, 0), 'delete');
+    assert.deepEqual(deletes, [['dn1', { type: 'delete', blockIds: ['fms-0_99', blockId] }]]);
+  });
+
+  test('blockLocations lists every block of a file with its live replicas', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7);
+    const map = activeMap(state, 2);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn1', [replica(blockId, 1, 4, false)], state, 0); // not a whole copy: no location
+    const located = map.blockLocations(state, 7, 0);
+    assert.ok(located.ok);
+    assert.deepEqual(located.value.blocks, [
+      {
+        blockId,
+        genStamp: 1,
+        length: 10,
+        offset: 0,
+        state: 'complete',
+        locations: [
+          { id: 'dn2', data: 'dn2:2', length: 10, finalized: true },
+        ],
+      },
+    ]);
+    const unknown = map.blockLocations(state, 8, 0);
+    assert.equal(unknown.ok ? 'ok' : unknown.error.code, 'NOT_FOUND');
+  });
+
+  test('a full report replaces what the datanode reported before', () => {
+    const state = machine.initial();
+    const a = closedFile(state, 7);
+    const b = closedFile(state, 8);
+    const map = activeMap(state, 1);
+    map.fullReport('dn1', [replica(a, 1), replica(b, 2)], state, 0);
+    assert.equal(map.locations(b, state, 0).length, 1);
+    map.fullReport('dn1', [replica(a, 1)], state, 0);
+    assert.equal(map.locations(b, state, 0).length, 0);
+    assert.equal(map.locations(a, state, 0).length, 1);
+  });
+
+  test('a finalized replica of a complete block with another length is corrupt', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 1);
+    const map = activeMap(state, 2);
+    assert.equal(map.fullReport('dn1', [replica(blockId, 1, 9)], state, 0).invalidated, 1);
+    assert.deepEqual(map.locations(blockId, state, 0), []);
+  });
+
+  test('blocks of deleted files are deleted on every datanode that holds them, in bounded commands', () => {
+    const state = machine.initial();
+    const blocks = [7, 8, 9].map((fileId) => closedFile(state, fileId, 2));
+    const map = activeMap(state, 2);
+    for (const dn of ['dn1', 'dn2']) map.fullReport(dn, blocks.map((b, i) => replica(b, i + 1)), state, 0);
+    const { blocks: deleted } = apply(state, { type: 'deleteFiles', fileIds: [7, 8, 9] }) as { blocks: string[] };
+    map.forgetBlocks(deleted);
+    const first = commandsOf(map.computeWork(state, 0), 'delete');
+    assert.deepEqual(first.map(([dn, c]) => [dn, (c as { blockIds: string[] }).blockIds.length]), [
+      ['dn1', 2],
+      ['dn2', 2],
+    ]);
+    const second = commandsOf(map.computeWork(state, 0), 'delete');
+    assert.deepEqual(second.map(([dn, c]) => [dn, (c as { blockIds: string[] }).blockIds]), [
+      ['dn1', [blocks[2]]],
+      ['dn2', [blocks[2]]],
+    ]);
+    assert.equal(map.computeWork(state, 0).size, 0);
+  });
+});
+
+describe('replication work', () => {
+  test('a dead datanode\'s blocks are re-replicated, at most replicationWorkPerDatanodeMax per source per round', () => {
+    const state = machine.initial();
+    const blocks = [1, 2, 3, 4, 5].map((fileId) => closedFile(state, fileId, 2));
+    const map = activeMap(state, 3);
+    for (const dn of ['dn1', 'dn2']) map.fullReport(dn, blocks.map((b, i) => replica(b, i + 1)), state, 0);
+    assert.equal(map.computeWork(state, 0).size, 0, 'fully replicated: no work');
+
+    // dn2 stops heartbeating; dn1 and dn3 stay alive.
+    heartbeat(map, 'dn1', 10_000);
+    heartbeat(map, 'dn3', 10_000);
+    const now = 15_000;
+    assert.deepEqual(map.liveDatanodes(now).map((d) => d.id), ['dn1', 'dn3']);
+    const first = commandsOf(map.computeWork(state, now), 'replicate');
+    assert.equal(first.length, 2, 'dn1 is the only source and copies at most 2 per round');
+    for (const [source, command] of first) {
+      assert.equal(source, 'dn1');
+      assert.deepEqual((command as { targets: unknown }).targets, [{ id: 'dn3', data: 'dn3:2' }]);
+    }
+    // Scheduled copies are pending: the next round takes the next blocks, not the same ones again.
+    const second = commandsOf(map.computeWork(state, now), 'replicate');
+    const third = commandsOf(map.computeWork(state, now), 'replicate');
+    const copied = [...first, ...second, ...third].map(([, c]) => (c as { blockId: string }).blockId);
+    assert.deepEqual(copied.sort(), [...blocks].sort());
+    assert.equal(map.computeWork(state, now).size, 0);
+    // dn3 reports the copies: they count, nothing is pending.
+    map.incrementalReport('dn3', { received: blocks.map((b, i) => replica(b, i + 1)), deleted: [] }, state, now);
+    assert.equal(map.locations(blocks[0]!, state, now).length, 2);
+  });
+
+  test('a copy not reported within the pending timeout is scheduled again', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 2);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    assert.equal(commandsOf(map.computeWork(state, 0), 'replicate').length, 1);
+    assert.equal(commandsOf(map.computeWork(state, 1_000), 'replicate').length, 0);
+    heartbeat(map, 'dn1', 60_000);
+    heartbeat(map, 'dn2', 60_000);
+    assert.equal(commandsOf(map.computeWork(state, 60_000), 'replicate').length, 1);
+  });
+
+  test('closed files come first, then the blocks with the fewest live replicas', () => {
+    const state = machine.initial();
+    const twoLive = closedFile(state, 1, 3);
+    const oneLive = closedFile(state, 2, 3);
+    const { blockId: openDone } = apply(state, { type: 'addBlock', fileId: 3, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+    apply(state, { type: 'addBlock', fileId: 3, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: { blockId: openDone, length: 10 }, targets: pipeline });
+    const map = new BlockMap({ ...machine.config, replicationWorkPerDatanodeMax: 1 }, seeded());
+    map.becomeActive(state);
+    map.leaveSafeMode();
+    for (let i = 1; i <= 5; i++) heartbeat(map, `dn${i}`, 0);
+    map.fullReport('dn1', [replica(twoLive, 1), replica(oneLive, 2), replica(openDone, 3)], state, 0);
+    map.fullReport('dn2', [replica(twoLive, 1)], state, 0);
+    // One copy per source per round: dn1 is the only source of oneLive and openDone.
+    const round = commandsOf(map.computeWork(state, 0), 'replicate').map(([dn, c]) => [dn, (c as { blockId: string }).blockId]);
+    assert.deepEqual(round.find(([dn]) => dn === 'dn1'), ['dn1', oneLive]);
+    const next = commandsOf(map.computeWork(state, 0), 'replicate').map(([, c]) => (c as { blockId: string }).blockId);
+    assert.deepEqual(next, [openDone], 'the complete block of the open file comes after the closed files');
+  });
+
+  test('over-replicated blocks are trimmed, fullest datanode first', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 0);
+    heartbeat(map, 'dn1', 0, 50);
+    heartbeat(map, 'dn2', 0, 5);
+    heartbeat(map, 'dn3', 0, 20);
+    for (const dn of ['dn1', 'dn2', 'dn3']) map.incrementalReport(dn, { received: [replica(blockId, 1)], deleted: [] }, state, 0);
+    const work = map.computeWork(state, 0);
+    assert.deepEqual(commandsOf(work, 'delete'), [['dn2', { type: 'delete', blockIds: [blockId] }]]);
+    assert.equal(commandsOf(work, 'replicate').length, 0);
+    assert.equal(map.locations(blockId, state, 0).length, 2);
+  });
+
+  test('a corrupt replica is replaced: deleted once a good copy exists, and copied again', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 3);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    assert.equal(map.markCorrupt(blockId, 'dn2'), true);
+    assert.equal(map.markCorrupt(blockId, 'dn9'), false);
+    assert.deepEqual(map.locations(blockId, state, 0).map((l) => l.id), ['dn1']);
+    const work = map.computeWork(state, 0);
+    assert.deepEqual(commandsOf(work, 'delete'), [['dn2', { type: 'delete', blockIds: [blockId] }]]);
+    assert.deepEqual(commandsOf(work, 'replicate'), [['dn1', { type: 'replicate', blockId, genStamp: 1, length: 10, targets: [{ id: 'dn3', data: 'dn3:2' }] }]]);
+    // Reported again before dn2 deleted it: still corrupt, not a location.
+    map.incrementalReport('dn2', { received: [replica(blockId, 1)], deleted: [] }, state, 0);
+    assert.deepEqual(map.locations(blockId, state, 0).map((l) => l.id), ['dn1']);
+  });
+
+  test('the last copy of a block is not deleted even when corrupt', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 2);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    map.markCorrupt(blockId, 'dn1');
+    assert.equal(map.computeWork(state, 0).size, 0);
+  });
+
+  test('nothing is handed out in safe mode', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 2);
+    map.enterSafeMode();
+    map.fullReport('dn1', [replica(blockId, 1), replica('fms-0_99', 1)], state, 0);
+    assert.equal(map.computeWork(state, 0).size, 0);
+  });
+});
+
+describe('safe mode', () => {
+  test('fraction of complete blocks with a live replica; leaves at the threshold', () => {
+    const state = machine.initial();
+    const map = new BlockMap(machine.config, seeded());
+    assert.equal(map.safeModeFraction(state, 0), 1, 'no blocks: 1');
+    const a = closedFile(state, 1);
+    const b = closedFile(state, 2);
+    apply(state, { type: 'addBlock', fileId: 3, pool: 0, replication: 1, blockSize: 100, holder: 'w', previous: null, targets: pipeline }); // open: not counted
+    map.becomeActive(state);
+    assert.equal(map.inSafeMode, true);
+    heartbeat(map, 'dn1', 0);
+    map.fullReport('dn1', [replica(a, 1)], state, 0);
+    assert.equal(map.safeModeFraction(state, 0), 0.5);
+    assert.equal(map.checkSafeMode(state, 0), true);
+    map.incrementalReport('dn1', { received: [replica(b, 2)], deleted: [] }, state, 0);
+    assert.equal(map.safeModeFraction(state, 0), 1);
+    assert.equal(map.safeModeFraction(state, 20_000), 0, 'dn1 dead: its replicas do not count');
+    assert.equal(map.checkSafeMode(state, 0), false);
+  });
+});
+
+describe('chooseTargets', () => {
+  test('most free space first, excludes, skips dead and full datanodes, fewer than asked is fine, none → NO_DATANODES', () => {
+    const map = new BlockMap(machine.config, seeded());
+    heartbeat(map, 'dn1', 0, 10);
+    heartbeat(map, 'dn2', 0, 30);
+    heartbeat(map, 'dn3', 0, 20);
+    heartbeat(map, 'dn4', 0, 0);
+    heartbeat(map, 'old', -20_000, 90);
+    const ids = (result: ReturnType<BlockMap['chooseTargets']>) => (result.ok ? result.value.map((t) => t.id) : result.error.code);
+    assert.deepEqual(ids(map.chooseTargets(2, [], 0)), ['dn2', 'dn3']);
+    assert.deepEqual(ids(map.chooseTargets(3, ['dn2'], 0)), ['dn3', 'dn1']);
+    assert.deepEqual(ids(map.chooseTargets(3, ['dn2', 'dn3'], 0)), ['dn1']);
+    assert.equal(ids(map.chooseTargets(3, ['dn1', 'dn2', 'dn3'], 0)), 'NO_DATANODES');
+    assert.deepEqual(map.chooseTargets(1, [], 0), { ok: true, value: [{ id: 'dn2', data: 'dn2:2' }] });
+  });
+
+  test('ties are broken by the injected random', () => {
+    const pick = (random: () => number) => {
+      const map = new BlockMap(machine.config, random);
+      for (const id of ['a', 'b', 'c']) heartbeat(map, id, 0);
+      const chosen = map.chooseTargets(1, [], 0);
+      return chosen.ok ? chosen.value[0]!.id : '';
+    };
+    assert.equal(pick(seeded([0.9, 0.1, 0.5])), 'b');
+    assert.equal(pick(seeded([0.1, 0.9, 0.5])), 'a');
+  });
+
+  test('a malformed heartbeat is refused', () => {
+    const map = new BlockMap(machine.config, seeded());
+    assert.throws(() => map.heartbeat({ id: '', rpc: 'a', data: 'b', http: 'c', capacityBytes: 1, usedBytes: 0 }, 0), /INVALID_ARGUMENT|non-empty/);
+    assert.throws(() => map.heartbeat({ id: 'x', rpc: 'a', data: 'b', http: 'c', capacityBytes: -1, usedBytes: 0 }, 0), /capacityBytes/);
+  });
+});
+
+describe('leases', () => {
+  test('a holder silent for longer than the hard limit loses its files; unknown holders start their lease when first seen', () => {
+    const state = machine.initial();
+    apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 1, blockSize: 100, holder: 'w1', previous: null, targets: pipeline });
+    apply(state, { type: 'addBlock', fileId: 8, pool: 0, replication: 1, blockSize: 100, holder: 'w2', previous: null, targets: pipeline });
+    const leases = new LeaseTable(machine.config.leaseHardLimitMs);
+    leases.renew('w1', 0);
+    leases.renew('gone', 0);
+    assert.deepEqual(leases.expired(state, 500), []);
+    leases.renew('w1', 900);
+    assert.deepEqual(leases.expired(state, 1_600).map((f) => f.fileId), [8], 'w2 first seen at 500');
+    assert.equal(leases.lastRenewedAt('gone'), undefined, 'a holder without open files is pruned once its lease ran out');
+    assert.deepEqual(expiredLeases(state, 2_000, new Map([['w1', 900]]), 1_000).map((f) => f.holder), ['w1']);
+  });
+});
