@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { fsyncDirectory, truncateFileSync, writeFully, TEMP_SUFFIX } from '../replication/storage-layout.js';
-import { CRC_BYTES, chunkCount, findBadChunk } from './chunk-checksums.js';
+import { CRC_BYTES, chunkCount, computeChunkCrcs, findBadChunk } from './chunk-checksums.js';
 import { DEFAULT_DATANODE_CONFIG, type DatanodeConfig } from './config.js';
 
 export const META_MAGIC = 'TBLK';
@@ -349,6 +349,7 @@ export class BlockStore {
       await fsyncDirectory(this.finalizedDir);
       replica.finalized = false;
     }
+    if (length % this.config.chunkBytes !== 0) await this.recomputeLastCrc(replica, length);
     truncateFileSync(join(this.rbwDir, blockId), length);
     truncateFileSync(join(this.rbwDir, oldMeta), META_HEADER_BYTES + chunkCount(length, this.config.chunkBytes) * CRC_BYTES);
     if (newGenStamp !== replica.genStamp) await rename(join(this.rbwDir, oldMeta), join(this.rbwDir, metaName(blockId, newGenStamp)));
@@ -360,6 +361,32 @@ export class BlockStore {
     replica.genStamp = newGenStamp;
     replica.length = length;
     return this.infoOf(replica);
+  }
+
+  /**
+   * A cut mid-chunk leaves a shorter last chunk: check the whole old chunk against its CRC
+   * (so a corrupt prefix is never blessed), then store the CRC of the part that stays.
+   */
+  private async recomputeLastCrc(replica: Replica, length: number): Promise<void> {
+    const cb = this.config.chunkBytes;
+    const chunkIndex = Math.floor(length / cb);
+    const chunkStart = chunkIndex * cb;
+    const data = await open(join(this.rbwDir, replica.blockId), 'r');
+    const meta = await open(join(this.rbwDir, metaName(replica.blockId, replica.genStamp)), 'r+');
+    try {
+      const chunk = Buffer.allocUnsafe(Math.min(cb, replica.length - chunkStart));
+      const crc = Buffer.allocUnsafe(CRC_BYTES);
+      const crcPosition = META_HEADER_BYTES + chunkIndex * CRC_BYTES;
+      if ((await readFully(data, chunk, chunkStart)) !== chunk.length || (await readFully(meta, crc, crcPosition)) !== CRC_BYTES) {
+        throw new TandemError('BLOCK_NOT_FOUND', `replica ${replica.blockId} is shorter than its recorded length`);
+      }
+      if (findBadChunk(chunk, crc, cb) >= 0) {
+        throw new TandemError('CHECKSUM_MISMATCH', `chunk ${chunkIndex} of ${replica.blockId} fails its CRC32C; it cannot be resumed from here`);
+      }
+      await writeFully(meta, [computeChunkCrcs(chunk.subarray(0, length - chunkStart), cb)], crcPosition);
+    } finally {
+      await Promise.allSettled([data.close(), meta.close()]);
+    }
   }
 
   /** @internal called by a writer that finalized: data first, then meta (see completeTornFinalizes). */
