@@ -8,6 +8,7 @@
 //   writer.finish()            → resolves with the final ack: {blockId, genStamp, length}
 //   writer.unackedData()       → every byte written past ackedBytes, to resend on a rebuilt pipeline
 //   writer.ackedBytes          → block length every node has acknowledged
+//   writer.writtenBytes        → block length through which write() took data (ackedBytes + unackedData().length)
 //   readBlock(address, blockId, genStamp, offset, length, config?) → AsyncIterable<Buffer>
 //   copyBlock(sourceAddress, {blockId, genStamp, length, targets, finalize?}, config?) → {length}
 //
@@ -211,6 +212,11 @@ export class BlockWriter {
     return this.acked;
   }
 
+  /** Block length through which write() accepted data: ackedBytes + unackedData().length. */
+  get writtenBytes(): number {
+    return this.sentBytes + this.stagedBytes;
+  }
+
   /** Every byte written past ackedBytes (sent and unacknowledged, then staged), in order. */
   unackedData(): Buffer {
     const parts = this.unacked.map((p) => p.data);
@@ -296,19 +302,30 @@ export class BlockWriter {
   }
 
   private async sendStaged(): Promise<void> {
+    // Room first: until the packet is in `unacked`, its bytes stay staged (and in unackedData()).
+    await this.roomForPacket();
     const data = (this.staged as Buffer).subarray(0, this.stagedBytes);
     this.staged = null;
     this.stagedBytes = 0;
-    await this.sendPacket(data, null, false);
+    this.pushPacket(data, null, false);
   }
 
   private async sendPacket(data: Buffer, crcs: Buffer | null, last: boolean): Promise<void> {
+    await this.roomForPacket();
+    this.pushPacket(data, crcs, last);
+  }
+
+  private async roomForPacket(): Promise<void> {
     while (this.unacked.length >= this.config.packetsInFlightMax) {
+      this.check();
       await new Promise<void>((resolve, reject) => {
         this.roomWaiter = { resolve, reject };
       });
     }
     this.check();
+  }
+
+  private pushPacket(data: Buffer, crcs: Buffer | null, last: boolean): void {
     const seq = this.nextSeq++;
     const head = encodePacketHead(seq, last, this.sentBytes, data.length, crcs ?? computeChunkCrcs(data, this.config.chunkBytes));
     this.unacked.push({ seq, data, last });

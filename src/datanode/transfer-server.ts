@@ -373,18 +373,18 @@ class WriteTransfer {
   private flushAcks(): void {
     while (!this.ended) {
       const entry = this.pending[0];
-      if (entry === undefined) return;
+      if (entry === undefined) break;
       if (entry.localError !== null) {
         this.sendAck({ seq: entry.seq, status: this.abortStatus, okReplicas: 0 });
         this.context.log.warn({ blockId: this.request.blockId, seq: entry.seq, err: entry.localError.message }, `write of ${this.label} failed here: ${entry.localError.message}`);
         this.end('local failure');
         return;
       }
-      if (!entry.localDone) return;
+      if (!entry.localDone) break;
       let okReplicas = 1;
       if (this.downstream !== null) {
         const ack = entry.downstreamAck;
-        if (ack === null && !this.downstreamLost) return;
+        if (ack === null && !this.downstreamLost) break;
         if (ack === null || ack.status !== ACK_STATUS.OK) {
           const downstreamOk = ack === null ? 0 : ack.okReplicas;
           const status = ack === null ? ACK_STATUS.PIPELINE : ack.status;
