@@ -18,6 +18,7 @@ export interface ClusterFile {
   zk: { connect: string; chroot: string; pid: number | null; sessionTimeoutMs: number; tickTimeMs: number; dataDir: string };
   zkAuth: string;
   shards: Record<string, { members: Array<{ member: string; rpc: string; pid: number | null; dir: string; log: string; monitorPid?: number | null }> }>;
+  datanodes?: Array<{ id: string; rpc: string; data: string; pid: number | null; dir: string; log: string }>;
   supervisorPid: number;
 }
 

@@ -3,6 +3,7 @@ import { TandemError } from '../errors.js';
 import type { Command } from 'commander';
 import { TandemClient } from '../client/tandem-client.js';
 import { ZooKeeperResolver } from '../client/zk-resolver.js';
+import { readPoolMap } from '../election/pool-map.js';
 import { coordinatorFactory, zooKeeperTarget, type ClusterFlags } from './cluster-address.js';
 
 export interface ClientFlags extends ClusterFlags {
@@ -25,7 +26,24 @@ export function clientFrom(flags: ClientFlags): TandemClient {
     ...(flags.deadlineMs ? { deadlineMs: Number(flags.deadlineMs) } : {}),
   };
   const zk = zooKeeperTarget(flags);
-  if (zk) return new TandemClient({ resolver: new ZooKeeperResolver(coordinatorFactory(zk)), ...common });
+  if (zk) {
+    const connect = coordinatorFactory(zk);
+    return new TandemClient({
+      resolver: new ZooKeeperResolver(connect),
+      fms: {
+        poolMap: async () => {
+          const session = await connect();
+          try {
+            return await readPoolMap(session);
+          } finally {
+            await session.close();
+          }
+        },
+        target: (shard) => ({ resolver: new ZooKeeperResolver(connect, shard) }),
+      },
+      ...common,
+    });
+  }
   if (!flags.master) throw new TandemError('INVALID_ARGUMENT', 'say where the cluster is: --cluster DIR, --zk CONNECT/chroot or --master HOST:PORT');
   return new TandemClient({ masters: flags.master.split(',').map((s) => s.trim()).filter(Boolean), ...common });
 }

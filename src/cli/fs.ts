@@ -3,7 +3,12 @@ import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
 import type { TandemClient } from '../client/tandem-client.js';
-import { clusterOptions, printJson, withClient, type ClientFlags } from './common.js';
+import { clusterOptions, parsePositiveInt, printJson, withClient, type ClientFlags } from './common.js';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { crc32c } from '@node-rs/crc32';
+import { Progress, formatBytes } from './progress.js';
 
 interface FsFlags extends ClientFlags {
   json?: boolean;
@@ -197,6 +202,101 @@ export function registerFs(program: Command): void {
         const change = { ...(owner ? { owner } : {}), ...(group ? { group } : {}) };
         if (!change.owner && !change.group) throw new TandemError('INVALID_ARGUMENT', `chown needs OWNER, OWNER:GROUP or :GROUP, got "${spec}"`);
         for (const path of paths) await client.setOwner(path, change);
+      })(),
+    );
+
+  fs.command('put')
+    .argument('<local>', 'local file ("-" for stdin)')
+    .argument('<path>', 'where to store it in Tandem')
+    .option('-f, --force', 'overwrite an existing file')
+    .option('--replication <n>', 'replicas of each block', '3')
+    .option('--block-size <bytes>', 'bytes per block (a multiple of 65536)')
+    .description('copy a local file into Tandem')
+    .action((local: string, path: string, o: { force?: boolean; replication: string; blockSize?: string }) =>
+      withFsClient(async (client, f) => {
+        const total = local === '-' ? null : (await stat(local)).size;
+        const source = local === '-' ? process.stdin : createReadStream(local, { highWaterMark: 1 << 20 });
+        const writer = await client.createFile(path, {
+          overwrite: o.force === true,
+          replication: parsePositiveInt(o.replication, '--replication'),
+          ...(o.blockSize ? { blockSize: parsePositiveInt(o.blockSize, '--block-size') } : {}),
+        });
+        const progress = new Progress(`put ${path}`, total);
+        source.on('data', (chunk: Buffer) => progress.add(chunk.length));
+        await pipeline(source, writer);
+        const { seconds } = progress.finish();
+        const length = writer.length ?? 0;
+        if (f.json) return printJson({ path, length, seconds });
+        process.stdout.write(`${path}: ${formatBytes(length)} written in ${seconds.toFixed(1)} s (${formatBytes(length / Math.max(seconds, 0.001))}/s)\n`);
+      })(),
+    );
+
+  fs.command('get')
+    .argument('<path>', 'file in Tandem')
+    .argument('<local>', 'local file to write')
+    .description('copy a file out of Tandem')
+    .action((path: string, local: string) =>
+      withFsClient(async (client, f) => {
+        const status = await mustExist(client, path);
+        const progress = new Progress(`get ${path}`, status.length);
+        const source = await client.openFile(path);
+        source.on('data', (chunk: Buffer) => progress.add(chunk.length));
+        await pipeline(source, createWriteStream(local));
+        const { seconds } = progress.finish();
+        if (f.json) return printJson({ path, local, length: status.length, seconds });
+        process.stdout.write(`${local}: ${formatBytes(status.length)} read in ${seconds.toFixed(1)} s\n`);
+      })(),
+    );
+
+  fs.command('cat')
+    .argument('<path>', 'file in Tandem')
+    .description('print a file')
+    .action((path: string) =>
+      withFsClient(async (client) => {
+        await pipeline(await client.openFile(path), process.stdout, { end: false });
+      })(),
+    );
+
+  fs.command('head')
+    .argument('<path>', 'file in Tandem')
+    .option('-c, --bytes <n>', 'bytes to print', '1024')
+    .description('print the first bytes of a file')
+    .action((path: string, o: { bytes: string }) =>
+      withFsClient(async (client) => {
+        await pipeline(await client.openFile(path, { offset: 0, length: parsePositiveInt(o.bytes, '--bytes') }), process.stdout, { end: false });
+      })(),
+    );
+
+  fs.command('cp')
+    .argument('<src>', 'file in Tandem')
+    .argument('<dst>', 'new file in Tandem')
+    .option('-f, --force', 'overwrite an existing file')
+    .description('copy a file inside Tandem (its bytes go through this client)')
+    .action((src: string, dst: string, o: { force?: boolean }) =>
+      withFsClient(async (client, f) => {
+        const status = await mustExist(client, src);
+        if (status.type !== 'file') throw new TandemError('IS_DIRECTORY', `${src} is a directory`);
+        const writer = await client.createFile(dst, { overwrite: o.force === true, replication: status.replication, blockSize: status.blockSize });
+        await pipeline(await client.openFile(src), writer);
+        if (f.json) return printJson({ src, dst, length: writer.length });
+        process.stdout.write(`${src} -> ${dst}: ${formatBytes(writer.length ?? 0)}\n`);
+      })(),
+    );
+
+  fs.command('checksum')
+    .argument('<path>', 'file in Tandem')
+    .description("a file's CRC32C over all its bytes (each chunk is checked on the way)")
+    .action((path: string) =>
+      withFsClient(async (client, f) => {
+        let crc = 0;
+        let length = 0;
+        for await (const chunk of await client.openFile(path)) {
+          crc = crc32c(chunk as Buffer, crc);
+          length += (chunk as Buffer).length;
+        }
+        const hex = (crc >>> 0).toString(16).padStart(8, '0');
+        if (f.json) return printJson({ path, algorithm: 'CRC32C', checksum: hex, length });
+        process.stdout.write(`${path}\tCRC32C\t${hex}\t${length}\n`);
       })(),
     );
 }

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerAdmin } from './admin.js';
 import { registerBench } from './bench.js';
+import { registerDatanode } from './datanode.js';
 import { registerFs } from './fs.js';
 import { registerMaster } from './master.js';
 import { registerMonitor } from './monitor.js';
@@ -11,6 +12,7 @@ const program = new Command();
 program.name('tandem').description('Tandem: a distributed file system with highly available metadata masters');
 registerMaster(program);
 registerMonitor(program);
+registerDatanode(program);
 registerFs(program);
 registerAdmin(program);
 registerBench(program);

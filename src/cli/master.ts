@@ -7,7 +7,16 @@ import { TandemError } from '../errors.js';
 import { Master } from '../master/master.js';
 import { parseHostPort } from '../util/address.js';
 import { createLogger } from '../util/log.js';
-import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+import { coordinatorFactory, zooKeeperTarget, type ZooKeeperTarget } from './cluster-address.js';
+import { FMS_SHARD_PATTERN, readPoolMap } from '../election/pool-map.js';
+import type { Coordinator } from '../election/coordinator.js';
+import type { Limits } from '../config/limits.js';
+import type { Logger } from '../util/log.js';
+import type { ShardService } from '../master/shard-service.js';
+import { createNamespaceService } from '../master/namespace-service.js';
+import { createFileMetaService } from '../master/filemeta-service.js';
+import { ShardCaller } from '../client/shard-caller.js';
+import { ZooKeeperResolver } from '../client/zk-resolver.js';
 
 interface MasterFlags {
   shard: string;
@@ -27,8 +36,8 @@ interface MasterFlags {
 export function registerMaster(program: Command): void {
   program
     .command('master')
-    .description('run a metadata master (namespace shard)')
-    .requiredOption('--shard <shard>', 'shard to serve: ns')
+    .description('run a metadata master: of the namespace (ns) or of a file-metadata shard (fms-<n>)')
+    .requiredOption('--shard <shard>', 'shard to serve: ns or fms-<n>')
     .requiredOption('--dir <dir>', 'storage directory (journal, images)')
     .option('--rpc <host:port>', 'RPC listen address', '127.0.0.1:7070')
     .option('--http <host:port>', 'image server (HTTP) listen address (default: the RPC host, a free port)')
@@ -41,7 +50,9 @@ export function registerMaster(program: Command): void {
     .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', '3000')
     .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
     .action(async (flags: MasterFlags) => {
-      if (flags.shard !== 'ns') throw new TandemError('INVALID_ARGUMENT', `only --shard ns exists so far, got "${flags.shard}"`);
+      if (flags.shard !== 'ns' && !FMS_SHARD_PATTERN.test(flags.shard)) {
+        throw new TandemError('INVALID_ARGUMENT', `--shard must be ns or fms-<n>, got "${flags.shard}"`);
+      }
       const { host, port } = parseHostPort(flags.rpc);
       const member = flags.member ?? `${os.hostname()}-${port}`;
       const log = createLogger({ name: `master ${flags.shard}/${member}`, level: flags.logLevel });
@@ -50,17 +61,18 @@ export function registerMaster(program: Command): void {
       if (zk && flags.sessionTimeoutMs) zk.sessionTimeoutMs = Number(flags.sessionTimeoutMs);
       let master: Master;
       try {
+        const limits = limitsWith();
+        const service = await serviceFor(flags, zk, limits, log);
         master = await Master.start({
+          service,
           shard: flags.shard,
           member,
           dir: resolve(flags.dir),
           host,
           port,
           ...(flags.http ? { http: flags.http } : {}),
-          limits: limitsWith(),
+          limits,
           log,
-          ...(flags.superuser ? { superuser: flags.superuser } : {}),
-          ...(flags.supergroup ? { supergroup: flags.supergroup } : {}),
           ...(zk ? { ha: { connect: coordinatorFactory(zk, log), commitMode: flags.commit } } : {}),
           onFatal: () => {
             log.flush();
@@ -88,4 +100,42 @@ export function registerMaster(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+}
+
+/**
+ * The shard's service. With ZooKeeper, the pool map decides: the namespace spreads files
+ * over its pools and hands deleted files to their FMS shard; an FMS shard owns its pools.
+ */
+async function serviceFor(flags: MasterFlags, zk: ZooKeeperTarget | null, limits: Limits, log: Logger): Promise<ShardService> {
+  const poolMap = zk ? await withSession(coordinatorFactory(zk, log), readPoolMap) : null;
+  const owner = { ...(flags.superuser ? { superuser: flags.superuser } : {}), ...(flags.supergroup ? { supergroup: flags.supergroup } : {}) };
+  if (flags.shard === 'ns') {
+    if (!zk || !poolMap) return createNamespaceService({ limits, ...owner });
+    log.info({ pools: poolMap.pools, shards: poolMap.shards }, `files go to ${poolMap.pools} pools on ${poolMap.shards.join(', ')}`);
+    const connect = coordinatorFactory(zk, log);
+    const caller = (shard: string): ShardCaller =>
+      new ShardCaller({
+        label: `shard ${shard}`,
+        resolver: new ZooKeeperResolver(connect, shard),
+        deadlineMs: 10_000,
+        backoff: { baseMs: 50, capMs: 1_000 },
+        limits,
+        clientName: `tandem-master ns`,
+      });
+    return createNamespaceService({ limits, ...owner, fms: { poolMap, caller } });
+  }
+  if (!zk) throw new TandemError('INVALID_ARGUMENT', `a file-metadata shard needs --zk: its pools come from ZooKeeper's /config/pools`);
+  if (!poolMap || !poolMap.shards.includes(flags.shard)) {
+    throw new TandemError('INVALID_ARGUMENT', `the cluster's pool map (${poolMap ? poolMap.shards.join(', ') : 'none'}) does not name ${flags.shard}`);
+  }
+  return createFileMetaService({ shard: flags.shard, poolMap, limits, ...owner });
+}
+
+async function withSession<T>(connect: () => Promise<Coordinator>, body: (c: Coordinator) => Promise<T>): Promise<T> {
+  const session = await connect();
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
 }

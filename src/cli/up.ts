@@ -1,7 +1,8 @@
 // `tandem up` (`npm run up`): a whole local cluster in the foreground — a ZooKeeper server
 // (Debian's package, its own data dir, loopback), the namespace shard with one active and
-// two standbys, and a supervisor that restarts a master that dies (it rejoins as a
-// standby). Prints a live table of the shard, writes cluster.json with every address and
+// two standbys, two file-metadata shards (an active and a standby each), every master with
+// its monitor, three datanodes, and a supervisor that restarts a process that dies (a
+// master rejoins as a standby). Prints a live table of the shard, writes cluster.json with every address and
 // PID, and stops everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
 // `up` on the same dir resumes the same cluster (ZooKeeper's data included).
 import type { Command } from 'commander';
@@ -10,7 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { sleep } from '../client/backoff.js';
-import { CLI_ENTRY, startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
+import { CLI_ENTRY, startDatanodeProcess, startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
+import { formatPoolMap } from '../election/pool-map.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { startZooKeeper, type ZooKeeperServer } from '../cluster/zookeeper-process.js';
@@ -28,6 +30,19 @@ interface UpFlags {
   port: string;
   zkPort: string;
   standbys: string;
+  fmsShards: string;
+  fmsStandbys: string;
+  datanodes: string;
+  pools: string;
+}
+
+interface Datanode {
+  id: string;
+  rpc: string;
+  data: string;
+  dir: string;
+  log: string;
+  process: MasterProcess | null;
 }
 
 const CHROOT = '/tandem/local';
@@ -35,6 +50,7 @@ const CHROOT = '/tandem/local';
 const ZK_TICK_MS = 1_000;
 
 interface Member {
+  shard: string;
   name: string;
   rpc: string;
   dir: string;
@@ -46,7 +62,7 @@ interface Member {
 /** Starts `tandem monitor` beside a master; its log lines go to `logFile`. */
 function spawnMonitor(m: Member, zkAddress: string, zkAuth: string, logFile: string): ChildProcess {
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI_ENTRY, 'monitor', '--shard', 'ns', '--member', m.name, '--dir', m.dir, '--zk', zkAddress, '--zk-auth', zkAuth], {
+  const child = spawn(process.execPath, [CLI_ENTRY, 'monitor', '--shard', m.shard, '--member', m.name, '--dir', m.dir, '--zk', zkAddress, '--zk-auth', zkAuth], {
     stdio: ['ignore', out, out],
   });
   closeSync(out);
@@ -56,11 +72,15 @@ function spawnMonitor(m: Member, zkAddress: string, zkAuth: string, logFile: str
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('start a local cluster (ZooKeeper + a namespace shard of 3 masters) in the foreground; Ctrl-C stops it')
+    .description('start a local cluster (ZooKeeper, the namespace shard, FMS shards, datanodes) in the foreground; Ctrl-C stops it')
     .option('--dir <dir>', 'where all cluster state lives', '.tandem')
     .option('--port <port>', 'RPC port of the first master (the others take the next ones)', '7070')
     .option('--zk-port <port>', 'ZooKeeper client port', '2181')
     .option('--standbys <n>', 'standbys of the namespace shard', '2')
+    .option('--fms-shards <n>', 'file-metadata shards', '2')
+    .option('--fms-standbys <n>', 'standbys of each file-metadata shard', '1')
+    .option('--datanodes <n>', 'datanodes', '3')
+    .option('--pools <n>', 'pools, fixed when the cluster is first formatted', '8')
     .action(async (flags: UpFlags) => {
       const dir = resolve(flags.dir);
       await mkdir(dir, { recursive: true });
@@ -73,18 +93,47 @@ export function registerUp(program: Command): void {
       const zk: ZooKeeperServer = await startZooKeeper({ dir: join(dir, 'zk'), port: parsePositiveInt(flags.zkPort, '--zk-port'), tickTimeMs: ZK_TICK_MS });
       const zkAddress = `${zk.connect}${CHROOT}`;
       const basePort = parsePositiveInt(flags.port, '--port');
-      const members: Member[] = Array.from({ length: 1 + Number(flags.standbys) }, (_, i) => ({
-        name: `m${i + 1}`,
-        rpc: `127.0.0.1:${basePort + i}`,
-        dir: join(dir, 'ns', `m${i + 1}`),
-        log: join(dir, `ns-m${i + 1}.log`),
+      // Ports: ns from --port, fms-<k> from --port + 10·(k+1), datanodes from --port + 50 (rpc) and + 60 (data).
+      const shardMembers = (shard: string, count: number, firstPort: number): Member[] =>
+        Array.from({ length: count }, (_, i) => ({
+          shard,
+          name: `m${i + 1}`,
+          rpc: `127.0.0.1:${firstPort + i}`,
+          dir: join(dir, shard, `m${i + 1}`),
+          log: join(dir, `${shard}-m${i + 1}.log`),
+          process: null,
+          monitor: null,
+        }));
+      const fmsShards = Array.from({ length: parsePositiveInt(flags.fmsShards, '--fms-shards') }, (_, k) => `fms-${k}`);
+      const members: Member[] = [
+        ...shardMembers('ns', 1 + Number(flags.standbys), basePort),
+        ...fmsShards.flatMap((shard, k) => shardMembers(shard, 1 + Number(flags.fmsStandbys), basePort + 10 * (k + 1))),
+      ];
+      const datanodes: Datanode[] = Array.from({ length: Number(flags.datanodes) }, (_, i) => ({
+        id: `dn${i + 1}`,
+        rpc: `127.0.0.1:${basePort + 50 + i}`,
+        data: `127.0.0.1:${basePort + 60 + i}`,
+        dir: join(dir, 'datanodes', `dn${i + 1}`),
+        log: join(dir, `dn${i + 1}.log`),
         process: null,
-        monitor: null,
       }));
+      {
+        // Format once: the pool map is kept (and a different one refused) on every later start.
+        const session = await connectZooKeeper({ address: { connect: zk.connect, chroot: CHROOT }, auth: { user: 'tandem', password: zkAuth.slice('tandem:'.length) }, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, log: silentLogger() });
+        try {
+          if (fmsShards.length > 0) {
+            const map = await formatPoolMap(session, { pools: parsePositiveInt(flags.pools, '--pools'), shards: fmsShards });
+            say(`pool map: ${map.pools} pools over ${map.shards.join(', ')}`);
+          }
+        } finally {
+          await session.close();
+        }
+      }
       let stopping = false;
       const startMember = async (m: Member): Promise<void> => {
         await mkdir(m.dir, { recursive: true });
         m.process = await startMasterProcess({
+          shard: m.shard,
           dir: m.dir,
           rpc: m.rpc,
           member: m.name,
@@ -96,16 +145,25 @@ export function registerUp(program: Command): void {
         const cluster: ClusterFile = {
           zk: { connect: zk.connect, chroot: CHROOT, pid: zk.pids[0] ?? null, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, tickTimeMs: ZK_TICK_MS, dataDir: join(dir, 'zk') },
           zkAuth,
-          shards: {
-            ns: { members: members.map((m) => ({ member: m.name, rpc: m.rpc, pid: m.process?.pid ?? null, dir: m.dir, log: m.log, monitorPid: m.monitor?.pid ?? null })) },
-          },
+          shards: Object.fromEntries(
+            ['ns', ...fmsShards].map((shard) => [
+              shard,
+              { members: members.filter((m) => m.shard === shard).map((m) => ({ member: m.name, rpc: m.rpc, pid: m.process?.pid ?? null, dir: m.dir, log: m.log, monitorPid: m.monitor?.pid ?? null })) },
+            ]),
+          ),
+          datanodes: datanodes.map((d) => ({ id: d.id, rpc: d.rpc, data: d.data, pid: d.process?.pid ?? null, dir: d.dir, log: d.log })),
           supervisorPid: process.pid,
         };
         return writeFile(join(dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n', { mode: 0o600 });
       };
       // The first member starts alone so it becomes the active; the standbys then join behind it.
       for (const m of members) await startMember(m);
-      const monitorLog = (m: Member): string => join(dir, `ns-${m.name}-monitor.log`);
+      const monitorLog = (m: Member): string => join(dir, `${m.shard}-${m.name}-monitor.log`);
+      const startDatanode = async (d: Datanode): Promise<void> => {
+        await mkdir(d.dir, { recursive: true });
+        d.process = await startDatanodeProcess({ id: d.id, dir: d.dir, rpc: d.rpc, data: d.data, zk: zkAddress, zkAuth, logFile: d.log });
+      };
+      for (const d of datanodes) await startDatanode(d);
       for (const m of members) m.monitor = spawnMonitor(m, zkAddress, zkAuth, monitorLog(m));
       await writeClusterFile();
 
@@ -115,11 +173,14 @@ export function registerUp(program: Command): void {
           '',
           `Tandem is up (state in ${dir}; addresses in ${join(dir, 'cluster.json')}).`,
           `  ZooKeeper        ${zk.connect}   pid ${zk.pids[0]}   chroot ${CHROOT}`,
-          ...members.map((m) => `  master ns/${m.name}    rpc ${m.rpc}   pid ${m.process?.pid}   log ${m.log}   monitor pid ${m.monitor?.pid}`),
+          ...members.map((m) => `  master ${`${m.shard}/${m.name}`.padEnd(9)} rpc ${m.rpc}   pid ${m.process?.pid}   log ${m.log}   monitor pid ${m.monitor?.pid}`),
+          ...datanodes.map((d) => `  datanode ${d.id.padEnd(8)} rpc ${d.rpc}   data ${d.data}   pid ${d.process?.pid}   log ${d.log}`),
           '',
           'Talk to it:',
           `  ${cli} fs --cluster ${dir} mkdir /hello`,
           `  ${cli} fs --cluster ${dir} ls /`,
+          `  ${cli} fs --cluster ${dir} put ./README.md /hello/README.md`,
+          `  ${cli} fs --cluster ${dir} cat /hello/README.md`,
           `  ${cli} bench meta --cluster ${dir} --op create --n 50000 --window 256`,
           `  ${cli} admin status --cluster ${dir}`,
           '',
@@ -134,7 +195,7 @@ export function registerUp(program: Command): void {
           const child = m.process!.child;
           if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
           if (stopping) return;
-          say(`master ${m.name} (pid ${m.process!.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it as a standby in 1 s`);
+          say(`master ${m.shard}/${m.name} (pid ${m.process!.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it as a standby in 1 s`);
           for (let delayMs = 1_000; !stopping; delayMs = Math.min(delayMs * 2, 30_000)) {
             await sleep(delayMs);
             if (stopping) return;
@@ -166,6 +227,28 @@ export function registerUp(program: Command): void {
         void supervise(m);
         void superviseMonitor(m);
       }
+      const superviseDatanode = async (d: Datanode): Promise<void> => {
+        while (!stopping) {
+          const child = d.process!.child;
+          if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+          if (stopping) return;
+          say(`datanode ${d.id} (pid ${d.process!.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it`);
+          for (let delayMs = 1_000; !stopping; delayMs = Math.min(delayMs * 2, 30_000)) {
+            await sleep(delayMs);
+            if (stopping) return;
+            try {
+              await startDatanode(d);
+              await writeClusterFile();
+              say(`datanode ${d.id} restarted as pid ${d.process!.pid}`);
+              break;
+            } catch (err) {
+              // Its old ZooKeeper node lives until the old session expires: try again.
+              say(`datanode ${d.id} could not restart: ${err instanceof Error ? err.message : String(err)}; see ${d.log}`);
+            }
+          }
+        }
+      };
+      for (const d of datanodes) void superviseDatanode(d);
 
       // The live table: printed whenever the shard's picture changes.
       const session = await connectZooKeeper({
@@ -176,17 +259,23 @@ export function registerUp(program: Command): void {
       });
       let lastTable = '';
       const table = async (): Promise<void> => {
-        const registry = await readRegistry(session, ['ns']).catch(() => null);
-        const statuses = await Promise.all(members.map((m) => memberStatus(m.rpc)));
-        const activeTxid = statuses.find((s) => s?.role === 'active')?.appliedTxid;
-        const rows = members.map((m, i) => memberRow(m, statuses[i] ?? null, activeTxid));
-        const text = [
-          `${new Date().toISOString()}  shard ns  epoch ${registry?.shards.ns?.epoch ?? '?'}  in-sync [${registry?.shards.ns?.isr?.members.join(', ') ?? '?'}]`,
-          `  ${'member'.padEnd(8)}${'role'.padEnd(13)}${'epoch'.padEnd(7)}${'txid'.padEnd(12)}${'lag'.padEnd(8)}pid`,
-          ...rows,
-        ].join('\n');
+        const shards = ['ns', ...fmsShards];
+        const registry = await readRegistry(session, shards).catch(() => null);
+        const lines: string[] = [new Date().toISOString()];
+        for (const shard of shards) {
+          const shardMembersNow = members.filter((m) => m.shard === shard);
+          const statuses = await Promise.all(shardMembersNow.map((m) => memberStatus(m.rpc)));
+          const activeTxid = statuses.find((st) => st?.role === 'active')?.appliedTxid;
+          lines.push(
+            `  shard ${shard}  epoch ${registry?.shards[shard]?.epoch ?? '?'}  in-sync [${registry?.shards[shard]?.isr?.members.join(', ') ?? '?'}]`,
+            `    ${'member'.padEnd(8)}${'role'.padEnd(13)}${'epoch'.padEnd(7)}${'txid'.padEnd(12)}${'lag'.padEnd(8)}pid`,
+            ...shardMembersNow.map((m, i) => '  ' + memberRow(m, statuses[i] ?? null, activeTxid)),
+          );
+        }
+        lines.push(`  datanodes ${datanodes.map((d) => `${d.id}:${d.process && d.process.child.exitCode === null ? 'up' : 'down'}`).join(' ')}`);
+        const text = lines.join('\n');
         // Only a change in roles, epochs or membership reprints the table; txids move all the time.
-        const key = text.split('\n').slice(1).map((l) => l.replace(/\s+\d+\s+\d+\s+(\d+|-)$/, '')).join('|') + (registry?.shards.ns?.epoch ?? '');
+        const key = lines.slice(1).map((l) => l.replace(/\s+\d+\s+\d+\s+(\d+|-)$/, '')).join('|');
         if (key !== lastTable) {
           lastTable = key;
           say(text);
@@ -202,10 +291,11 @@ export function registerUp(program: Command): void {
         await session.close().catch(() => undefined);
         // Standbys first, so the active's last writes are not held up by a hand-over.
         const roles = await Promise.all(members.map((m) => memberStatus(m.rpc)));
-        const active = members.find((_, i) => roles[i]?.role === 'active');
+        const actives = members.filter((_, i) => roles[i]?.role === 'active');
         for (const m of members) m.monitor?.kill('SIGTERM');
-        for (const m of members) if (m !== active) await m.process?.stop();
-        await active?.process?.stop();
+        for (const d of datanodes) await d.process?.stop();
+        for (const m of members) if (!actives.includes(m)) await m.process?.stop();
+        for (const m of actives) await m.process?.stop();
         await zk.stopAll();
         say('stopped');
         process.exit(0);

@@ -10,7 +10,17 @@ import type { ContentSummary, CreateResult, FileStatus, ListingPage, NameListing
 import type { BackoffOptions } from './backoff.js';
 import { ShardCaller, type ActiveResolver } from './shard-caller.js';
 
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TandemError } from '../errors.js';
+import { shardOfPool, type PoolMap } from '../election/pool-map.js';
+import { FileWriter } from './file-writer.js';
+import { readFileBytes } from './file-reader.js';
+
 export type { ActiveResolver } from './shard-caller.js';
+
+/** Default bytes per block, as HDFS. */
+export const DEFAULT_BLOCK_BYTES = 128 * 1024 * 1024;
 
 export interface TandemClientOptions {
   /** Master addresses (HOST:PORT); tried in turn when one fails. Not needed with a resolver. */
@@ -25,6 +35,19 @@ export interface TandemClientOptions {
   limits?: Limits;
   /** Stable across retries; a new client gets a new one. */
   clientId?: string;
+  /** The data path: where the pool map and each FMS shard's active are found (ZooKeeper). */
+  fms?: {
+    poolMap: () => Promise<PoolMap | null>;
+    target: (shard: string) => { masters?: string[]; resolver?: ActiveResolver };
+  };
+}
+
+export interface CreateFileOptions {
+  overwrite?: boolean;
+  permission?: number;
+  replication?: number;
+  /** Bytes per block: a multiple of 64 KiB (default 128 MiB). */
+  blockSize?: number;
 }
 
 export class TandemClient {
@@ -35,6 +58,8 @@ export class TandemClient {
   /** The namespace shard's active. */
   private readonly ns: ShardCaller;
   private nextCallId = 1;
+  private poolMap: PoolMap | null = null;
+  private readonly fmsCallers = new Map<string, ShardCaller>();
 
   constructor(private readonly opts: TandemClientOptions) {
     this.user = opts.user ?? os.userInfo().username;
@@ -129,6 +154,56 @@ export class TandemClient {
     return this.call('ns.contentSummary', { path, ...this.caller() });
   }
 
+  // ---- file data (NS + FMS + datanodes)
+
+  /**
+   * Creates a file and returns a Writable for its bytes; the file is complete (and visible
+   * with its length) once the stream finishes.
+   */
+  async createFile(path: string, opts: CreateFileOptions = {}): Promise<FileWriter> {
+    const replication = opts.replication ?? 3;
+    const blockSize = opts.blockSize ?? DEFAULT_BLOCK_BYTES;
+    const created = await this.create(path, { ...opts, replication, blockSize });
+    const fms = await this.fmsOfPool(created.pool);
+    return new FileWriter({
+      path,
+      fileId: created.fileId,
+      pool: created.pool,
+      replication,
+      blockSize,
+      fms,
+      envelope: () => ({ ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ }),
+      completeInNamespace: (length) => this.complete(path, created.fileId, length),
+    });
+  }
+
+  /** Writes a whole buffer as a new file. */
+  async writeFile(path: string, data: Buffer, opts: CreateFileOptions = {}): Promise<number> {
+    const writer = await this.createFile(path, opts);
+    await pipeline(Readable.from([data]), writer);
+    return writer.length!;
+  }
+
+  /** The bytes of a file, in order, checked against their CRC32Cs (a Readable). */
+  async openFile(path: string, range: { offset?: number; length?: number } = {}): Promise<Readable> {
+    const info = await this.getFileInfo(path);
+    if (info === null) throw new TandemError('NOT_FOUND', `cannot open ${JSON.stringify(path)}: no such file`);
+    if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `cannot open ${JSON.stringify(path)}: it is a directory`);
+    const fms = await this.fmsOfPool(info.pool);
+    return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), ...range }), { objectMode: false });
+  }
+
+  /** The FMS shard's caller for a pool (one per shard, made on first use). */
+  private async fmsOfPool(pool: number): Promise<ShardCaller> {
+    if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through ZooKeeper (--zk or --cluster)');
+    this.poolMap ??= await this.opts.fms.poolMap();
+    if (!this.poolMap) throw new TandemError('NO_DATANODES', 'the cluster has no file-metadata shards (no pool map in ZooKeeper): it stores names only');
+    const shard = shardOfPool(this.poolMap, pool);
+    let caller = this.fmsCallers.get(shard);
+    if (!caller) this.fmsCallers.set(shard, (caller = this.shardCaller(`shard ${shard}`, this.opts.fms.target(shard))));
+    return caller;
+  }
+
   // ---- administration
 
   status(): Promise<Record<string, unknown>> {
@@ -147,6 +222,8 @@ export class TandemClient {
 
   close(): void {
     this.ns.close();
+    for (const caller of this.fmsCallers.values()) caller.close();
+    this.fmsCallers.clear();
   }
 
   // ---- plumbing

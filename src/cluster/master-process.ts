@@ -15,6 +15,8 @@ import { TandemError } from '../errors.js';
 export const CLI_ENTRY = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export interface MasterProcessOptions {
+  /** Default ns. */
+  shard?: string;
   dir: string;
   /** HOST:PORT; port 0 picks a free one (read back from the "serving" log line). */
   rpc: string;
@@ -37,10 +39,37 @@ export interface MasterProcess {
   kill9(): Promise<void>;
 }
 
-export async function startMasterProcess(opts: MasterProcessOptions): Promise<MasterProcess> {
-  const args = [...(opts.nodeArgs ?? []), CLI_ENTRY, 'master', '--shard', 'ns', '--dir', opts.dir, '--rpc', opts.rpc];
+export function startMasterProcess(opts: MasterProcessOptions): Promise<MasterProcess> {
+  const args = ['master', '--shard', opts.shard ?? 'ns', '--dir', opts.dir, '--rpc', opts.rpc];
   if (opts.member) args.push('--member', opts.member);
-  args.push(...(opts.extraArgs ?? []));
+  return startCliProcess([...args, ...(opts.extraArgs ?? [])], opts);
+}
+
+export interface DatanodeProcessOptions {
+  id: string;
+  dir: string;
+  rpc: string;
+  data: string;
+  /** ZooKeeper CONNECT/chroot. */
+  zk: string;
+  zkAuth?: string;
+  logFile?: string;
+  startTimeoutMs?: number;
+}
+
+/** `tandem datanode` as a child process; resolves once it serves (registered in ZooKeeper). */
+export function startDatanodeProcess(opts: DatanodeProcessOptions): Promise<MasterProcess> {
+  const args = ['datanode', '--id', opts.id, '--dir', opts.dir, '--rpc', opts.rpc, '--data', opts.data, '--zk', opts.zk];
+  if (opts.zkAuth) args.push('--zk-auth', opts.zkAuth);
+  return startCliProcess(args, opts);
+}
+
+/**
+ * Runs `tandem <args>` and resolves once its log says it serves: a JSON log line whose
+ * message starts with "serving" and that carries its `rpc` address.
+ */
+async function startCliProcess(cliArgs: string[], opts: { logFile?: string; nodeArgs?: string[]; startTimeoutMs?: number }): Promise<MasterProcess> {
+  const args = [...(opts.nodeArgs ?? []), CLI_ENTRY, ...cliArgs];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logStream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
   // A log file that cannot be written must not take the caller down; the master runs on.
@@ -55,7 +84,7 @@ export async function startMasterProcess(opts: MasterProcessOptions): Promise<Ma
   const rpc = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new TandemError('DEADLINE_EXCEEDED', `master did not start within ${opts.startTimeoutMs ?? 60_000} ms: ${stderr}`));
+      reject(new TandemError('DEADLINE_EXCEEDED', `${cliArgs[0]} did not start within ${opts.startTimeoutMs ?? 60_000} ms: ${stderr}`));
     }, opts.startTimeoutMs ?? 60_000);
     let lastFatal = '';
     lines.on('line', (line) => {
@@ -73,7 +102,7 @@ export async function startMasterProcess(opts: MasterProcessOptions): Promise<Ma
     });
     void exited.then(([code]) => {
       clearTimeout(timer);
-      reject(new TandemError('INTERNAL', `master exited with code ${code} before serving: ${lastFatal || stderr}`));
+      reject(new TandemError('INTERNAL', `${cliArgs[0]} exited with code ${code} before serving: ${lastFatal || stderr}`));
     });
   });
   const pid = child.pid!;

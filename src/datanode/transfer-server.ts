@@ -232,6 +232,12 @@ class WriteTransfer {
     const { blockId, genStamp, offset, targets } = this.request;
     this.upstream.once('close', () => this.end('upstream closed'));
     try {
+      if (offset > 0) {
+        // A rebuilt pipeline (docs/data-path.md): the replica here holds at least the
+        // acknowledged prefix at an older genStamp; cut it there and move it to the new one.
+        const here = store.get(blockId);
+        if (here && here.genStamp < genStamp && here.length >= offset) await store.resumeRbw(blockId, here.genStamp, genStamp, offset);
+      }
       this.writer = offset === 0 ? await store.createRbw(blockId, genStamp) : await store.openRbw(blockId, genStamp, offset);
     } catch (err) {
       log.warn({ blockId, genStamp, offset, err: (err as Error).message }, `refused to write ${blockId}: ${(err as Error).message}`);

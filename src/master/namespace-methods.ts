@@ -3,7 +3,7 @@
 // zod here, at the edge, so the pure state machine only ever sees well-typed ops.
 
 import { z } from 'zod';
-import { TandemError } from '../errors.js';
+import { parseArgs } from './parse-args.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import { REPLICATION_MAX } from '../namespace/mutations.js';
 import type { NamespaceMutation } from '../namespace/ops.js';
@@ -81,16 +81,6 @@ export function isMutationMethod(method: string): method is MutationMethod {
 
 export function isQueryMethod(method: string): method is QueryMethod {
   return Object.hasOwn(QUERY_SCHEMAS, method);
-}
-
-function parseArgs<T extends z.ZodType>(schema: T, method: string, args: unknown): z.output<T> {
-  const parsed = schema.safeParse(args);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? issue.path.join('.') : 'args';
-    throw new TandemError('INVALID_ARGUMENT', `${method}: ${where}: ${issue?.message ?? 'invalid'}`);
-  }
-  return parsed.data;
 }
 
 /** Turns RPC args into a journaled op, stamping the active's clock. */

@@ -1,0 +1,68 @@
+// `tandem datanode`: runs one datanode until SIGTERM/SIGINT (src/datanode/datanode.ts).
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { limitsWith } from '../config/limits.js';
+import { TandemError } from '../errors.js';
+import { Datanode } from '../datanode/datanode.js';
+import { createLogger } from '../util/log.js';
+import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+
+interface DatanodeFlags {
+  id: string;
+  dir: string;
+  rpc: string;
+  data: string;
+  http?: string;
+  zk: string;
+  zkAuth?: string;
+  logLevel?: string;
+}
+
+export function registerDatanode(program: Command): void {
+  program
+    .command('datanode')
+    .description('store blocks: register in ZooKeeper, report to every FMS member, serve pipeline writes and reads')
+    .requiredOption('--id <id>', 'this datanode\'s id in the cluster (e.g. dn1)')
+    .requiredOption('--dir <dir>', 'where its blocks live')
+    .option('--rpc <host:port>', 'RPC (status) listen address', '127.0.0.1:0')
+    .option('--data <host:port>', 'data-transfer listen address (pipeline writes, reads)', '127.0.0.1:0')
+    .option('--http <host:port>', 'HTTP address (WebHDFS data endpoint, later)')
+    .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
+    .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (flags: DatanodeFlags) => {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(flags.id)) throw new TandemError('INVALID_ARGUMENT', `--id must be 1-64 letters, digits, '.', '_' or '-', got "${flags.id}"`);
+      const log = createLogger({ name: `datanode ${flags.id}`, level: flags.logLevel });
+      const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
+      if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
+      let node: Datanode;
+      try {
+        node = await Datanode.start({
+          id: flags.id,
+          dir: resolve(flags.dir),
+          rpc: flags.rpc,
+          data: flags.data,
+          ...(flags.http ? { http: flags.http } : {}),
+          connect: coordinatorFactory(zk, log),
+          limits: limitsWith(),
+          log,
+        });
+      } catch (err) {
+        if (err instanceof TandemError) {
+          log.fatal({ code: err.code }, `cannot start: ${err.message}`);
+          log.flush();
+          process.exit(1);
+        }
+        throw err;
+      }
+      const stop = (signal: string): void => {
+        log.info({ signal }, `received ${signal}; stopping`);
+        node.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}

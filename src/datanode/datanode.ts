@@ -1,0 +1,186 @@
+// One datanode process (docs/data-path.md): the block store, the data-transfer server
+// (pipeline writes, reads, copies), its registration in ZooKeeper (`/datanodes/<id>`,
+// ephemeral, made again after a session expiry), its links to every FMS member
+// (heartbeats, reports, commands) and a small RPC server for status.
+
+import { statfs } from 'node:fs/promises';
+import type { Coordinator } from '../election/coordinator.js';
+import type { Limits } from '../config/limits.js';
+import { TandemError } from '../errors.js';
+import { RpcServer } from '../rpc/server.js';
+import { parseHostPort } from '../util/address.js';
+import type { Logger } from '../util/log.js';
+import { BlockStore, type ReplicaInfo } from './block-store.js';
+import { DEFAULT_DATANODE_CONFIG, type DatanodeConfig } from './config.js';
+import { FmsLinks, type FmsCommand } from './fms-links.js';
+import { DataTransferServer } from './transfer-server.js';
+import { copyBlock } from './transfer-client.js';
+
+export const DATANODES_PATH = '/datanodes';
+
+export interface DatanodeOptions {
+  id: string;
+  dir: string;
+  rpc: string;
+  data: string;
+  http?: string;
+  connect: () => Promise<Coordinator>;
+  limits: Limits;
+  log: Logger;
+  config?: DatanodeConfig;
+  heartbeatIntervalMs?: number;
+}
+
+export interface DatanodeInfo {
+  id: string;
+  rpc: string;
+  data: string;
+  http: string;
+  capacityBytes: number;
+}
+
+export class Datanode {
+  private coordinator: Coordinator | null = null;
+  private registering: Promise<void> | null = null;
+  private capacityBytes = 0;
+  private stopped = false;
+
+  private constructor(
+    private readonly opts: DatanodeOptions,
+    readonly store: BlockStore,
+    private readonly transfer: DataTransferServer,
+    private readonly rpcServer: RpcServer,
+    readonly info: DatanodeInfo,
+    private readonly links: FmsLinks,
+  ) {}
+
+  static async start(opts: DatanodeOptions): Promise<Datanode> {
+    const { log } = opts;
+    const config = opts.config ?? DEFAULT_DATANODE_CONFIG;
+    const store = await BlockStore.open(opts.dir, log, config);
+    const bound: { node?: Datanode } = {};
+    const data = parseHostPort(opts.data);
+    const transfer = await DataTransferServer.start({
+      store,
+      host: data.host,
+      port: data.port,
+      log,
+      config,
+      onBlockFinalized: (replica: ReplicaInfo) => bound.node?.onReceived(replica),
+    });
+    const rpcServer = new RpcServer({
+      handler: (method) => {
+        if (method === 'admin.status') return bound.node!.status();
+        throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
+      },
+      methods: new Set(['admin.status']),
+      limits: opts.limits,
+      log,
+      serverName: `tandem-datanode ${opts.id}`,
+    });
+    const rpc = parseHostPort(opts.rpc);
+    const rpcAddress = await rpcServer.listen(rpc.host, rpc.port);
+    const info: DatanodeInfo = {
+      id: opts.id,
+      rpc: `${rpcAddress.host}:${rpcAddress.port}`,
+      data: transfer.address,
+      http: opts.http ?? '',
+      capacityBytes: 0,
+    };
+    const links = new FmsLinks({
+      self: { id: info.id, rpc: info.rpc, data: info.data, http: info.http },
+      connect: opts.connect,
+      limits: opts.limits,
+      log,
+      replicas: () => store.list(),
+      capacity: () => ({ capacityBytes: bound.node?.capacityBytes ?? 0, usedBytes: store.usedBytes() }),
+      execute: (shard, command) => bound.node!.execute(shard, command),
+      ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
+    });
+    const node = new Datanode(opts, store, transfer, rpcServer, info, links);
+    bound.node = node;
+    try {
+      await node.measureCapacity();
+      await node.register();
+      await links.start();
+    } catch (err) {
+      await node.stop();
+      throw err;
+    }
+    log.info({ ...info, replicas: store.list().length }, `serving as datanode ${opts.id}: ${store.list().length} replicas; data on ${info.data}, rpc on ${info.rpc}`);
+    return node;
+  }
+
+  private async measureCapacity(): Promise<void> {
+    const fs = await statfs(this.opts.dir);
+    this.capacityBytes = fs.blocks * fs.bsize;
+    this.info.capacityBytes = this.capacityBytes;
+  }
+
+  /** `/datanodes/<id>`, ephemeral; made again when the session expires. */
+  private register(): Promise<void> {
+    this.registering ??= (async () => {
+      const coordinator = await this.opts.connect();
+      coordinator.onSessionEvent((event) => {
+        if (event !== 'expired' || this.stopped || this.coordinator !== coordinator) return;
+        this.coordinator = null;
+        this.opts.log.warn('ZooKeeper session expired: registering again');
+        void this.register().catch((err: unknown) => this.opts.log.error({ err }, 'could not register again'));
+      });
+      this.coordinator = coordinator;
+      await coordinator.ensurePath(DATANODES_PATH);
+      const path = `${DATANODES_PATH}/${this.opts.id}`;
+      try {
+        await coordinator.create(path, this.info, 'ephemeral');
+      } catch (err) {
+        if ((err as TandemError).code !== 'COORDINATOR_NODE_EXISTS') throw err;
+        // Our own node from a session that is ending, or another process with this id.
+        throw new TandemError('STORAGE_LOCKED', `${path} exists in ZooKeeper: another datanode runs as ${this.opts.id} (or its old session has not expired yet)`);
+      }
+      this.opts.log.info({ path }, `registered in ZooKeeper as ${path}`);
+    })().finally(() => {
+      this.registering = null;
+    });
+    return this.registering;
+  }
+
+  private onReceived(replica: ReplicaInfo): void {
+    this.links.noteReceived(replica);
+  }
+
+  /** A command of an FMS active (the links checked its epoch). */
+  private async execute(shard: string, command: FmsCommand): Promise<void> {
+    const { log } = this.opts;
+    if (command.type === 'delete') {
+      let deleted = 0;
+      for (const blockId of command.blockIds) {
+        if (await this.store.delete(blockId)) deleted++;
+        this.links.noteDeleted(blockId);
+      }
+      log.info({ shard, blocks: command.blockIds.length, deleted }, `deleted ${deleted} replicas as ${shard} asked`);
+      return;
+    }
+    log.info({ shard, blockId: command.blockId, targets: command.targets.map((t) => t.id) }, `copying ${command.blockId} to ${command.targets.map((t) => t.id).join(', ')} as ${shard} asked`);
+    await copyBlock(this.info.data, { blockId: command.blockId, genStamp: command.genStamp, length: command.length, targets: command.targets });
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      ...this.info,
+      pid: process.pid,
+      replicas: this.store.list().length,
+      usedBytes: this.store.usedBytes(),
+      fms: this.links.status(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.links.stop();
+    await this.rpcServer.close();
+    await this.transfer.close();
+    await this.coordinator?.close();
+    await this.store.close();
+    this.opts.log.info(`datanode ${this.opts.id} stopped`);
+  }
+}

@@ -1,0 +1,284 @@
+// A datanode's links to the file-metadata shards (DESIGN §6, docs/data-path.md): it learns
+// every FMS shard from the pool map and every member of each (active and standbys) from
+// the shard's election nodes, through ZooKeeper watches, and keeps one link per member:
+// a heartbeat every second, a full block report when the member asks for one (it does
+// after it starts, or when it has not heard from this datanode), and incremental reports
+// of replicas received and deleted. Commands come back in heartbeat replies; they are
+// obeyed only from an active whose epoch is the highest this datanode has seen for that
+// shard, so a deposed active cannot delete or copy anything.
+
+import { randomUUID } from 'node:crypto';
+import type { Coordinator } from '../election/coordinator.js';
+import { shardPaths, type MemberInfo } from '../election/layout.js';
+import { readPoolMap } from '../election/pool-map.js';
+import type { Limits } from '../config/limits.js';
+import { RpcConnection } from '../rpc/connection.js';
+import { parseHostPort } from '../util/address.js';
+import type { Logger } from '../util/log.js';
+import type { ReplicaInfo } from './block-store.js';
+
+export interface DatanodeIdentity {
+  id: string;
+  rpc: string;
+  data: string;
+  http: string;
+}
+
+/** A command from an FMS active (src/filemeta/block-map.ts DatanodeCommand). */
+export type FmsCommand =
+  | { type: 'delete'; blockIds: string[] }
+  | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: { id: string; data: string }[] };
+
+export interface FmsLinksOptions {
+  self: DatanodeIdentity;
+  connect: () => Promise<Coordinator>;
+  limits: Limits;
+  log: Logger;
+  /** This datanode's replicas now. */
+  replicas: () => ReplicaInfo[];
+  capacity: () => { capacityBytes: number; usedBytes: number };
+  /** Runs a command of an FMS active (at most one batch per heartbeat reply). */
+  execute: (shard: string, command: FmsCommand) => Promise<void>;
+  heartbeatIntervalMs?: number;
+}
+
+/** Replicas in one page of a full report (the FMS bounds a message at 50,000). */
+const REPORT_PAGE_REPLICAS = 20_000;
+/** Incremental changes queued per member; past it the member gets a full report instead. */
+const INCREMENTAL_QUEUE_MAX = 50_000;
+const MEMBER_REFRESH_MS = 2_000;
+
+/** The shard a block belongs to: its id is `<shard>_<seq>`. */
+export function shardOfBlock(blockId: string): string {
+  return blockId.slice(0, blockId.lastIndexOf('_'));
+}
+
+export class FmsLinks {
+  /** shard → member name → link */
+  private readonly links = new Map<string, Map<string, MemberLink>>();
+  /** The highest epoch seen per shard: commands from below it are ignored. */
+  private readonly highestEpoch = new Map<string, number>();
+  private coordinator: Coordinator | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private refreshing = false;
+  private stopped = false;
+  private shards: string[] = [];
+
+  constructor(private readonly opts: FmsLinksOptions) {}
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.refreshTimer = setInterval(() => void this.refresh(), MEMBER_REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  /** A replica was finalized or deleted here: tell every member of its shard. */
+  noteReceived(replica: ReplicaInfo): void {
+    for (const link of this.links.get(shardOfBlock(replica.blockId))?.values() ?? []) link.queueReceived(replica);
+  }
+
+  noteDeleted(blockId: string): void {
+    for (const link of this.links.get(shardOfBlock(blockId))?.values() ?? []) link.queueDeleted(blockId);
+  }
+
+  /** Links to members (for status): shard → member → last heartbeat answer. */
+  status(): Record<string, Record<string, { rpc: string; active: boolean; epoch: number; lastHeartbeatMsAgo: number | null }>> {
+    const out: ReturnType<FmsLinks['status']> = {};
+    for (const [shard, members] of this.links) {
+      out[shard] = {};
+      for (const [member, link] of members) out[shard][member] = link.summary();
+    }
+    return out;
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.refreshing || this.stopped) return;
+    this.refreshing = true;
+    try {
+      const coordinator = await this.session();
+      if (this.shards.length === 0) this.shards = (await readPoolMap(coordinator))?.shards ?? [];
+      for (const shard of this.shards) await this.refreshShard(coordinator, shard);
+    } catch (err) {
+      this.opts.log.warn({ err }, `could not read the FMS members from ZooKeeper (kept the ones known): ${(err as Error).message}`);
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private async refreshShard(coordinator: Coordinator, shard: string): Promise<void> {
+    const election = shardPaths(shard).election;
+    const nodes = await coordinator.children(election, () => void this.refresh()).catch(() => [] as string[]);
+    const members = new Map<string, MemberInfo>();
+    for (const node of nodes) {
+      const info = (await coordinator.get<MemberInfo>(`${election}/${node}`))?.data;
+      if (info?.member && info.rpc) members.set(info.member, info);
+    }
+    let known = this.links.get(shard);
+    if (!known) this.links.set(shard, (known = new Map()));
+    for (const [member, link] of known) {
+      const now = members.get(member);
+      if (!now || now.rpc !== link.rpc) {
+        link.stop();
+        known.delete(member);
+        this.opts.log.info({ shard, member }, `${shard}/${member} left; no more heartbeats to it`);
+      }
+    }
+    for (const [member, info] of members) {
+      if (known.has(member)) continue;
+      const link = new MemberLink(shard, member, info.rpc, this.opts, (epoch) => this.acceptEpoch(shard, epoch));
+      known.set(member, link);
+      this.opts.log.info({ shard, member, rpc: info.rpc }, `found ${shard}/${member} at ${info.rpc}: heartbeats and block reports go to it`);
+      link.start();
+    }
+  }
+
+  /** True when `epoch` is the highest seen for `shard` (it becomes so). */
+  private acceptEpoch(shard: string, epoch: number): boolean {
+    const highest = this.highestEpoch.get(shard) ?? 0;
+    if (epoch < highest) return false;
+    this.highestEpoch.set(shard, epoch);
+    return true;
+  }
+
+  private async session(): Promise<Coordinator> {
+    if (this.coordinator) return this.coordinator;
+    const coordinator = await this.opts.connect();
+    coordinator.onSessionEvent((event) => {
+      if (event === 'expired' && this.coordinator === coordinator) this.coordinator = null;
+    });
+    this.coordinator = coordinator;
+    return coordinator;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const members of this.links.values()) for (const link of members.values()) link.stop();
+    this.links.clear();
+    await this.coordinator?.close();
+    this.coordinator = null;
+  }
+}
+
+/** Heartbeats and reports to one member of one FMS shard. */
+class MemberLink {
+  private connection: RpcConnection | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  private stopped = false;
+  private received: ReplicaInfo[] = [];
+  private deleted: string[] = [];
+  /** Too many queued changes were dropped: the member needs a full report. */
+  private overflowed = false;
+  private lastAnswer: { active: boolean; epoch: number; at: number } | null = null;
+
+  constructor(
+    private readonly shard: string,
+    private readonly member: string,
+    readonly rpc: string,
+    private readonly opts: FmsLinksOptions,
+    private readonly acceptEpoch: (epoch: number) => boolean,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs ?? 1_000);
+    this.timer.unref();
+    void this.beat();
+  }
+
+  queueReceived(replica: ReplicaInfo): void {
+    if (this.received.length + this.deleted.length >= INCREMENTAL_QUEUE_MAX) this.overflowed = true;
+    else this.received.push(replica);
+  }
+
+  queueDeleted(blockId: string): void {
+    if (this.received.length + this.deleted.length >= INCREMENTAL_QUEUE_MAX) this.overflowed = true;
+    else this.deleted.push(blockId);
+  }
+
+  summary(): { rpc: string; active: boolean; epoch: number; lastHeartbeatMsAgo: number | null } {
+    return { rpc: this.rpc, active: this.lastAnswer?.active ?? false, epoch: this.lastAnswer?.epoch ?? 0, lastHeartbeatMsAgo: this.lastAnswer ? Date.now() - this.lastAnswer.at : null };
+  }
+
+  private async beat(): Promise<void> {
+    if (this.busy || this.stopped) return;
+    this.busy = true;
+    try {
+      const connection = await this.connect();
+      const answer = await connection.call<{ epoch: number; active: boolean; needFullReport: boolean; commands: FmsCommand[] }>(
+        'dn.heartbeat',
+        { ...this.opts.self, ...this.opts.capacity(), epoch: this.lastAnswer?.epoch ?? 0 },
+        { deadlineMs: 5_000 },
+      );
+      this.lastAnswer = { active: answer.active, epoch: answer.epoch, at: Date.now() };
+      if (answer.needFullReport || this.overflowed) await this.fullReport(connection);
+      else await this.incrementalReport(connection);
+      if (answer.commands.length > 0) {
+        if (answer.active && this.acceptEpoch(answer.epoch)) {
+          for (const command of answer.commands) {
+            await this.opts.execute(this.shard, command).catch((err: unknown) =>
+              this.opts.log.warn({ err, shard: this.shard, command: command.type }, `command ${command.type} from ${this.shard} failed: ${(err as Error).message}`),
+            );
+          }
+        } else {
+          this.opts.log.warn({ shard: this.shard, member: this.member, epoch: answer.epoch }, `ignored ${answer.commands.length} commands from ${this.shard}/${this.member}: epoch ${answer.epoch} is not the newest active's`);
+        }
+      }
+    } catch (err) {
+      this.connection?.close();
+      this.connection = null;
+      this.opts.log.debug({ err, shard: this.shard, member: this.member }, `heartbeat to ${this.shard}/${this.member} failed`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async fullReport(connection: RpcConnection): Promise<void> {
+    const mine = this.opts.replicas().filter((r) => shardOfBlock(r.blockId) === this.shard);
+    // Changes queued before the report are in it (it reads the store now).
+    this.received = [];
+    this.deleted = [];
+    this.overflowed = false;
+    const reportId = randomUUID();
+    const pages = Math.max(1, Math.ceil(mine.length / REPORT_PAGE_REPLICAS));
+    for (let page = 0; page < pages; page++) {
+      const replicas = mine.slice(page * REPORT_PAGE_REPLICAS, (page + 1) * REPORT_PAGE_REPLICAS).map(wireReplica);
+      await connection.call('dn.blockReport', { id: this.opts.self.id, reportId, page, last: page === pages - 1, replicas }, { deadlineMs: 30_000 });
+    }
+    this.opts.log.info({ shard: this.shard, member: this.member, replicas: mine.length }, `sent a full block report to ${this.shard}/${this.member}: ${mine.length} replicas`);
+  }
+
+  private async incrementalReport(connection: RpcConnection): Promise<void> {
+    if (this.received.length === 0 && this.deleted.length === 0) return;
+    const received = this.received;
+    const deleted = this.deleted;
+    this.received = [];
+    this.deleted = [];
+    try {
+      await connection.call('dn.incrementalReport', { id: this.opts.self.id, received: received.map(wireReplica), deleted }, { deadlineMs: 10_000 });
+    } catch (err) {
+      // Not delivered: the member gets a full report next time instead.
+      this.overflowed = true;
+      throw err;
+    }
+  }
+
+  private async connect(): Promise<RpcConnection> {
+    if (this.connection && !this.connection.closed) return this.connection;
+    const { host, port } = parseHostPort(this.rpc);
+    this.connection = await RpcConnection.connect(host, port, { limits: this.opts.limits, clientName: `datanode ${this.opts.self.id}` });
+    // A new connection may reach a restarted member: it asks for a full report if it needs one.
+    return this.connection;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.connection?.close();
+    this.connection = null;
+  }
+}
+
+function wireReplica(r: ReplicaInfo): { blockId: string; genStamp: number; length: number; finalized: boolean } {
+  return { blockId: r.blockId, genStamp: r.genStamp, length: r.length, finalized: r.finalized };
+}

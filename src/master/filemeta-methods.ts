@@ -1,0 +1,77 @@
+// The file-metadata shard's RPC surface: argument schemas, checked with zod at the edge so
+// the pure state machine and the block map only see well-typed values.
+
+import { z } from 'zod';
+import { parseArgs } from './parse-args.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
+
+const name = z.string().min(1).max(DEFAULT_LIMITS.nameBytesMax);
+const callerFields = { user: name, groups: z.array(name).max(64).default([]) };
+const mutationFields = { ...callerFields, clientId: z.string().min(1).max(128), callId: z.number().int().nonnegative() };
+const fileId = z.number().int().positive();
+const blockId = z.string().min(3).max(128);
+const datanodeId = z.string().min(1).max(128);
+const length = z.number().int().nonnegative();
+const extent = z.object({ blockId, length });
+/** Replicas in one report message; a datanode sends a larger full report in pages. */
+export const REPORT_REPLICAS_MAX = 50_000;
+const replica = z.object({ blockId, genStamp: z.number().int().positive(), length, finalized: z.boolean() });
+const hostPort = z.string().min(3).max(300);
+
+export const FILEMETA_SCHEMAS = {
+  'fms.addBlock': z.object({
+    ...mutationFields,
+    fileId,
+    pool: z.number().int().nonnegative(),
+    replication: z.number().int().min(1).max(32).default(3),
+    blockSize: z.number().int().min(1).max(2 ** 40).default(128 * 1024 * 1024),
+    previous: extent.nullable().default(null),
+    /** Datanodes the client could not reach: not chosen again for this block. */
+    excluded: z.array(datanodeId).max(64).default([]),
+  }),
+  'fms.updatePipeline': z.object({
+    ...mutationFields,
+    blockId,
+    /** Bytes every surviving replica acknowledged. */
+    length,
+    /** Surviving pipeline members, in pipeline order. */
+    survivors: z.array(datanodeId).max(32),
+    /** Failed members: never chosen as the replacement. */
+    failed: z.array(datanodeId).max(32),
+  }),
+  'fms.complete': z.object({ ...mutationFields, fileId, last: extent.nullable().default(null) }),
+  'fms.deleteFiles': z.object({ ...mutationFields, fileIds: z.array(fileId).max(10_000) }),
+  'fms.getBlockLocations': z.object({ ...callerFields, fileId }),
+  'fms.reportBadBlock': z.object({ ...callerFields, blockId, datanode: datanodeId }),
+  'fms.renewLease': z.object({ ...callerFields, holder: z.string().min(1).max(128) }),
+  'dn.heartbeat': z.object({
+    id: datanodeId,
+    rpc: hostPort,
+    data: hostPort,
+    http: hostPort,
+    capacityBytes: length,
+    usedBytes: length,
+    /** The highest epoch of this shard the datanode has obeyed. */
+    epoch: z.number().int().nonnegative(),
+  }),
+  'dn.blockReport': z.object({
+    id: datanodeId,
+    /** One full report arrives in pages; they count from 0 and the last says so. */
+    reportId: z.string().min(1).max(64),
+    page: z.number().int().nonnegative(),
+    last: z.boolean(),
+    replicas: z.array(replica).max(REPORT_REPLICAS_MAX),
+  }),
+  'dn.incrementalReport': z.object({
+    id: datanodeId,
+    received: z.array(replica).max(REPORT_REPLICAS_MAX),
+    deleted: z.array(blockId).max(REPORT_REPLICAS_MAX),
+  }),
+} as const;
+
+export type FileMetaMethod = keyof typeof FILEMETA_SCHEMAS;
+export type ArgsOf<M extends FileMetaMethod> = z.output<(typeof FILEMETA_SCHEMAS)[M]>;
+
+export function parseFileMetaArgs<M extends FileMetaMethod>(method: M, args: unknown): ArgsOf<M> {
+  return parseArgs(FILEMETA_SCHEMAS[method], method, args) as ArgsOf<M>;
+}

@@ -1,0 +1,13 @@
+import type { z } from 'zod';
+import { TandemError } from '../errors.js';
+
+/** RPC args checked against their schema; the first problem becomes INVALID_ARGUMENT naming the field. */
+export function parseArgs<T extends z.ZodType>(schema: T, method: string, args: unknown): z.output<T> {
+  const parsed = schema.safeParse(args);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'args';
+    throw new TandemError('INVALID_ARGUMENT', `${method}: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
