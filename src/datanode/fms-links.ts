@@ -61,8 +61,11 @@ export class FmsLinks {
   private coordinator: Coordinator | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private refreshing = false;
+  private refreshAgain = false;
   private stopped = false;
   private shards: string[] = [];
+  /** Shards whose election children carry a watch that has not fired yet (one at a time). */
+  private readonly watched = new Set<string>();
 
   constructor(private readonly opts: FmsLinksOptions) {}
 
@@ -92,12 +95,20 @@ export class FmsLinks {
   }
 
   private async refresh(): Promise<void> {
-    if (this.refreshing || this.stopped) return;
+    if (this.stopped) return;
+    if (this.refreshing) {
+      // A watch fired during a refresh: read once more when it ends.
+      this.refreshAgain = true;
+      return;
+    }
     this.refreshing = true;
     try {
-      const coordinator = await this.session();
-      if (this.shards.length === 0) this.shards = (await readPoolMap(coordinator))?.shards ?? [];
-      for (const shard of this.shards) await this.refreshShard(coordinator, shard);
+      do {
+        this.refreshAgain = false;
+        const coordinator = await this.session();
+        if (this.shards.length === 0) this.shards = (await readPoolMap(coordinator))?.shards ?? [];
+        for (const shard of this.shards) await this.refreshShard(coordinator, shard);
+      } while (this.refreshAgain && !this.stopped);
     } catch (err) {
       this.opts.log.warn({ err }, `could not read the FMS members from ZooKeeper (kept the ones known): ${(err as Error).message}`);
     } finally {
@@ -107,7 +118,18 @@ export class FmsLinks {
 
   private async refreshShard(coordinator: Coordinator, shard: string): Promise<void> {
     const election = shardPaths(shard).election;
-    const nodes = await coordinator.children(election, () => void this.refresh()).catch(() => [] as string[]);
+    // One outstanding watch per shard; the periodic refresh reads without adding more.
+    const watch = this.watched.has(shard)
+      ? undefined
+      : () => {
+          this.watched.delete(shard);
+          void this.refresh();
+        };
+    if (watch) this.watched.add(shard);
+    const nodes = await coordinator.children(election, watch).catch(() => {
+      if (watch) this.watched.delete(shard);
+      return [] as string[];
+    });
     const members = new Map<string, MemberInfo>();
     for (const node of nodes) {
       const info = (await coordinator.get<MemberInfo>(`${election}/${node}`))?.data;
@@ -144,7 +166,10 @@ export class FmsLinks {
     if (this.coordinator) return this.coordinator;
     const coordinator = await this.opts.connect();
     coordinator.onSessionEvent((event) => {
-      if (event === 'expired' && this.coordinator === coordinator) this.coordinator = null;
+      if (event === 'expired' && this.coordinator === coordinator) {
+        this.coordinator = null;
+        this.watched.clear();
+      }
     });
     this.coordinator = coordinator;
     return coordinator;
@@ -171,6 +196,7 @@ class MemberLink {
   /** Too many queued changes were dropped: the member needs a full report. */
   private overflowed = false;
   private lastAnswer: { active: boolean; epoch: number; at: number } | null = null;
+  private failing = false;
 
   constructor(
     private readonly shard: string,
@@ -211,6 +237,8 @@ class MemberLink {
         { deadlineMs: 5_000 },
       );
       this.lastAnswer = { active: answer.active, epoch: answer.epoch, at: Date.now() };
+      if (this.failing) this.opts.log.info({ shard: this.shard, member: this.member }, `${this.shard}/${this.member} answers heartbeats again`);
+      this.failing = false;
       if (answer.needFullReport || this.overflowed) await this.fullReport(connection);
       else await this.incrementalReport(connection);
       if (answer.commands.length > 0) {
@@ -227,7 +255,10 @@ class MemberLink {
     } catch (err) {
       this.connection?.close();
       this.connection = null;
-      this.opts.log.debug({ err, shard: this.shard, member: this.member }, `heartbeat to ${this.shard}/${this.member} failed`);
+      // Said once when a member stops answering, then quietly until it answers again.
+      const level = this.failing ? 'debug' : 'warn';
+      this.failing = true;
+      this.opts.log[level]({ err, shard: this.shard, member: this.member }, `heartbeat to ${this.shard}/${this.member} failed: ${(err as Error).message}`);
     } finally {
       this.busy = false;
     }

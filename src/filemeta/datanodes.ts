@@ -39,8 +39,8 @@ export class DatanodeRegistry {
 
   /** Records a heartbeat. A malformed one is refused with INVALID_ARGUMENT (it came off the wire). */
   heartbeat(dn: DatanodeInfo, now: number): void {
-    if (typeof dn !== 'object' || dn === null || !isName(dn.id) || !isName(dn.rpc) || !isName(dn.data) || !isName(dn.http)) {
-      throw new TandemError('INVALID_ARGUMENT', 'heartbeat: id, rpc, data and http must be non-empty strings');
+    if (typeof dn !== 'object' || dn === null || !isName(dn.id) || !isName(dn.rpc) || !isName(dn.data) || typeof dn.http !== 'string') {
+      throw new TandemError('INVALID_ARGUMENT', 'heartbeat: id, rpc and data must be non-empty strings, http a string (empty without HTTP)');
     }
     if (!isBytes(dn.capacityBytes) || !isBytes(dn.usedBytes)) {
       throw new TandemError('INVALID_ARGUMENT', `heartbeat from ${dn.id}: capacityBytes and usedBytes must be non-negative integers`);

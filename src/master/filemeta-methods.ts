@@ -48,7 +48,8 @@ export const FILEMETA_SCHEMAS = {
     id: datanodeId,
     rpc: hostPort,
     data: hostPort,
-    http: hostPort,
+    /** Empty for a datanode that serves no HTTP. */
+    http: z.string().max(300),
     capacityBytes: length,
     usedBytes: length,
     /** The highest epoch of this shard the datanode has obeyed. */
