@@ -8,6 +8,8 @@ import { Master } from '../master/master.js';
 import { parseHostPort } from '../util/address.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget, type ZooKeeperTarget } from './cluster-address.js';
+import { parsePositiveInt } from './common.js';
+import { DEFAULT_FILE_META_CONFIG } from '../filemeta/config.js';
 import { FMS_SHARD_PATTERN, readPoolMap } from '../election/pool-map.js';
 import type { Coordinator } from '../election/coordinator.js';
 import type { Limits } from '../config/limits.js';
@@ -31,6 +33,8 @@ interface MasterFlags {
   sessionTimeoutMs?: string;
   commit?: string;
   http?: string;
+  heartbeatDeadlineMs?: string;
+  leaseLimitMs?: string;
 }
 
 export function registerMaster(program: Command): void {
@@ -48,6 +52,8 @@ export function registerMaster(program: Command): void {
     .option('--zk <connect/chroot>', 'ZooKeeper of the cluster: join the shard\'s election as a standby (without it: a single master)')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
     .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', '3000')
+    .option('--heartbeat-deadline-ms <ms>', 'FMS: a datanode silent this long is dead and its blocks are copied elsewhere', String(DEFAULT_FILE_META_CONFIG.heartbeatDeadlineMs))
+    .option('--lease-limit-ms <ms>', 'FMS: a writer that has not renewed its lease this long loses it and its file is closed', String(DEFAULT_FILE_META_CONFIG.leaseHardLimitMs))
     .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
     .action(async (flags: MasterFlags) => {
       if (flags.shard !== 'ns' && !FMS_SHARD_PATTERN.test(flags.shard)) {
@@ -128,7 +134,11 @@ async function serviceFor(flags: MasterFlags, zk: ZooKeeperTarget | null, limits
   if (!poolMap || !poolMap.shards.includes(flags.shard)) {
     throw new TandemError('INVALID_ARGUMENT', `the cluster's pool map (${poolMap ? poolMap.shards.join(', ') : 'none'}) does not name ${flags.shard}`);
   }
-  return createFileMetaService({ shard: flags.shard, poolMap, limits, ...owner });
+  const config = {
+    ...(flags.heartbeatDeadlineMs ? { heartbeatDeadlineMs: parsePositiveInt(flags.heartbeatDeadlineMs, '--heartbeat-deadline-ms') } : {}),
+    ...(flags.leaseLimitMs ? { leaseHardLimitMs: parsePositiveInt(flags.leaseLimitMs, '--lease-limit-ms') } : {}),
+  };
+  return createFileMetaService({ shard: flags.shard, poolMap, limits, config, ...owner });
 }
 
 async function withSession<T>(connect: () => Promise<Coordinator>, body: (c: Coordinator) => Promise<T>): Promise<T> {

@@ -1,0 +1,195 @@
+// A whole Tandem cluster of real processes for data-path tests: a real ZooKeeper, the pool
+// map formatted, the namespace shard, FMS shards (each an active and standbys), datanodes
+// — each master and datanode a `tandem` child process, so a test can SIGKILL any of them.
+// Everything started is stopped by PID when the test file ends, whatever happened.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { TandemClient } from '../../src/client/tandem-client.js';
+import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
+import { startDatanodeProcess, startMasterProcess, type MasterProcess } from '../../src/cluster/master-process.js';
+import type { ZooKeeperServer } from '../../src/cluster/zookeeper-process.js';
+import type { Coordinator } from '../../src/election/coordinator.js';
+import { shardPaths, type ActiveInfo } from '../../src/election/layout.js';
+import { formatPoolMap, readPoolMap, type PoolMap } from '../../src/election/pool-map.js';
+import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
+import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from './temp.js';
+import { testZooKeeper, waitFor } from './zookeeper.js';
+
+const CHROOT = '/tandem/test';
+const AUTH = { user: 'tandem', password: 'data-test' };
+const ZK_AUTH = `${AUTH.user}:${AUTH.password}`;
+
+export interface DataClusterOptions {
+  /** Members of the namespace shard (default 1). */
+  nsMembers?: number;
+  /** FMS shards (default 1) and members of each (default 2: an active and a standby). */
+  fmsShards?: number;
+  fmsMembers?: number;
+  datanodes?: number;
+  pools?: number;
+  sessionTimeoutMs?: number;
+  /** FMS: a silent datanode is dead after this long (default 3 s here). */
+  heartbeatDeadlineMs?: number;
+}
+
+export interface ClusterMember {
+  shard: string;
+  name: string;
+  dir: string;
+  log: string;
+  process: MasterProcess;
+}
+
+export interface ClusterDatanode {
+  id: string;
+  dir: string;
+  log: string;
+  process: MasterProcess;
+}
+
+const running = new Set<MasterProcess>();
+after(async () => {
+  await Promise.all([...running].map((p) => p.kill9().catch(() => undefined)));
+});
+
+export class DataCluster {
+  readonly members: ClusterMember[] = [];
+  readonly datanodes: ClusterDatanode[] = [];
+  private session: Coordinator | null = null;
+
+  private constructor(
+    readonly zk: ZooKeeperServer,
+    readonly base: string,
+    readonly poolMap: PoolMap,
+    private readonly opts: Required<DataClusterOptions>,
+  ) {}
+
+  static async start(options: DataClusterOptions = {}): Promise<DataCluster> {
+    const opts: Required<DataClusterOptions> = {
+      nsMembers: 1,
+      fmsShards: 1,
+      fmsMembers: 2,
+      datanodes: 3,
+      pools: 4,
+      sessionTimeoutMs: 2_000,
+      heartbeatDeadlineMs: 3_000,
+      ...options,
+    };
+    const zk = await testZooKeeper();
+    const base = await tempDir();
+    const shards = Array.from({ length: opts.fmsShards }, (_, k) => `fms-${k}`);
+    const cluster = new DataCluster(zk, base, { pools: opts.pools, shards }, opts);
+    const session = await cluster.coordinator();
+    await formatPoolMap(session, cluster.poolMap);
+    // Actives first (each shard's first member wins its election), then the standbys.
+    for (let i = 0; i < opts.nsMembers; i++) await cluster.startMember('ns', `m${i + 1}`);
+    for (const shard of shards) for (let i = 0; i < opts.fmsMembers; i++) await cluster.startMember(shard, `m${i + 1}`);
+    for (let i = 0; i < opts.datanodes; i++) await cluster.startDatanode(`dn${i + 1}`);
+    return cluster;
+  }
+
+  get zkAddress(): string {
+    return `${this.zk.connect}${CHROOT}`;
+  }
+
+  get zkAuth(): string {
+    return ZK_AUTH;
+  }
+
+  connect = (): Promise<Coordinator> =>
+    connectZooKeeper({ address: { connect: this.zk.connect, chroot: CHROOT }, auth: AUTH, sessionTimeoutMs: this.opts.sessionTimeoutMs, log: silentLogger() });
+
+  /** One session for the test's own reads (closed by stop()). */
+  async coordinator(): Promise<Coordinator> {
+    this.session ??= await this.connect();
+    return this.session;
+  }
+
+  async startMember(shard: string, name: string): Promise<ClusterMember> {
+    const dir = join(this.base, shard, name);
+    await mkdir(dir, { recursive: true });
+    const log = join(this.base, `${shard}-${name}.log`);
+    const extraArgs = ['--zk', this.zkAddress, '--zk-auth', ZK_AUTH, '--session-timeout-ms', String(this.opts.sessionTimeoutMs), '--superuser', 'root'];
+    if (shard !== 'ns') extraArgs.push('--heartbeat-deadline-ms', String(this.opts.heartbeatDeadlineMs));
+    const process = await startMasterProcess({ shard, dir, rpc: '127.0.0.1:0', member: name, logFile: log, extraArgs });
+    running.add(process);
+    const existing = this.members.findIndex((m) => m.shard === shard && m.name === name);
+    const member = { shard, name, dir, log, process };
+    if (existing >= 0) this.members[existing] = member;
+    else this.members.push(member);
+    return member;
+  }
+
+  async startDatanode(id: string): Promise<ClusterDatanode> {
+    const dir = join(this.base, 'datanodes', id);
+    await mkdir(dir, { recursive: true });
+    const log = join(this.base, `${id}.log`);
+    const process = await startDatanodeProcess({ id, dir, rpc: '127.0.0.1:0', data: '127.0.0.1:0', zk: this.zkAddress, zkAuth: ZK_AUTH, logFile: log });
+    running.add(process);
+    const existing = this.datanodes.findIndex((d) => d.id === id);
+    const datanode = { id, dir, log, process };
+    if (existing >= 0) this.datanodes[existing] = datanode;
+    else this.datanodes.push(datanode);
+    return datanode;
+  }
+
+  /** A client that finds every shard through ZooKeeper, as the CLI's --zk does. */
+  client(user = 'root', deadlineMs = 30_000): TandemClient {
+    return new TandemClient({
+      resolver: new ZooKeeperResolver(this.connect),
+      fms: {
+        poolMap: async () => readPoolMap(await this.coordinator()),
+        target: (shard) => ({ resolver: new ZooKeeperResolver(this.connect, shard) }),
+      },
+      user,
+      deadlineMs,
+      backoff: { baseMs: 20, capMs: 500 },
+    });
+  }
+
+  /** The member ZooKeeper names active of `shard` now, or null. */
+  async active(shard: string): Promise<ClusterMember | null> {
+    const node = await (await this.coordinator()).get<ActiveInfo>(shardPaths(shard).active);
+    if (!node) return null;
+    return this.members.find((m) => m.shard === shard && m.name === node.data.member) ?? null;
+  }
+
+  async waitForActive(shard: string, not: ClusterMember | null = null, timeoutMs = 20_000): Promise<ClusterMember> {
+    let found: ClusterMember | null = null;
+    await waitFor(
+      `an active of ${shard}${not ? ` other than ${not.name}` : ''}`,
+      async () => {
+        found = await this.active(shard);
+        return found !== null && found !== not && found.process.child.exitCode === null;
+      },
+      timeoutMs,
+      50,
+    );
+    return found!;
+  }
+
+  /** The master's `admin.status` through a client of its shard. */
+  async status(member: ClusterMember): Promise<Record<string, unknown>> {
+    const client = new TandemClient({ masters: [member.process.rpc], user: 'root', deadlineMs: 5_000 });
+    try {
+      return await client.status();
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Lines of a process's log that contain `text`. */
+  async logLines(file: string, text: string): Promise<string[]> {
+    const content = await readFile(file, 'utf8').catch(() => '');
+    return content.split('\n').filter((line) => line.includes(text));
+  }
+
+  async stop(): Promise<void> {
+    await this.session?.close().catch(() => undefined);
+    this.session = null;
+    for (const d of this.datanodes) await d.process.stop(5_000).catch(() => undefined);
+    for (const m of this.members) await m.process.stop(5_000).catch(() => undefined);
+  }
+}
