@@ -7,6 +7,7 @@
 
 import { TandemError } from '../errors.js';
 import { readBlock } from '../datanode/transfer-client.js';
+import { sleep } from './backoff.js';
 import type { DatanodeRef } from '../filemeta/ops.js';
 import type { ShardCaller } from './shard-caller.js';
 
@@ -31,15 +32,25 @@ export interface FileReadOptions {
   /** Byte range: [offset, offset + length). */
   offset?: number;
   length?: number;
+  /** The file's length in the namespace: a file of length 0 may be unknown to the FMS (it never had a block). */
+  namespaceLength?: number;
   /** Called when a replica fails (for logs and tests). */
   onReplicaError?: (block: string, datanode: string, error: Error) => void;
 }
 
-/** Rounds of asking the FMS for fresh locations of one block before the read fails. */
-const LOCATION_REFRESHES_MAX = 3;
+/** Rounds of asking the FMS for fresh locations of one block before the read fails, the first after this pause (then doubling). */
+const LOCATION_REFRESHES_MAX = 4;
+const LOCATION_REFRESH_PAUSE_MS = 200;
 
 export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buffer> {
-  const file = await opts.fms.call<LocatedFile>('fms.getBlockLocations', { fileId: opts.fileId, ...opts.caller });
+  let file: LocatedFile;
+  try {
+    file = await opts.fms.call<LocatedFile>('fms.getBlockLocations', { fileId: opts.fileId, ...opts.caller });
+  } catch (err) {
+    // A file that never had a block (empty, or not written yet) is unknown to its FMS shard.
+    if (err instanceof TandemError && err.code === 'NOT_FOUND' && opts.namespaceLength === 0) return;
+    throw err;
+  }
   const start = Math.max(0, opts.offset ?? 0);
   const end = Math.min(file.length, opts.length === undefined ? file.length : start + opts.length);
   for (const first of file.blocks) {
@@ -56,7 +67,9 @@ export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buff
         if (++refresh > LOCATION_REFRESHES_MAX) {
           throw new TandemError('BLOCK_MISSING', `block ${block.blockId} of file ${opts.fileId}: no replica could be read (tried ${[...failedHere].join(', ') || 'none known'})`);
         }
-        // The FMS may know replicas made since (re-replication, a datanode back).
+        // The FMS may know replicas made since (a report on its way, re-replication, a
+        // datanode back): ask again after a growing pause.
+        await sleep(LOCATION_REFRESH_PAUSE_MS * 2 ** (refresh - 1));
         const again = await opts.fms.call<LocatedFile>('fms.getBlockLocations', { fileId: opts.fileId, ...opts.caller });
         block = again.blocks.find((b) => b.blockId === block.blockId) ?? block;
         failedHere.clear();

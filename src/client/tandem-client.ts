@@ -190,7 +190,7 @@ export class TandemClient {
     if (info === null) throw new TandemError('NOT_FOUND', `cannot open ${JSON.stringify(path)}: no such file`);
     if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `cannot open ${JSON.stringify(path)}: it is a directory`);
     const fms = await this.fmsOfPool(info.pool);
-    return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), ...range }), { objectMode: false });
+    return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), namespaceLength: info.length, ...range }), { objectMode: false });
   }
 
   /** The FMS shard's caller for a pool (one per shard, made on first use). */

@@ -190,6 +190,8 @@ class MemberLink {
   private connection: RpcConnection | null = null;
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
+  /** A beat was asked for while one ran: run another right after it. */
+  private beatAgain = false;
   private stopped = false;
   private received: ReplicaInfo[] = [];
   private deleted: string[] = [];
@@ -215,6 +217,9 @@ class MemberLink {
   queueReceived(replica: ReplicaInfo): void {
     if (this.received.length + this.deleted.length >= INCREMENTAL_QUEUE_MAX) this.overflowed = true;
     else this.received.push(replica);
+    // A finished block is reported at once (not at the next heartbeat): the writer's
+    // complete waits for it, and readers look for it right after.
+    void this.beat();
   }
 
   queueDeleted(blockId: string): void {
@@ -227,7 +232,11 @@ class MemberLink {
   }
 
   private async beat(): Promise<void> {
-    if (this.busy || this.stopped) return;
+    if (this.stopped) return;
+    if (this.busy) {
+      this.beatAgain = true;
+      return;
+    }
     this.busy = true;
     try {
       const connection = await this.connect();
@@ -261,6 +270,10 @@ class MemberLink {
       this.opts.log[level]({ err, shard: this.shard, member: this.member }, `heartbeat to ${this.shard}/${this.member} failed: ${(err as Error).message}`);
     } finally {
       this.busy = false;
+      if (this.beatAgain) {
+        this.beatAgain = false;
+        void this.beat();
+      }
     }
   }
 

@@ -12,6 +12,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { TandemError } from '../errors.js';
+import { sleep } from '../client/backoff.js';
 import type { Limits } from '../config/limits.js';
 import { BlockMap, type DatanodeCommand } from '../filemeta/block-map.js';
 import { LeaseTable } from '../filemeta/leases.js';
@@ -49,6 +50,9 @@ const KINDS: Record<FileMetaMethod, MethodKind> = {
 const TICK_MS = 500;
 /** Commands waiting for one datanode's next heartbeat, at most. */
 const COMMANDS_QUEUED_PER_DATANODE_MAX = 64;
+/** How long a writer's complete (or next addBlock) waits for a datanode to report its finished block, and how often it looks. */
+const REPORTED_WAIT_MS_MAX = 2_000;
+const REPORTED_POLL_MS = 5;
 /** Full reports being assembled from pages at once (one per datanode). */
 const REPORTS_IN_ASSEMBLY_MAX = 1_024;
 
@@ -97,7 +101,7 @@ class FileMetaService implements ShardService {
         this.checkOutOfSafeMode(host);
         this.leases.renew(a.clientId, now);
         const targets = unwrap(this.blockMap.chooseTargets(a.replication, a.excluded, now));
-        return this.submit(host, { type: 'addBlock', fileId: a.fileId, pool: a.pool, replication: a.replication, blockSize: a.blockSize, holder: a.clientId, previous: a.previous, targets, ...envelope(a, now) });
+        return this.awaitReported(host, a.previous).then(() => this.submit(host, { type: 'addBlock', fileId: a.fileId, pool: a.pool, replication: a.replication, blockSize: a.blockSize, holder: a.clientId, previous: a.previous, targets, ...envelope(a, now) }));
       }
       case 'fms.updatePipeline': {
         const a = parseFileMetaArgs(m, args);
@@ -119,7 +123,7 @@ class FileMetaService implements ShardService {
       case 'fms.complete': {
         const a = parseFileMetaArgs(m, args);
         this.leases.renew(a.clientId, now);
-        return this.submit(host, { type: 'complete', fileId: a.fileId, holder: a.clientId, last: a.last, ...envelope(a, now) });
+        return this.awaitReported(host, a.last).then(() => this.submit(host, { type: 'complete', fileId: a.fileId, holder: a.clientId, last: a.last, ...envelope(a, now) }));
       }
       case 'fms.deleteFiles': {
         const a = parseFileMetaArgs(m, args);
@@ -185,6 +189,27 @@ class FileMetaService implements ShardService {
 
   private submit(host: ServiceHost, op: FileMetaMutation): Promise<unknown> {
     return host.engine().submit(op).then(unwrap) as Promise<PipelineAnswer | unknown>;
+  }
+
+  /**
+   * Read after write: a finished block is closed only once some datanode reported a whole
+   * replica of it (HDFS's complete waits for its minimum replication the same way), so a
+   * reader right after the writer finds it. Datanodes report a finished block at once; after
+   * REPORTED_WAIT_MS_MAX the write goes on all the same (readers then retry their lookup).
+   */
+  private async awaitReported(host: ServiceHost, extent: { blockId: string; length: number } | null): Promise<void> {
+    if (extent === null) return;
+    const deadline = Date.now() + REPORTED_WAIT_MS_MAX;
+    for (;;) {
+      const genStamp = this.state(host).blocks.get(extent.blockId)?.genStamp;
+      const reported = this.blockMap.replicasOf(extent.blockId).some((r) => r.finalized && r.genStamp === genStamp && r.length === extent.length);
+      if (reported || genStamp === undefined) return;
+      if (Date.now() >= deadline) {
+        host.log.warn({ blockId: extent.blockId }, `no datanode reported ${extent.blockId} within ${REPORTED_WAIT_MS_MAX} ms of its writer finishing it; closing it all the same`);
+        return;
+      }
+      await sleep(REPORTED_POLL_MS);
+    }
   }
 
   private takeCommands(datanode: string): DatanodeCommand[] {

@@ -1,0 +1,106 @@
+// The data path end to end against real processes: NS.create → FMS.addBlock → a pipeline of
+// three datanodes → FMS.complete → NS.complete, then the bytes read back; and a delete that
+// frees the replicas on the datanodes only once the namespace and the FMS agreed.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { after, before, test } from 'node:test';
+import type { TandemClient } from '../../src/client/tandem-client.js';
+import { DataCluster } from '../helpers/data-cluster.js';
+import { waitFor } from '../helpers/zookeeper.js';
+
+let cluster: DataCluster;
+let client: TandemClient;
+
+before(async () => {
+  cluster = await DataCluster.start({ fmsShards: 2, fmsMembers: 1, datanodes: 3 });
+  client = cluster.client();
+  await waitFor('three datanodes heard by every FMS active', async () => {
+    for (const shard of cluster.poolMap.shards) {
+      const active = await cluster.active(shard);
+      if (!active || (await cluster.status(active)).liveDatanodes !== 3) return false;
+    }
+    return true;
+  }, 20_000, 100);
+});
+after(async () => {
+  client?.close();
+  await cluster?.stop();
+});
+
+/** Finalized block files (not .meta) on one datanode. */
+async function blockFiles(dir: string): Promise<string[]> {
+  const names = await readdir(join(dir, 'finalized')).catch(() => [] as string[]);
+  return names.filter((n) => !n.endsWith('.meta'));
+}
+
+/** 1 MiB pieces of a seeded pseudo-random stream, and their SHA-256. */
+function content(bytes: number): { pieces: Buffer[]; sha256: string } {
+  const seed = randomBytes(1 << 20);
+  const pieces: Buffer[] = [];
+  const hash = createHash('sha256');
+  for (let done = 0, i = 0; done < bytes; i++) {
+    const piece = Buffer.from(seed.subarray(0, Math.min(seed.length, bytes - done)));
+    piece.writeUInt32BE(i, 0); // no two pieces alike
+    pieces.push(piece);
+    hash.update(piece);
+    done += piece.length;
+  }
+  return { pieces, sha256: hash.digest('hex') };
+}
+
+test('a 100 MiB file with replication 3 is written and read back byte-identical', async () => {
+  const size = 100 * 1024 * 1024;
+  const { pieces, sha256 } = content(size);
+  const writer = await client.createFile('/big/file', { replication: 3, blockSize: 32 * 1024 * 1024 });
+  await pipeline(Readable.from(pieces), writer);
+  assert.equal(writer.length, size);
+
+  const info = await client.getFileInfo('/big/file');
+  assert.equal(info?.length, size, 'NS has the length FMS closed the file with');
+
+  const hash = createHash('sha256');
+  let read = 0;
+  for await (const piece of await client.openFile('/big/file')) {
+    hash.update(piece as Buffer);
+    read += (piece as Buffer).length;
+  }
+  assert.equal(read, size);
+  assert.equal(hash.digest('hex'), sha256);
+
+  // Four blocks of 32 MiB, each on all three datanodes.
+  for (const dn of cluster.datanodes) assert.equal((await blockFiles(dn.dir)).length, 4, `${dn.id} holds every block`);
+
+  // A range read from the middle, across a block boundary.
+  const offset = 32 * 1024 * 1024 - 1000;
+  const chunks: Buffer[] = [];
+  for await (const piece of await client.openFile('/big/file', { offset, length: 5000 })) chunks.push(piece as Buffer);
+  const whole = Buffer.concat(pieces);
+  assert.deepEqual(Buffer.concat(chunks), whole.subarray(offset, offset + 5000));
+});
+
+test('an empty file is complete in NS without ever reaching the FMS, and reads as nothing', async () => {
+  await client.writeFile('/empty', Buffer.alloc(0));
+  const info = await client.getFileInfo('/empty');
+  assert.equal(info?.length, 0);
+  const chunks: Buffer[] = [];
+  for await (const piece of await client.openFile('/empty')) chunks.push(piece as Buffer);
+  assert.equal(Buffer.concat(chunks).length, 0);
+});
+
+test('a delete frees the replicas on the datanodes, after NS and FMS both agreed', async () => {
+  await client.writeFile('/gone/a', randomBytes(300_000), { replication: 3 });
+  const before = await Promise.all(cluster.datanodes.map((dn) => blockFiles(dn.dir)));
+  assert.ok(await client.delete('/gone/a'));
+  assert.equal(await client.getFileInfo('/gone/a'), null);
+  await waitFor('the replicas of /gone/a deleted on every datanode', async () => {
+    const now = await Promise.all(cluster.datanodes.map((dn) => blockFiles(dn.dir)));
+    return now.every((files, i) => files.length === before[i]!.length - 1);
+  }, 20_000, 100);
+  // The namespace's pending-delete queue is empty again: FMS acknowledged.
+  const ns = await cluster.active('ns');
+  await waitFor('the pending-delete queue drained', async () => (await cluster.status(ns!)).pendingDeletes === 0, 10_000, 100);
+});
