@@ -53,7 +53,7 @@ export function registerMaster(program: Command): void {
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
     .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', '3000')
     .option('--heartbeat-deadline-ms <ms>', 'FMS: a datanode silent this long is dead and its blocks are copied elsewhere', String(DEFAULT_FILE_META_CONFIG.heartbeatDeadlineMs))
-    .option('--lease-limit-ms <ms>', 'FMS: a writer that has not renewed its lease this long loses it and its file is closed', String(DEFAULT_FILE_META_CONFIG.leaseHardLimitMs))
+    .option('--lease-limit-ms <ms>', 'a writer that has not renewed its lease this long loses it: FMS closes its file, then NS (which counts from the file\'s creation)', String(DEFAULT_FILE_META_CONFIG.leaseHardLimitMs))
     .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
     .action(async (flags: MasterFlags) => {
       if (flags.shard !== 'ns' && !FMS_SHARD_PATTERN.test(flags.shard)) {
@@ -128,7 +128,8 @@ async function serviceFor(flags: MasterFlags, zk: ZooKeeperTarget | null, limits
         limits,
         clientName: `tandem-master ns`,
       });
-    return createNamespaceService({ limits, ...owner, fms: { poolMap, caller } });
+    const leaseLimitMs = flags.leaseLimitMs ? parsePositiveInt(flags.leaseLimitMs, '--lease-limit-ms') : undefined;
+    return createNamespaceService({ limits, ...owner, fms: { poolMap, caller }, ...(leaseLimitMs ? { leaseLimitMs } : {}) });
   }
   if (!zk) throw new TandemError('INVALID_ARGUMENT', `a file-metadata shard needs --zk: its pools come from ZooKeeper's /config/pools`);
   if (!poolMap || !poolMap.shards.includes(flags.shard)) {

@@ -42,6 +42,8 @@ export const FILEMETA_SCHEMAS = {
   'fms.complete': z.object({ ...mutationFields, fileId, last: extent.nullable().default(null) }),
   'fms.deleteFiles': z.object({ ...mutationFields, fileIds: z.array(fileId).max(10_000) }),
   'fms.getBlockLocations': z.object({ ...callerFields, fileId }),
+  /** What this shard knows of some files (the namespace's lease recovery asks). */
+  'fms.fileStates': z.object({ ...callerFields, fileIds: z.array(fileId).max(10_000) }),
   'fms.reportBadBlock': z.object({ ...callerFields, blockId, datanode: datanodeId }),
   'fms.renewLease': z.object({ ...callerFields, holder: z.string().min(1).max(128) }),
   'dn.heartbeat': z.object({

@@ -22,6 +22,7 @@ import { poolsOfShard, type PoolMap } from '../election/pool-map.js';
 import { FILEMETA_SCHEMAS, parseFileMetaArgs, type ArgsOf, type FileMetaMethod } from './filemeta-methods.js';
 import type { MethodKind, ServiceHost, ShardService } from './shard-service.js';
 import { unwrap } from './unwrap.js';
+import type { FmsFileState } from './namespace-fms-tasks.js';
 
 export interface FileMetaServiceOptions {
   shard: string;
@@ -39,6 +40,7 @@ const KINDS: Record<FileMetaMethod, MethodKind> = {
   'fms.complete': 'write',
   'fms.deleteFiles': 'write',
   'fms.getBlockLocations': 'read',
+  'fms.fileStates': 'read',
   'fms.reportBadBlock': 'read',
   'fms.renewLease': 'read',
   'dn.heartbeat': 'member',
@@ -136,6 +138,16 @@ class FileMetaService implements ShardService {
       case 'fms.getBlockLocations': {
         const a = parseFileMetaArgs(m, args);
         return host.engine().read((s: FileMetaState) => unwrap(this.blockMap.blockLocations(s, a.fileId, now)));
+      }
+      case 'fms.fileStates': {
+        const a = parseFileMetaArgs(m, args);
+        return host.engine().read((s: FileMetaState): FmsFileState[] =>
+          a.fileIds.map((fileId) => {
+            const file = s.files.get(fileId);
+            if (file === undefined) return { fileId, state: 'unknown', length: 0 };
+            return { fileId, state: file.state, length: file.length };
+          }),
+        );
       }
       case 'fms.reportBadBlock': {
         const a = parseFileMetaArgs(m, args);

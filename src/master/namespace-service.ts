@@ -8,11 +8,11 @@ import type { Limits } from '../config/limits.js';
 import { createNamespaceMachine, inodeCount, type NamespaceMachine } from '../namespace/machine.js';
 import type { Caller, NameListingPage } from '../namespace/ops.js';
 import { MUTATION_SCHEMAS, QUERY_SCHEMAS, isMutationMethod, parseQuery, toMutation } from './namespace-methods.js';
-import type { AnyEngine, MethodKind, ServiceHost, ShardService } from './shard-service.js';
+import type { AnyEngine, MethodKind, ShardService } from './shard-service.js';
 import type { NamespaceState } from '../namespace/state.js';
-import { shardOfPool, type PoolMap } from '../election/pool-map.js';
+import type { PoolMap } from '../election/pool-map.js';
 import type { ShardCaller } from '../client/shard-caller.js';
-import { randomUUID } from 'node:crypto';
+import { DEFAULT_LEASE_LIMIT_MS, NamespaceFmsTasks } from './namespace-fms-tasks.js';
 import { unwrap } from './unwrap.js';
 
 export interface NamespaceServiceOptions {
@@ -24,11 +24,9 @@ export interface NamespaceServiceOptions {
    * files are handed to their shard (the pending-delete queue). Without it: one pool, no FMS.
    */
   fms?: { poolMap: PoolMap; caller: (shard: string) => ShardCaller };
+  /** Open files older than this whose writer's FMS lease is gone are closed (default 1 h). */
+  leaseLimitMs?: number;
 }
-
-/** Deleted files handed to FMS shards per round, and how often a round runs. */
-const DELETE_BATCH_FILES_MAX = 1_000;
-const DELETE_ROUND_INTERVAL_MS = 200;
 
 export function createNamespaceService(opts: NamespaceServiceOptions): ShardService {
   const superuser = opts.superuser ?? os.userInfo().username;
@@ -39,7 +37,7 @@ export function createNamespaceService(opts: NamespaceServiceOptions): ShardServ
     pools: opts.fms?.poolMap.pools ?? 1,
     trackDeletes: opts.fms !== undefined,
   });
-  const deleter = opts.fms ? new DeleteDeliverer(opts.fms, superuser) : null;
+  const tasks = opts.fms ? new NamespaceFmsTasks(opts.fms, superuser, opts.leaseLimitMs ?? DEFAULT_LEASE_LIMIT_MS) : null;
   const methods = new Map<string, MethodKind>([
     ...Object.keys(MUTATION_SCHEMAS).map((m): [string, MethodKind] => [m, 'write']),
     ...Object.keys(QUERY_SCHEMAS).map((m): [string, MethodKind] => [m, 'read']),
@@ -54,71 +52,11 @@ export function createNamespaceService(opts: NamespaceServiceOptions): ShardServ
     },
     status: (host) => {
       const state = host.engine().peekState() as NamespaceState;
-      return { inodes: inodeCount(state), pendingDeletes: state.pendingDeletes.size };
+      return { inodes: inodeCount(state), pendingDeletes: state.pendingDeletes.size, openFiles: state.openFiles.size };
     },
-    start: (host) => deleter?.start(host),
-    stop: async () => deleter?.stop(),
+    start: (host) => tasks?.start(host),
+    stop: async () => tasks?.stop(),
   };
-}
-
-/**
- * The active's side of the pending-delete queue: hands deleted files to the FMS shard that
- * owns their pool (`fms.deleteFiles`, idempotent), then journals `deletesDelivered` so the
- * queue forgets them. A failure leaves them queued for the next round, on this active or
- * the next one: a file's blocks are freed only after NS removed the name and FMS agreed.
- */
-class DeleteDeliverer {
-  private timer: NodeJS.Timeout | null = null;
-  private round: Promise<void> | null = null;
-  private readonly callers = new Map<string, ShardCaller>();
-  private callId = 1;
-  private readonly clientId = `ns-deleter-${randomUUID()}`;
-
-  constructor(
-    private readonly fms: NonNullable<NamespaceServiceOptions['fms']>,
-    private readonly superuser: string,
-  ) {}
-
-  start(host: ServiceHost): void {
-    this.timer = setInterval(() => {
-      if (this.round || !host.isActive()) return;
-      const pending = (host.engine().peekState() as NamespaceState).pendingDeletes;
-      if (pending.size === 0) return;
-      this.round = this.deliver(host, pending)
-        .catch((err: unknown) => host.log.warn({ err }, `could not hand deleted files to their FMS shards (they stay queued): ${(err as Error).message}`))
-        .finally(() => {
-          this.round = null;
-        });
-    }, DELETE_ROUND_INTERVAL_MS);
-    this.timer.unref();
-  }
-
-  private async deliver(host: ServiceHost, pending: ReadonlyMap<number, number>): Promise<void> {
-    const byShard = new Map<string, number[]>();
-    let taken = 0;
-    for (const [fileId, pool] of pending) {
-      const shard = shardOfPool(this.fms.poolMap, pool);
-      const ids = byShard.get(shard) ?? [];
-      ids.push(fileId);
-      byShard.set(shard, ids);
-      if (++taken >= DELETE_BATCH_FILES_MAX) break;
-    }
-    for (const [shard, fileIds] of byShard) {
-      let caller = this.callers.get(shard);
-      if (!caller) this.callers.set(shard, (caller = this.fms.caller(shard)));
-      const user = { user: this.superuser, groups: [] as string[] };
-      await caller.call('fms.deleteFiles', { fileIds, ...user, clientId: this.clientId, callId: this.callId++ });
-      const op = { type: 'deletesDelivered' as const, fileIds, ...user, clientId: this.clientId, callId: this.callId++, time: Date.now() };
-      unwrap(await host.engine().submit(op));
-      host.log.info({ shard, files: fileIds.length, stillPending: pending.size }, `handed ${fileIds.length} deleted files to ${shard}; ${pending.size} still pending`);
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.round;
-    for (const caller of this.callers.values()) caller.close();
-  }
 }
 
 function query(m: NamespaceMachine, engine: AnyEngine, method: string, args: unknown): unknown {

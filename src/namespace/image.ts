@@ -209,6 +209,7 @@ export function fromImage(image: unknown, config: NamespaceConfig): NamespaceSta
       integerAt(blockSize, i, 'inodes.blockSize', 0),
       (inodeFlags & FLAG_UNDER_CONSTRUCTION) !== 0,
     );
+    if (inode.underConstruction) state.openFiles.set(inodeId, inode);
     if (i > 0) {
       const parentInode = built[parentIndex]!;
       const siblings = parentInode.children;

@@ -12,6 +12,7 @@ export function assertNamespaceInvariants(state: NamespaceState): void {
   invariant(root.children !== null, 'the root is a directory');
   const seenIds = new Set<number>();
   let count = 0;
+  let openSeen = 0;
   const stack: Inode[] = [root];
   for (let inode = stack.pop(); inode !== undefined; inode = stack.pop()) {
     count++;
@@ -22,6 +23,10 @@ export function assertNamespaceInvariants(state: NamespaceState): void {
     invariant(state.strings.get(inode.owner) === inode.owner && state.strings.get(inode.group) === inode.group, `inode ${inode.id} owner and group are interned`);
     if (inode.children === null) {
       invariant(inode.sortedNames === null, `file ${inode.id} has no sorted-name cache`);
+      if (inode.underConstruction) {
+        openSeen++;
+        invariant(state.openFiles.get(inode.id) === inode, `open file ${inode.id} is in the open-file index`);
+      }
       continue;
     }
     invariant(!inode.underConstruction && inode.length === 0, `directory ${inode.id} is not under construction and has no length`);
@@ -40,4 +45,5 @@ export function assertNamespaceInvariants(state: NamespaceState): void {
     }
   }
   invariant(count === state.inodeCount, `inodeCount ${state.inodeCount} equals the ${count} reachable inodes`);
+  invariant(openSeen === state.openFiles.size, `the open-file index holds the ${openSeen} open files and nothing else (it holds ${state.openFiles.size})`);
 }

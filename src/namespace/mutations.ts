@@ -160,6 +160,7 @@ function create(context: MutationContext, op: OpOf<'create'>): Applied {
     // still holding the old id can no longer complete it.
     removeChild(parent, existing);
     state.inodeCount--;
+    state.openFiles.delete(existing.id);
     deleteQueue(context)?.set(existing.id, existing.id % state.pools);
   }
   const fileId = state.nextFileId++;
@@ -174,6 +175,7 @@ function create(context: MutationContext, op: OpOf<'create'>): Applied {
     blockSize + 0,
   );
   addChild(parent, file);
+  state.openFiles.set(fileId, file);
   state.inodeCount++;
   parent.mtime = context.time;
   ancestor.mtime = context.time;
@@ -199,6 +201,21 @@ function complete(context: MutationContext, op: OpOf<'complete'>): Applied {
   file.length = op.length + 0;
   file.underConstruction = false;
   file.mtime = context.time;
+  context.state.openFiles.delete(file.id);
+  return { ok: true, value: true };
+}
+
+/** Closes a file whose writer is gone, by id. False when it is not open (completed, deleted, overwritten): a repeat is harmless. */
+function recoverLease(context: MutationContext, op: OpOf<'recoverLease'>): Applied {
+  if (!isInteger(op.fileId)) return badArgument(op, 'fileId', op.fileId, 'an integer');
+  if (!(isInteger(op.length) && op.length >= 0)) return badArgument(op, 'length', op.length, 'a non-negative integer');
+  if (!context.identity.isSuperuser) return failure('PERMISSION_DENIED', `recoverLease: ${context.identity.user} is not the superuser`);
+  const file = context.state.openFiles.get(op.fileId);
+  if (file === undefined) return { ok: true, value: false };
+  file.length = op.length + 0;
+  file.underConstruction = false;
+  file.mtime = context.time;
+  context.state.openFiles.delete(file.id);
   return { ok: true, value: true };
 }
 
@@ -222,14 +239,21 @@ function checkSubtreeDeletable(top: Inode, identity: Identity): Failure | null {
   return null;
 }
 
-/** Inodes in the subtree; with `deleted`, each file's id goes to the pending-delete queue. */
-function subtreeSize(top: Inode, deleted: Map<number, number> | null, pools: number): number {
+/**
+ * Inodes in the subtree, which is going away: its open files leave the open-file index,
+ * and with `deleted` each file's id goes to the pending-delete queue.
+ */
+function subtreeSize(top: Inode, openFiles: Map<number, Inode>, deleted: Map<number, number> | null, pools: number): number {
   let count = 0;
   const stack: Inode[] = [top];
   for (let inode = stack.pop(); inode !== undefined; inode = stack.pop()) {
     count++;
-    if (inode.children !== null) for (const child of inode.children.values()) stack.push(child);
-    else if (deleted !== null) deleted.set(inode.id, inode.id % pools);
+    if (inode.children !== null) {
+      for (const child of inode.children.values()) stack.push(child);
+      continue;
+    }
+    if (inode.underConstruction) openFiles.delete(inode.id);
+    if (deleted !== null) deleted.set(inode.id, inode.id % pools);
   }
   return count;
 }
@@ -273,7 +297,7 @@ function remove(context: MutationContext, op: OpOf<'delete'>): Applied {
     if (subtreeDenied !== null) return subtreeDenied;
   }
 
-  const removed = subtreeSize(target, deleteQueue(context), context.state.pools);
+  const removed = subtreeSize(target, context.state.openFiles, deleteQueue(context), context.state.pools);
   removeChild(parent, target);
   context.state.inodeCount -= removed;
   parent.mtime = context.time;
@@ -425,6 +449,8 @@ export function applyMutation(context: MutationContext, op: NamespaceMutation): 
       return setTimes(context, op);
     case 'deletesDelivered':
       return deletesDelivered(context, op);
+    case 'recoverLease':
+      return recoverLease(context, op);
     default:
       return failure('INVALID_ARGUMENT', `unknown namespace op type ${quote(String((op as { type: unknown }).type))}`);
   }

@@ -36,6 +36,11 @@ export type NamespaceMutation = MutationBase &
     | { type: 'setTimes'; path: string; mtime?: number; atime?: number }
     /** The NS active's own op (superuser only): these ids' blocks are freed by their FMS shard. */
     | { type: 'deletesDelivered'; fileIds: number[] }
+    /**
+     * The NS active's own op (superuser only): a file whose writer's lease expired is closed
+     * at the length its FMS shard agreed on. Found by id, wherever it was renamed to.
+     */
+    | { type: 'recoverLease'; fileId: number; length: number }
   );
 
 export type MutationType = NamespaceMutation['type'];

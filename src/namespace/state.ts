@@ -36,7 +36,7 @@ export const DEFAULT_NAMESPACE_CONFIG: Readonly<NamespaceConfig> = Object.freeze
   trackDeletes: false,
 });
 
-/** What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean; setters → null; deletesDelivered → count. */
+/** What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean; setters → null; deletesDelivered → count; recoverLease → boolean. */
 export type MutationValue = boolean | CreateResult | null | number;
 
 export interface NamespaceState {
@@ -60,6 +60,13 @@ export interface NamespaceState {
    * journals `deletesDelivered` once it acknowledged. Empty unless config.trackDeletes.
    */
   readonly pendingDeletes: Map<number, number>;
+  /**
+   * Files under construction, by id: the ones a writer has not completed. Derived (an image
+   * rebuilds it from the inodes' flags), kept so the active can find a file whose writer
+   * died by its id alone (lease recovery, `recoverLease`). Invariant: exactly the inodes in
+   * the tree with underConstruction set.
+   */
+  readonly openFiles: Map<number, Inode>;
 }
 
 /** The one shared copy of a string. */
@@ -80,6 +87,7 @@ export function createEmptyState(config: NamespaceConfig): NamespaceState {
     strings: new Map(),
     retryCache: new RetryCache<MutationValue>(config),
     pendingDeletes: new Map(),
+    openFiles: new Map(),
   };
   state.root.owner = intern(state, config.superuser);
   state.root.group = intern(state, config.supergroup);

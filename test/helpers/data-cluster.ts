@@ -32,6 +32,8 @@ export interface DataClusterOptions {
   sessionTimeoutMs?: number;
   /** FMS: a silent datanode is dead after this long (default 3 s here). */
   heartbeatDeadlineMs?: number;
+  /** NS and FMS: a writer's lease runs out after this long (default: the product's, 1 h). */
+  leaseLimitMs?: number | null;
 }
 
 export interface ClusterMember {
@@ -75,6 +77,7 @@ export class DataCluster {
       pools: 4,
       sessionTimeoutMs: 2_000,
       heartbeatDeadlineMs: 3_000,
+      leaseLimitMs: null,
       ...options,
     };
     const zk = await testZooKeeper();
@@ -113,6 +116,7 @@ export class DataCluster {
     const log = join(this.base, `${shard}-${name}.log`);
     const extraArgs = ['--zk', this.zkAddress, '--zk-auth', ZK_AUTH, '--session-timeout-ms', String(this.opts.sessionTimeoutMs), '--superuser', 'root'];
     if (shard !== 'ns') extraArgs.push('--heartbeat-deadline-ms', String(this.opts.heartbeatDeadlineMs));
+    if (this.opts.leaseLimitMs !== null) extraArgs.push('--lease-limit-ms', String(this.opts.leaseLimitMs));
     const process = await startMasterProcess({ shard, dir, rpc: '127.0.0.1:0', member: name, logFile: log, extraArgs });
     running.add(process);
     const existing = this.members.findIndex((m) => m.shard === shard && m.name === name);

@@ -45,6 +45,7 @@ const body: fc.Arbitrary<Body> = fc.oneof(
     group: fc.option(fc.constantFrom('staff', 'bob', 'wheel'), { nil: undefined }),
   }),
   fc.record({ type: fc.constant('setTimes' as const), path, mtime: time, atime: time }),
+  fc.record({ type: fc.constant('recoverLease' as const), fileId: fc.integer({ min: 16386, max: 16420 }), length: fc.nat(1_000) }),
 );
 
 const step = fc.record({
