@@ -6,6 +6,7 @@ import { TandemError } from '../errors.js';
 import { Datanode } from '../datanode/datanode.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+import { startOrExit, stopOnSignals } from './lifecycle.js';
 
 interface DatanodeFlags {
   id: string;
@@ -35,9 +36,8 @@ export function registerDatanode(program: Command): void {
       const log = createLogger({ name: `datanode ${flags.id}`, level: flags.logLevel });
       const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
-      let node: Datanode;
-      try {
-        node = await Datanode.start({
+      const node = await startOrExit(log, () =>
+        Datanode.start({
           id: flags.id,
           dir: resolve(flags.dir),
           rpc: flags.rpc,
@@ -46,23 +46,8 @@ export function registerDatanode(program: Command): void {
           connect: coordinatorFactory(zk, log),
           limits: limitsWith(),
           log,
-        });
-      } catch (err) {
-        if (err instanceof TandemError) {
-          log.fatal({ code: err.code }, `cannot start: ${err.message}`);
-          log.flush();
-          process.exit(1);
-        }
-        throw err;
-      }
-      const stop = (signal: string): void => {
-        log.info({ signal }, `received ${signal}; stopping`);
-        node.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+        }),
+      );
+      stopOnSignals(log, () => node.stop());
     });
 }

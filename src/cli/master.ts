@@ -9,6 +9,7 @@ import { parseHostPort } from '../util/address.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget, type ZooKeeperTarget } from './cluster-address.js';
 import { parsePositiveInt } from './common.js';
+import { startOrExit, stopOnSignals } from './lifecycle.js';
 import { DEFAULT_FILE_META_CONFIG } from '../filemeta/config.js';
 import { FMS_SHARD_PATTERN, readPoolMap } from '../election/pool-map.js';
 import type { Coordinator } from '../election/coordinator.js';
@@ -63,13 +64,13 @@ export function registerMaster(program: Command): void {
       const member = flags.member ?? `${os.hostname()}-${port}`;
       const log = createLogger({ name: `master ${flags.shard}/${member}`, level: flags.logLevel });
       if (flags.commit !== 'sync' && flags.commit !== 'async') throw new TandemError('INVALID_ARGUMENT', `--commit must be sync or async, got "${flags.commit}"`);
+      const commitMode = flags.commit;
       const zk = zooKeeperTarget({ ...(flags.zk ? { zk: flags.zk } : {}), ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (zk && flags.sessionTimeoutMs) zk.sessionTimeoutMs = Number(flags.sessionTimeoutMs);
-      let master: Master;
-      try {
+      const master = await startOrExit(log, async () => {
         const limits = limitsWith();
         const service = await serviceFor(flags, zk, limits, log);
-        master = await Master.start({
+        return Master.start({
           service,
           shard: flags.shard,
           member,
@@ -79,32 +80,14 @@ export function registerMaster(program: Command): void {
           ...(flags.http ? { http: flags.http } : {}),
           limits,
           log,
-          ...(zk ? { ha: { connect: coordinatorFactory(zk, log), commitMode: flags.commit } } : {}),
+          ...(zk ? { ha: { connect: coordinatorFactory(zk, log), commitMode } } : {}),
           onFatal: () => {
             log.flush();
             process.exit(70);
           },
         });
-      } catch (err) {
-        if (err instanceof TandemError) {
-          log.fatal({ code: err.code }, `cannot start: ${err.message}`);
-          log.flush();
-          process.exit(1);
-        }
-        throw err;
-      }
-      const stop = (signal: string): void => {
-        log.info({ signal }, `received ${signal}`);
-        master.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            log.error({ err }, 'unclean stop');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      });
+      stopOnSignals(log, () => master.stop());
     });
 }
 

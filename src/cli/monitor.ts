@@ -5,6 +5,7 @@ import { TandemError } from '../errors.js';
 import { Monitor } from '../monitor/monitor.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+import { stopOnSignals } from './lifecycle.js';
 
 interface MonitorFlags {
   shard: string;
@@ -34,14 +35,6 @@ export function registerMonitor(program: Command): void {
       const monitor = new Monitor({ shard: flags.shard, member: flags.member, dir: resolve(flags.dir), connect: coordinatorFactory(zk, log), log, ...(flags.http ? { http: flags.http } : {}) });
       await monitor.start();
       log.info('serving: monitor running');
-      const stop = (signal: string): void => {
-        log.info({ signal }, `received ${signal}; stopping`);
-        monitor.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      stopOnSignals(log, () => monitor.stop());
     });
 }
