@@ -52,6 +52,40 @@ async function mustExist(client: TandemClient, path: string): Promise<FileStatus
   return status;
 }
 
+/**
+ * Writes a new file as HDFS's `put` does: into `<path>._COPYING_`, renamed to `path` once
+ * complete, so a copy that fails half way never leaves a partial file under the target name
+ * (the temporary one is deleted; if even that fails, lease recovery closes it later).
+ */
+async function copyInto(
+  client: TandemClient,
+  path: string,
+  opts: { force: boolean; replication: number; blockSize?: number },
+  source: NodeJS.ReadableStream,
+  progress: Progress | null = null,
+): Promise<number> {
+  if (!opts.force && (await client.getFileInfo(path)) !== null) throw new TandemError('FILE_EXISTS', `${path} exists (use -f to overwrite it)`);
+  const temporary = `${path}._COPYING_`;
+  const writer = await client.createFile(temporary, { overwrite: true, replication: opts.replication, ...(opts.blockSize ? { blockSize: opts.blockSize } : {}) });
+  try {
+    await (progress ? pipeline(source, progress.meter(), writer) : pipeline(source, writer));
+    if (opts.force) await client.delete(path);
+    if (!(await client.rename(temporary, path))) throw new TandemError('FILE_EXISTS', `${path} appeared while it was being copied; the copy is in ${temporary}`);
+  } catch (err) {
+    if (!(err instanceof TandemError && err.code === 'FILE_EXISTS')) await client.delete(temporary).catch(() => undefined);
+    throw err;
+  }
+  return writer.length ?? 0;
+}
+
+async function localSize(local: string): Promise<number> {
+  try {
+    return (await stat(local)).size;
+  } catch (err) {
+    throw new TandemError('NOT_FOUND', `cannot read local file ${local}: ${(err as Error).message}`);
+  }
+}
+
 function parseMode(text: string): number {
   if (!/^[0-7]{3,4}$/.test(text)) throw new TandemError('INVALID_ARGUMENT', `mode must be octal like 755 or 1777, got "${text}"`);
   return parseInt(text, 8);
@@ -214,18 +248,21 @@ export function registerFs(program: Command): void {
     .description('copy a local file into Tandem')
     .action((local: string, path: string, o: { force?: boolean; replication: string; blockSize?: string }) =>
       withFsClient(async (client, f) => {
-        const total = local === '-' ? null : (await stat(local)).size;
+        const total = local === '-' ? null : await localSize(local);
         const source = local === '-' ? process.stdin : createReadStream(local, { highWaterMark: 1 << 20 });
-        const writer = await client.createFile(path, {
-          overwrite: o.force === true,
-          replication: parsePositiveInt(o.replication, '--replication'),
-          ...(o.blockSize ? { blockSize: parsePositiveInt(o.blockSize, '--block-size') } : {}),
-        });
         const progress = new Progress(`put ${path}`, total);
-        source.on('data', (chunk: Buffer) => progress.add(chunk.length));
-        await pipeline(source, writer);
+        const length = await copyInto(
+          client,
+          path,
+          {
+            force: o.force === true,
+            replication: parsePositiveInt(o.replication, '--replication'),
+            ...(o.blockSize ? { blockSize: parsePositiveInt(o.blockSize, '--block-size') } : {}),
+          },
+          source,
+          progress,
+        );
         const { seconds } = progress.finish();
-        const length = writer.length ?? 0;
         if (f.json) return printJson({ path, length, seconds });
         process.stdout.write(`${path}: ${formatBytes(length)} written in ${seconds.toFixed(1)} s (${formatBytes(length / Math.max(seconds, 0.001))}/s)\n`);
       })(),
@@ -239,9 +276,7 @@ export function registerFs(program: Command): void {
       withFsClient(async (client, f) => {
         const status = await mustExist(client, path);
         const progress = new Progress(`get ${path}`, status.length);
-        const source = await client.openFile(path);
-        source.on('data', (chunk: Buffer) => progress.add(chunk.length));
-        await pipeline(source, createWriteStream(local));
+        await pipeline(await client.openFile(path), progress.meter(), createWriteStream(local));
         const { seconds } = progress.finish();
         if (f.json) return printJson({ path, local, length: status.length, seconds });
         process.stdout.write(`${local}: ${formatBytes(status.length)} read in ${seconds.toFixed(1)} s\n`);
@@ -276,10 +311,9 @@ export function registerFs(program: Command): void {
       withFsClient(async (client, f) => {
         const status = await mustExist(client, src);
         if (status.type !== 'file') throw new TandemError('IS_DIRECTORY', `${src} is a directory`);
-        const writer = await client.createFile(dst, { overwrite: o.force === true, replication: status.replication, blockSize: status.blockSize });
-        await pipeline(await client.openFile(src), writer);
-        if (f.json) return printJson({ src, dst, length: writer.length });
-        process.stdout.write(`${src} -> ${dst}: ${formatBytes(writer.length ?? 0)}\n`);
+        const length = await copyInto(client, dst, { force: o.force === true, replication: status.replication, blockSize: status.blockSize }, await client.openFile(src));
+        if (f.json) return printJson({ src, dst, length });
+        process.stdout.write(`${src} -> ${dst}: ${formatBytes(length)}\n`);
       })(),
     );
 

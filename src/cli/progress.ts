@@ -2,6 +2,7 @@
 // logs get no carriage returns). Redrawn at most every 200 ms.
 
 import { performance } from 'node:perf_hooks';
+import { Transform } from 'node:stream';
 
 const REDRAW_MS = 200;
 
@@ -32,6 +33,16 @@ export class Progress {
   }
 
   private readonly stream: NodeJS.WriteStream;
+
+  /** A pass-through stage for a pipeline that counts what flows through it. */
+  meter(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        this.add(chunk.length);
+        done(null, chunk);
+      },
+    });
+  }
 
   add(bytes: number): void {
     this.done += bytes;
