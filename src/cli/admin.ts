@@ -1,7 +1,9 @@
 // `tandem admin …`: operator commands against a running master.
 import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
-import { clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
+import { clientFrom, clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
+import { runFsck } from '../admin/fsck-driver.js';
+import { formatFsckReport } from '../admin/fsck-report.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { readRegistry } from './registry.js';
 import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
@@ -67,6 +69,16 @@ export function registerAdmin(program: Command): void {
       }),
     );
 
+  clusterOptions(
+    admin
+      .command('fsck')
+      .description('check that the namespace and the file-metadata shards agree and that every block has live replicas; exit 0 HEALTHY, 1 CORRUPT, 2 could not check'),
+  )
+    .option('--repair', 'delete orphans (files only an FMS shard knows) and move files whose data is gone to /lost+found')
+    .option('--user <name>', 'who asks: the superuser (default: you)')
+    .option('--json', 'print one JSON object')
+    .action((flags: AdminFlags & { repair?: boolean }) => fsck(flags));
+
   clusterOptions(admin.command('pools').description('show which file-metadata shard owns each pool (ZooKeeper /config/pools)'))
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
@@ -87,4 +99,23 @@ export function registerAdmin(program: Command): void {
         }
       }),
     );
+}
+
+/** `tandem admin fsck`: the report, and an exit code a script can test (HDFS fsck's: 0 healthy, 1 corrupt). */
+async function fsck(flags: AdminFlags & { repair?: boolean }): Promise<void> {
+  try {
+    const client = clientFrom(flags);
+    try {
+      const report = await runFsck(client, { repair: flags.repair === true });
+      if (flags.json) printJson(report);
+      else process.stdout.write(formatFsckReport(report));
+      process.exitCode = report.status === 'HEALTHY' ? 0 : 1;
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    if (!(err instanceof TandemError)) throw err;
+    process.stderr.write(`tandem: ${err.code}: ${err.message}\n`);
+    process.exitCode = 2;
+  }
 }

@@ -172,7 +172,7 @@ export class TandemClient {
       replication,
       blockSize,
       fms,
-      envelope: () => ({ ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ }),
+      envelope: () => this.mutationEnvelope(),
       completeInNamespace: (length) => this.complete(path, created.fileId, length),
     });
   }
@@ -195,13 +195,29 @@ export class TandemClient {
 
   /** The FMS shard's caller for a pool (one per shard, made on first use). */
   private async fmsOfPool(pool: number): Promise<ShardCaller> {
+    const poolMap = await this.pools();
+    if (!poolMap) throw new TandemError('NO_DATANODES', 'the cluster has no file-metadata shards (no pool map in ZooKeeper): it stores names only');
+    return this.fmsShard(shardOfPool(poolMap, pool));
+  }
+
+  /** The cluster's pool map (read once), or null when it has no file-metadata shards. */
+  async pools(): Promise<PoolMap | null> {
     if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through ZooKeeper (--zk or --cluster)');
     this.poolMap ??= await this.opts.fms.poolMap();
-    if (!this.poolMap) throw new TandemError('NO_DATANODES', 'the cluster has no file-metadata shards (no pool map in ZooKeeper): it stores names only');
-    const shard = shardOfPool(this.poolMap, pool);
+    return this.poolMap;
+  }
+
+  /** The retrying caller of one FMS shard's active (one per shard, made on first use; closed with the client). */
+  fmsShard(shard: string): ShardCaller {
+    if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through ZooKeeper (--zk or --cluster)');
     let caller = this.fmsCallers.get(shard);
     if (!caller) this.fmsCallers.set(shard, (caller = this.shardCaller(`shard ${shard}`, this.opts.fms.target(shard))));
     return caller;
+  }
+
+  /** The fields a mutating call to an FMS shard carries: who asks, and a fresh (clientId, callId) fixed for its retries. */
+  mutationEnvelope(): { user: string; groups: string[]; clientId: string; callId: number } {
+    return { ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ };
   }
 
   // ---- administration

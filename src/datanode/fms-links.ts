@@ -197,6 +197,12 @@ class MemberLink {
   private deleted: string[] = [];
   /** Too many queued changes were dropped: the member needs a full report. */
   private overflowed = false;
+  /**
+   * This process has not sent this member a full report yet. The member may remember this
+   * datanode id from before a restart (and not ask), but what is on disk may have changed
+   * while the process was down: replicas lost or removed must not linger in its block map.
+   */
+  private fullReportSent = false;
   private lastAnswer: { active: boolean; epoch: number; at: number } | null = null;
   private failing = false;
 
@@ -248,7 +254,7 @@ class MemberLink {
       this.lastAnswer = { active: answer.active, epoch: answer.epoch, at: Date.now() };
       if (this.failing) this.opts.log.info({ shard: this.shard, member: this.member }, `${this.shard}/${this.member} answers heartbeats again`);
       this.failing = false;
-      if (answer.needFullReport || this.overflowed) await this.fullReport(connection);
+      if (answer.needFullReport || this.overflowed || !this.fullReportSent) await this.fullReport(connection);
       else await this.incrementalReport(connection);
       if (answer.commands.length > 0) {
         if (answer.active && this.acceptEpoch(answer.epoch)) {
@@ -289,6 +295,7 @@ class MemberLink {
       const replicas = mine.slice(page * REPORT_PAGE_REPLICAS, (page + 1) * REPORT_PAGE_REPLICAS).map(wireReplica);
       await connection.call('dn.blockReport', { id: this.opts.self.id, reportId, page, last: page === pages - 1, replicas }, { deadlineMs: 30_000 });
     }
+    this.fullReportSent = true;
     this.opts.log.info({ shard: this.shard, member: this.member, replicas: mine.length }, `sent a full block report to ${this.shard}/${this.member}: ${mine.length} replicas`);
   }
 

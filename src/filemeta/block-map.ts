@@ -308,6 +308,11 @@ export class BlockMap {
       .sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1));
   }
 
+  /** A block's replicas as fsck counts them: good live ones (as safe mode counts) and those marked corrupt. */
+  replicaHealth(block: BlockRecord, now: number): { live: number; corrupt: number } {
+    return { live: this.goodLiveHolders(block, now).length, corrupt: this.corrupt.get(block.blockId)?.size ?? 0 };
+  }
+
   /** Block ids waiting to be deleted on a datanode. */
   pendingDeletes(datanodeId: string): string[] {
     return [...(this.toDelete.get(datanodeId) ?? [])];

@@ -17,6 +17,9 @@ const extent = z.object({ blockId, length });
 export const REPORT_REPLICAS_MAX = 50_000;
 const replica = z.object({ blockId, genStamp: z.number().int().positive(), length, finalized: z.boolean() });
 const hostPort = z.string().min(3).max(300);
+/** Files in one page of fms.listFiles (and ids in one fms.getFiles), and blocks after which a page stops. */
+export const LIST_FILES_PER_PAGE_MAX = 1_000;
+export const LIST_BLOCKS_PER_PAGE_MAX = 20_000;
 
 export const FILEMETA_SCHEMAS = {
   'fms.addBlock': z.object({
@@ -46,6 +49,14 @@ export const FILEMETA_SCHEMAS = {
   'fms.fileStates': z.object({ ...callerFields, fileIds: z.array(fileId).max(10_000) }),
   'fms.reportBadBlock': z.object({ ...callerFields, blockId, datanode: datanodeId }),
   'fms.renewLease': z.object({ ...callerFields, holder: z.string().min(1).max(128) }),
+  /** fsck: files with their blocks and replica counts, a page at a time in fileId order. */
+  'fms.listFiles': z.object({
+    ...callerFields,
+    afterFileId: z.number().int().nonnegative().default(0),
+    limit: z.number().int().positive().max(LIST_FILES_PER_PAGE_MAX).default(LIST_FILES_PER_PAGE_MAX),
+  }),
+  /** fsck: these files as fms.listFiles shows them (unknown ids left out). */
+  'fms.getFiles': z.object({ ...callerFields, fileIds: z.array(fileId).max(LIST_FILES_PER_PAGE_MAX) }),
   'dn.heartbeat': z.object({
     id: datanodeId,
     rpc: hostPort,

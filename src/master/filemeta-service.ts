@@ -19,7 +19,8 @@ import { LeaseTable } from '../filemeta/leases.js';
 import { createFileMetaMachine, type FileMetaMachine, type FileMetaState } from '../filemeta/machine.js';
 import type { FileMetaMutation, PipelineAnswer, DeleteFilesAnswer, DatanodeRef } from '../filemeta/ops.js';
 import { poolsOfShard, type PoolMap } from '../election/pool-map.js';
-import { FILEMETA_SCHEMAS, parseFileMetaArgs, type ArgsOf, type FileMetaMethod } from './filemeta-methods.js';
+import { FILEMETA_SCHEMAS, LIST_BLOCKS_PER_PAGE_MAX, parseFileMetaArgs, type ArgsOf, type FileMetaMethod } from './filemeta-methods.js';
+import { describeFiles, listFilePage } from '../filemeta/file-listing.js';
 import type { MethodKind, ServiceHost, ShardService } from './shard-service.js';
 import { unwrap } from './unwrap.js';
 import type { FmsFileState } from './namespace-fms-tasks.js';
@@ -46,6 +47,8 @@ const KINDS: Record<FileMetaMethod, MethodKind> = {
   'dn.heartbeat': 'member',
   'dn.blockReport': 'member',
   'dn.incrementalReport': 'member',
+  'fms.listFiles': 'read',
+  'fms.getFiles': 'read',
 };
 
 /** How often the active computes replication work and checks leases, and a standby replays deferred reports. */
@@ -97,6 +100,7 @@ class FileMetaService implements ShardService {
     if (!Object.hasOwn(FILEMETA_SCHEMAS, m)) throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
     const now = Date.now();
     const state = (): FileMetaState => host.engine().peekState() as FileMetaState;
+    if (m === 'fms.listFiles' || m === 'fms.getFiles') return this.fsckQuery(m, args, host);
     switch (m) {
       case 'fms.addBlock': {
         const a = parseFileMetaArgs(m, args);
@@ -197,6 +201,23 @@ class FileMetaService implements ShardService {
         return null;
       }
     }
+  }
+
+  /** fsck's reads: files with their blocks and this member's replica counts (docs/data-path.md, "fsck"). */
+  private fsckQuery(method: 'fms.listFiles' | 'fms.getFiles', args: unknown, host: ServiceHost): unknown {
+    const summary = { shard: this.opts.shard, safeMode: this.blockMap.inSafeMode, liveDatanodes: this.blockMap.liveDatanodes(Date.now()).length };
+    if (method === 'fms.listFiles') {
+      const a = parseFileMetaArgs(method, args);
+      return host.engine().read((s: FileMetaState) => {
+        const now = Date.now();
+        return { ...summary, ...listFilePage(s, a.afterFileId, a.limit, LIST_BLOCKS_PER_PAGE_MAX, (block) => this.blockMap.replicaHealth(block, now)) };
+      });
+    }
+    const a = parseFileMetaArgs(method, args);
+    return host.engine().read((s: FileMetaState) => {
+      const now = Date.now();
+      return { ...summary, files: describeFiles(s, a.fileIds, (block) => this.blockMap.replicaHealth(block, now)) };
+    });
   }
 
   private submit(host: ServiceHost, op: FileMetaMutation): Promise<unknown> {

@@ -59,6 +59,10 @@ export const QUERY_SCHEMAS = {
     limit: z.number().int().positive().optional(),
   }),
   'ns.contentSummary': z.object({ ...callerFields, path }),
+  /** fsck (superuser): every file, a page at a time in path order; `after` is the previous page's `next`. */
+  'ns.listFiles': z.object({ ...callerFields, after: path.optional(), limit: z.number().int().positive().optional() }),
+  /** fsck (superuser): what the namespace knows of these file ids now. */
+  'ns.findFiles': z.object({ ...callerFields, fileIds: z.array(z.number().int().positive()).max(DEFAULT_LIMITS.listPageEntriesMax) }),
 } as const;
 
 export type MutationMethod = keyof typeof MUTATION_SCHEMAS;

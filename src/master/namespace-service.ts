@@ -78,6 +78,14 @@ function query(m: NamespaceMachine, engine: AnyEngine, method: string, args: unk
       const a = parseQuery('ns.contentSummary', args);
       return engine.read((s) => unwrap(m.contentSummary(s, a.path, callerOf(a))));
     }
+    case 'ns.listFiles': {
+      const a = parseQuery('ns.listFiles', args);
+      return engine.read((s) => unwrap(m.listFiles(s, a.after, a.limit, callerOf(a))));
+    }
+    case 'ns.findFiles': {
+      const a = parseQuery('ns.findFiles', args);
+      return engine.read((s) => unwrap(m.findFiles(s, a.fileIds, callerOf(a))));
+    }
     default:
       throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
   }

@@ -11,6 +11,7 @@ import { failure, quote } from './failure.js';
 import { applyMutation, isValidPrincipal } from './mutations.js';
 import { identify } from './permissions.js';
 import * as queries from './queries.js';
+import * as fileListing from './file-listing.js';
 import { createEmptyState, DEFAULT_NAMESPACE_CONFIG, validateConfig, type MutationValue, type NamespaceConfig, type NamespaceState } from './state.js';
 import { fromImage, toImage, type NamespaceImage } from './image.js';
 import { utf8ByteLength } from './paths.js';
@@ -22,6 +23,7 @@ export { assertNamespaceInvariants } from './invariants.js';
 export type { QueryResult } from './queries.js';
 export type { MutationValue, NamespaceConfig, NamespaceState } from './state.js';
 export type { NamespaceImage } from './image.js';
+export type { FileListingPage, FileLookup, NamespaceFileEntry } from './file-listing.js';
 
 export interface NamespaceMachine extends StateMachine<NamespaceState, NamespaceMutation, NamespaceImage> {
   readonly config: Readonly<NamespaceConfig>;
@@ -42,6 +44,10 @@ export interface NamespaceMachine extends StateMachine<NamespaceState, Namespace
     caller: Caller,
   ): queries.QueryResult<NameListingPage>;
   contentSummary(state: NamespaceState, path: string, caller: Caller): queries.QueryResult<ContentSummary>;
+  /** fsck: every file, a page at a time in path order (superuser only). */
+  listFiles(state: NamespaceState, after: string | undefined, limit: number | undefined, caller: Caller): queries.QueryResult<fileListing.FileListingPage>;
+  /** fsck: what the namespace knows of these file ids (live, pending delete, or nothing). */
+  findFiles(state: NamespaceState, fileIds: readonly number[], caller: Caller): queries.QueryResult<fileListing.FileLookup[]>;
 }
 
 /** Why the fields every mutation carries (caller, retry key, time) are unusable, or null. */
@@ -92,5 +98,7 @@ export function createNamespaceMachine(overrides: Partial<NamespaceConfig> = {})
     listStatus: (state, path, startAfter, limit, caller) => queries.listStatus(state, config, path, startAfter, limit, caller),
     listNames: (state, path, startAfter, limit, caller) => queries.listNames(state, config, path, startAfter, limit, caller),
     contentSummary: (state, path, caller) => queries.contentSummary(state, config, path, caller),
+    listFiles: (state, after, limit, caller) => fileListing.listFiles(state, config, after, limit, caller),
+    findFiles: (state, fileIds, caller) => fileListing.findFiles(state, config, fileIds, caller),
   };
 }

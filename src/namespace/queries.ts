@@ -72,7 +72,7 @@ export function getFileInfo(state: NamespaceState, config: NamespaceConfig, path
 }
 
 /** Index of the first name strictly greater than `after` in a sorted array. */
-function firstAfter(names: readonly string[], after: string): number {
+export function firstAfter(names: readonly string[], after: string): number {
   let low = 0;
   let high = names.length;
   while (low < high) {

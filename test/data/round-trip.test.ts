@@ -3,39 +3,20 @@
 // frees the replicas on the datanodes only once the namespace and the FMS agreed.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { TandemClient } from '../../src/client/tandem-client.js';
-import { DataCluster } from '../helpers/data-cluster.js';
+import { finalizedBlockIds, useDataCluster, type DataCluster } from '../helpers/data-cluster.js';
 import { waitFor } from '../helpers/zookeeper.js';
 
 let cluster: DataCluster;
 let client: TandemClient;
 
-before(async () => {
-  cluster = await DataCluster.start({ fmsShards: 2, fmsMembers: 1, datanodes: 3 });
-  client = cluster.client();
-  await waitFor('three datanodes heard by every FMS active', async () => {
-    for (const shard of cluster.poolMap.shards) {
-      const active = await cluster.active(shard);
-      if (!active || (await cluster.status(active)).liveDatanodes !== 3) return false;
-    }
-    return true;
-  }, 20_000, 100);
+useDataCluster({ fmsShards: 2, fmsMembers: 1, datanodes: 3 }, (started, itsClient) => {
+  cluster = started;
+  client = itsClient;
 });
-after(async () => {
-  client?.close();
-  await cluster?.stop();
-});
-
-/** Finalized block files (not .meta) on one datanode. */
-async function blockFiles(dir: string): Promise<string[]> {
-  const names = await readdir(join(dir, 'finalized')).catch(() => [] as string[]);
-  return names.filter((n) => !n.endsWith('.meta'));
-}
 
 /** 1 MiB pieces of a seeded pseudo-random stream, and their SHA-256. */
 function content(bytes: number): { pieces: Buffer[]; sha256: string } {
@@ -72,7 +53,7 @@ test('a 100 MiB file with replication 3 is written and read back byte-identical'
   assert.equal(hash.digest('hex'), sha256);
 
   // Four blocks of 32 MiB, each on all three datanodes.
-  for (const dn of cluster.datanodes) assert.equal((await blockFiles(dn.dir)).length, 4, `${dn.id} holds every block`);
+  for (const dn of cluster.datanodes) assert.equal((await finalizedBlockIds(dn.dir)).length, 4, `${dn.id} holds every block`);
 
   // A range read from the middle, across a block boundary.
   const offset = 32 * 1024 * 1024 - 1000;
@@ -93,11 +74,11 @@ test('an empty file is complete in NS without ever reaching the FMS, and reads a
 
 test('a delete frees the replicas on the datanodes, after NS and FMS both agreed', async () => {
   await client.writeFile('/gone/a', randomBytes(300_000), { replication: 3 });
-  const before = await Promise.all(cluster.datanodes.map((dn) => blockFiles(dn.dir)));
+  const before = await Promise.all(cluster.datanodes.map((dn) => finalizedBlockIds(dn.dir)));
   assert.ok(await client.delete('/gone/a'));
   assert.equal(await client.getFileInfo('/gone/a'), null);
   await waitFor('the replicas of /gone/a deleted on every datanode', async () => {
-    const now = await Promise.all(cluster.datanodes.map((dn) => blockFiles(dn.dir)));
+    const now = await Promise.all(cluster.datanodes.map((dn) => finalizedBlockIds(dn.dir)));
     return now.every((files, i) => files.length === before[i]!.length - 1);
   }, 20_000, 100);
   // The namespace's pending-delete queue is empty again: FMS acknowledged.

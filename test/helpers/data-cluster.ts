@@ -2,9 +2,9 @@
 // map formatted, the namespace shard, FMS shards (each an active and standbys), datanodes
 // — each master and datanode a `tandem` child process, so a test can SIGKILL any of them.
 // Everything started is stopped by PID when the test file ends, whatever happened.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { TandemClient } from '../../src/client/tandem-client.js';
 import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
 import { startDatanodeProcess, startMasterProcess, type MasterProcess } from '../../src/cluster/master-process.js';
@@ -174,6 +174,17 @@ export class DataCluster {
     return found!;
   }
 
+  /** Waits until every FMS shard's active hears `count` live datanodes. */
+  async waitForLiveDatanodes(count = this.datanodes.length, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${count} datanodes heard by every FMS active`, async () => {
+      for (const shard of this.poolMap.shards) {
+        const active = await this.active(shard);
+        if (!active || (await this.status(active)).liveDatanodes !== count) return false;
+      }
+      return true;
+    }, timeoutMs, 100);
+  }
+
   /** The master's `admin.status` through a client of its shard. */
   async status(member: ClusterMember): Promise<Record<string, unknown>> {
     const client = new TandemClient({ masters: [member.process.rpc], user: 'root', deadlineMs: 5_000 });
@@ -196,4 +207,29 @@ export class DataCluster {
     for (const d of this.datanodes) await d.process.stop(5_000).catch(() => undefined);
     for (const m of this.members) await m.process.stop(5_000).catch(() => undefined);
   }
+}
+
+/**
+ * A cluster for a whole test file: started before its tests (ready once every FMS active
+ * hears every datanode), handed over with a client through `ready`, stopped after them.
+ */
+export function useDataCluster(options: DataClusterOptions, ready: (cluster: DataCluster, client: TandemClient) => void): void {
+  let cluster: DataCluster | null = null;
+  let client: TandemClient | null = null;
+  before(async () => {
+    cluster = await DataCluster.start(options);
+    client = cluster.client();
+    await cluster.waitForLiveDatanodes();
+    ready(cluster, client);
+  });
+  after(async () => {
+    client?.close();
+    await cluster?.stop();
+  });
+}
+
+/** Ids of the finalized blocks in a datanode's directory (the data files, not their .meta). */
+export async function finalizedBlockIds(datanodeDir: string): Promise<string[]> {
+  const names = await readdir(join(datanodeDir, 'finalized')).catch(() => [] as string[]);
+  return names.filter((n) => !n.endsWith('.meta'));
 }
