@@ -3,13 +3,12 @@
 // frees the replicas on the datanodes only once the namespace and the FMS agreed.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
 import type { TandemClient } from '../../src/client/tandem-client.js';
 import { DataCluster } from '../helpers/data-cluster.js';
+import { blockFiles, content } from '../helpers/data-files.js';
 import { waitFor } from '../helpers/zookeeper.js';
 
 let cluster: DataCluster;
@@ -30,27 +29,6 @@ after(async () => {
   client?.close();
   await cluster?.stop();
 });
-
-/** Finalized block files (not .meta) on one datanode. */
-async function blockFiles(dir: string): Promise<string[]> {
-  const names = await readdir(join(dir, 'finalized')).catch(() => [] as string[]);
-  return names.filter((n) => !n.endsWith('.meta'));
-}
-
-/** 1 MiB pieces of a seeded pseudo-random stream, and their SHA-256. */
-function content(bytes: number): { pieces: Buffer[]; sha256: string } {
-  const seed = randomBytes(1 << 20);
-  const pieces: Buffer[] = [];
-  const hash = createHash('sha256');
-  for (let done = 0, i = 0; done < bytes; i++) {
-    const piece = Buffer.from(seed.subarray(0, Math.min(seed.length, bytes - done)));
-    piece.writeUInt32BE(i, 0); // no two pieces alike
-    pieces.push(piece);
-    hash.update(piece);
-    done += piece.length;
-  }
-  return { pieces, sha256: hash.digest('hex') };
-}
 
 test('a 100 MiB file with replication 3 is written and read back byte-identical', async () => {
   const size = 100 * 1024 * 1024;
