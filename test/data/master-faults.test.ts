@@ -4,12 +4,16 @@
 // retried with the same callId — and the namespace active SIGKILLed in the middle of a
 // write, with a create sent while no namespace active exists. Each write completes, with
 // the right length in NS and FMS, no block lost or added twice, and reads back identical.
+// And the retry cache across a failover, deterministically: a call sent again after the
+// active that answered it died gets the same answer from the new active.
 // No monitor runs here: a failover waits for the dead member's session to expire (2 s).
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
 import type { TandemClient } from '../../src/client/tandem-client.js';
+import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
+import type { PipelineAnswer } from '../../src/filemeta/ops.js';
 import { DataCluster } from '../helpers/data-cluster.js';
 import { content, digest, faultAt } from '../helpers/data-files.js';
 import { waitFor } from '../helpers/zookeeper.js';
@@ -93,4 +97,29 @@ test('the namespace active killed mid-write: complete, and a create sent meanwhi
   assert.notEqual(now.name, killed.name, 'the standby took over');
   await checkFile('/master-faults/ns', size, sha256);
   await checkFile('/master-faults/ns-second', 3 * MiB, other.sha256);
+});
+
+test('an FMS call whose answer was lost with the active is answered again by the new active, from its retry cache', async () => {
+  // The member killed in the first test comes back as a standby and catches up.
+  const active = await cluster.waitForActive('fms-0');
+  const standby = cluster.members.find((m) => m.shard === 'fms-0' && m !== active)!;
+  await cluster.startMember('fms-0', standby.name);
+  await waitFor('both FMS members in the in-sync set', async () => ((await cluster.status(active)).ha as { isr?: string[] } | undefined)?.isr?.length === 2, 20_000, 100);
+
+  const created = await client.create('/master-faults/retry', { replication: 3, blockSize: BLOCK_BYTES });
+  const fms = client.shardCaller('shard fms-0', { resolver: new ZooKeeperResolver(cluster.connect, 'fms-0') });
+  try {
+    const call = { user: 'root', groups: [], clientId: 'lost-answer-client', callId: 1, fileId: created.fileId, pool: created.pool, replication: 3, blockSize: BLOCK_BYTES, previous: null };
+    const first = await fms.call<PipelineAnswer>('fms.addBlock', call);
+    // The answer is "lost": the caller sends the same call again, after the active died.
+    await active.process.kill9();
+    const again = await fms.call<PipelineAnswer>('fms.addBlock', call);
+    const now = await cluster.waitForActive('fms-0', active);
+    assert.notEqual(now.name, active.name);
+    assert.deepEqual(again, first, 'the same block, genStamp and targets: not a second block');
+    // The same request with a new callId is a new call, and no longer valid: the cache, not luck, answered.
+    await assert.rejects(fms.call('fms.addBlock', { ...call, callId: 2 }), (err: Error & { code?: string }) => err.code === 'INVALID_ARGUMENT');
+  } finally {
+    fms.close();
+  }
 });
