@@ -34,7 +34,8 @@ export interface FileReadOptions {
   length?: number;
   /** The file's length in the namespace: a file of length 0 may be unknown to the FMS (it never had a block). */
   namespaceLength?: number;
-  /** Called when a replica fails (for logs and tests). */
+  /** Called when a replica starts serving a block from `offset` (a block offset), and when one fails (for logs and tests). */
+  onReplica?: (block: string, datanode: string, offset: number) => void;
   onReplicaError?: (block: string, datanode: string, error: Error) => void;
 }
 
@@ -53,6 +54,9 @@ export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buff
   }
   const start = Math.max(0, opts.offset ?? 0);
   const end = Math.min(file.length, opts.length === undefined ? file.length : start + opts.length);
+  // Datanodes that failed this read once: tried last for the blocks after (a dead node
+  // stays listed by the FMS until its heartbeat deadline passes).
+  const failedBefore = new Set<string>();
   for (const first of file.blocks) {
     const blockEnd = first.offset + first.length;
     if (blockEnd <= start || first.offset >= end) continue;
@@ -62,7 +66,8 @@ export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buff
     const stop = Math.min(block.length, end - block.offset);
     const failedHere = new Set<string>();
     for (let refresh = 0; position < stop; ) {
-      const replica = block.locations.find((dn) => !failedHere.has(dn.id));
+      const untried = block.locations.filter((dn) => !failedHere.has(dn.id));
+      const replica = untried.find((dn) => !failedBefore.has(dn.id)) ?? untried[0];
       if (!replica) {
         if (++refresh > LOCATION_REFRESHES_MAX) {
           throw new TandemError('BLOCK_MISSING', `block ${block.blockId} of file ${opts.fileId}: no replica could be read (tried ${[...failedHere].join(', ') || 'none known'})`);
@@ -75,6 +80,7 @@ export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buff
         failedHere.clear();
         continue;
       }
+      opts.onReplica?.(block.blockId, replica.id, position);
       try {
         for await (const piece of readBlock(replica.data, block.blockId, block.genStamp, position, stop - position)) {
           position += piece.length;
@@ -83,6 +89,7 @@ export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buff
       } catch (err) {
         if (!(err instanceof Error)) throw err;
         failedHere.add(replica.id);
+        failedBefore.add(replica.id);
         opts.onReplicaError?.(block.blockId, replica.id, err);
         if (err instanceof TandemError && err.code === 'CHECKSUM_MISMATCH') {
           await opts.fms.call('fms.reportBadBlock', { blockId: block.blockId, datanode: replica.id, ...opts.caller }).catch(() => undefined);

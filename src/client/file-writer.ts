@@ -64,7 +64,8 @@ export class FileWriter extends Writable {
     }
     const renewMs = opts.leaseRenewIntervalMs ?? 10_000;
     this.leaseTimer = setInterval(() => {
-      void opts.fms.call('fms.renewLease', { holder: opts.envelope().clientId, user: opts.envelope().user }).catch(() => undefined);
+      const { clientId, user } = opts.envelope();
+      void opts.fms.call('fms.renewLease', { holder: clientId, user }).catch(() => undefined);
     }, renewMs);
     this.leaseTimer.unref();
   }
@@ -72,6 +73,11 @@ export class FileWriter extends Writable {
   /** Bytes accepted so far. */
   get bytesWritten(): number {
     return this.written;
+  }
+
+  /** The datanodes (ids, in pipeline order) of the block being written now; empty between blocks. */
+  get pipeline(): string[] {
+    return this.block?.targets.map((t) => t.id) ?? [];
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -167,11 +173,18 @@ export class FileWriter extends Writable {
    */
   private async recoverPipeline(failure: PipelineError): Promise<number> {
     const block = this.block!;
-    // Every node of the pipeline holds `acked` bytes; `resend` are the bytes after them the
-    // writer had taken. Both carry over from one rebuild attempt to the next.
+    // Every member holds `acked` bytes (at the block's genStamp, or an older one when a
+    // rebuild failed before moving it); `resend` are the bytes after them the writer had
+    // taken; `failed` every node that failed this block (the FMS never picks them again).
     let acked = failure.ackedBytes;
     let resend = block.writer ? block.writer.unackedData() : Buffer.alloc(0);
-    let failedIndex = failure.failedIndex;
+    const failed = new Set<string>();
+    const fail = (targets: readonly DatanodeRef[], index: number): DatanodeRef[] => {
+      const bad = targets[Math.min(index, targets.length - 1)];
+      if (bad) failed.add(bad.id);
+      return targets.filter((t) => t !== bad);
+    };
+    let members = fail(block.targets, failure.failedIndex);
     let last: Error = failure;
     block.writer?.abort();
     block.writer = null;
@@ -179,28 +192,34 @@ export class FileWriter extends Writable {
       if (++block.recoveries > PIPELINE_RECOVERIES_PER_BLOCK_MAX) {
         throw new TandemError('PIPELINE_FAILED', `block ${block.blockId} of ${this.opts.path}: gave up after ${PIPELINE_RECOVERIES_PER_BLOCK_MAX} pipeline rebuilds (last: ${last.message})`);
       }
-      const failed = block.targets[failedIndex];
-      const survivors = block.targets.filter((_, i) => i !== failedIndex);
       const answer = await this.opts.fms.call<PipelineAnswer>('fms.updatePipeline', {
         ...this.opts.envelope(),
         blockId: block.blockId,
         length: acked,
-        survivors: survivors.map((t) => t.id),
-        failed: failed ? [failed.id] : [],
+        survivors: members.map((t) => t.id),
+        failed: [...failed],
       });
-      if (answer.targets.length === 0) throw new TandemError('PIPELINE_FAILED', `block ${block.blockId} of ${this.opts.path}: no datanode left to write to (${last.message})`);
-      const oldGenStamp = block.genStamp;
       block.genStamp = answer.genStamp;
       block.targets = answer.targets;
-      const survivorIds = new Set(survivors.map((t) => t.id));
-      const replacements = answer.targets.filter((t) => !survivorIds.has(t.id));
+      // The FMS keeps the members it knows live, and adds replacements.
+      const memberIds = new Set(members.map((t) => t.id));
+      members = answer.targets.filter((t) => memberIds.has(t.id));
+      const replacements = answer.targets.filter((t) => !memberIds.has(t.id));
+      if (answer.targets.length === 0 || (acked > 0 && members.length === 0)) {
+        // Nobody holds the acknowledged prefix any more: it cannot be written on.
+        throw new TandemError('PIPELINE_FAILED', `block ${block.blockId} of ${this.opts.path}: no datanode left holding its first ${acked} bytes (last: ${last.message})`);
+      }
       if (acked > 0 && replacements.length > 0) {
+        const source = members[0]!;
         try {
-          // The prefix, at the old genStamp, unfinalized; the new pipeline moves it to the new one.
-          await copyBlock(survivors[0]!.data, { blockId: block.blockId, genStamp: oldGenStamp, length: acked, targets: replacements, finalize: false });
+          // The prefix, unfinalized, at the new genStamp; the new pipeline opens on it.
+          await copyBlock(source.data, { blockId: block.blockId, genStamp: answer.genStamp, length: acked, targets: replacements, finalize: false, recovery: true });
         } catch (err) {
-          if (!(err instanceof PipelineError)) throw err;
-          failedIndex = answer.targets.indexOf(replacements[err.failedIndex] ?? replacements[0]!);
+          if (!(err instanceof Error)) throw err;
+          // The replacements did not get the whole prefix: none of them becomes a member.
+          // A replacement failed, or else the source (unreachable, or its replica unreadable).
+          if (err instanceof PipelineError && !(err.checksumFailed && err.failedIndex === 0)) fail(replacements, err.failedIndex);
+          else members = fail(members, 0);
           last = err;
           continue;
         }
@@ -210,7 +229,7 @@ export class FileWriter extends Writable {
         writer = await BlockWriter.open({ targets: answer.targets, blockId: block.blockId, genStamp: answer.genStamp, offset: acked });
       } catch (err) {
         if (!(err instanceof PipelineError)) throw err;
-        failedIndex = err.failedIndex;
+        members = fail(answer.targets, err.failedIndex);
         last = err;
         continue;
       }
@@ -224,7 +243,7 @@ export class FileWriter extends Writable {
         resend = Buffer.concat([pending, resend.subarray(handed)]);
         acked = err.ackedBytes;
         writer.abort();
-        failedIndex = err.failedIndex;
+        members = fail(answer.targets, err.failedIndex);
         last = err;
         continue;
       }

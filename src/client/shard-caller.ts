@@ -42,6 +42,9 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'SHUTTING_DOWN',
   'TOO_MANY_IN_FLIGHT',
   'COORDINATOR_UNAVAILABLE',
+  // A new FMS active leaves safe mode on its own once datanodes have reported (they report
+  // to standbys too, so right after a failover this is short).
+  'SAFE_MODE',
 ]);
 
 /** Errors that mean "this master is not (or no longer) the one to talk to". */
@@ -74,17 +77,23 @@ export class ShardCaller {
 
   /** Sends a call, retrying retryable failures with the same arguments until the deadline. */
   async call<T>(method: string, args: unknown, opts: { deadlineMs?: number; retry?: boolean } = {}): Promise<T> {
-    const deadlineAt = performance.now() + (opts.deadlineMs ?? this.opts.deadlineMs);
+    const deadlineMs = opts.deadlineMs ?? this.opts.deadlineMs;
+    const deadlineAt = performance.now() + deadlineMs;
+    let last: TandemError | null = null;
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new TandemError('CONNECTION_LOST', 'the client was closed');
       const remainingMs = deadlineAt - performance.now();
-      if (remainingMs <= 0) throw new TandemError('DEADLINE_EXCEEDED', `${method} did not succeed within its deadline`);
+      if (remainingMs <= 0) {
+        const why = last ? ` (last: ${last.code}: ${last.message})` : '';
+        throw new TandemError('DEADLINE_EXCEEDED', `${method} to ${this.opts.label} did not succeed within its ${deadlineMs} ms deadline${why}`);
+      }
       let connection: RpcConnection | undefined;
       try {
         connection = await this.connect();
         return await connection.call<T>(method, args, { deadlineMs: remainingMs });
       } catch (err) {
         if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
+        last = err;
         // Not sent (no connection yet) is always safe to retry; sent and failed only if allowed.
         if (opts.retry === false && connection) throw err;
         if (connection && WRONG_MASTER.has(err.code)) this.drop(connection);

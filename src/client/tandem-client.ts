@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
 import { shardOfPool, type PoolMap } from '../election/pool-map.js';
 import { FileWriter } from './file-writer.js';
-import { readFileBytes } from './file-reader.js';
+import { readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
 
 export type { ActiveResolver } from './shard-caller.js';
 
@@ -50,6 +50,14 @@ export interface CreateFileOptions {
   blockSize?: number;
 }
 
+export interface OpenFileOptions {
+  /** Byte range: [offset, offset + length). */
+  offset?: number;
+  length?: number;
+  onReplica?: FileReadOptions['onReplica'];
+  onReplicaError?: FileReadOptions['onReplicaError'];
+}
+
 export class TandemClient {
   readonly clientId: string;
   readonly user: string;
@@ -69,9 +77,11 @@ export class TandemClient {
     this.ns = this.shardCaller('shard ns', { ...(opts.masters ? { masters: opts.masters } : {}), ...(opts.resolver ? { resolver: opts.resolver } : {}) });
   }
 
-  /** Calls that were retried at least once (for benchmarks and tests). */
+  /** Calls that were retried at least once, to the namespace and to FMS shards (for benchmarks and tests). */
   get retries(): number {
-    return this.ns.retries;
+    let retries = this.ns.retries;
+    for (const caller of this.fmsCallers.values()) retries += caller.retries;
+    return retries;
   }
 
   /** A retrying caller of one shard's active, with this client's deadline and backoff. */
@@ -184,13 +194,28 @@ export class TandemClient {
     return writer.length!;
   }
 
-  /** The bytes of a file, in order, checked against their CRC32Cs (a Readable). */
-  async openFile(path: string, range: { offset?: number; length?: number } = {}): Promise<Readable> {
+  /** The bytes of a file, in order, checked against their CRC32Cs (a Readable). `on*` tell which replica serves or failed. */
+  async openFile(path: string, range: OpenFileOptions = {}): Promise<Readable> {
     const info = await this.getFileInfo(path);
     if (info === null) throw new TandemError('NOT_FOUND', `cannot open ${JSON.stringify(path)}: no such file`);
     if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `cannot open ${JSON.stringify(path)}: it is a directory`);
     const fms = await this.fmsOfPool(info.pool);
     return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), namespaceLength: info.length, ...range }), { objectMode: false });
+  }
+
+  /** A file's blocks and the live datanodes holding each (finalized replicas first). */
+  async getBlockLocations(path: string): Promise<LocatedFile> {
+    const info = await this.getFileInfo(path);
+    if (info === null) throw new TandemError('NOT_FOUND', `no file ${JSON.stringify(path)}`);
+    if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `${JSON.stringify(path)} is a directory`);
+    const fms = await this.fmsOfPool(info.pool);
+    try {
+      return await fms.call<LocatedFile>('fms.getBlockLocations', { fileId: info.fileId, ...this.caller() });
+    } catch (err) {
+      // A file that never had a block is unknown to its FMS shard (see readFileBytes).
+      if (err instanceof TandemError && err.code === 'NOT_FOUND' && info.length === 0) return { fileId: info.fileId, length: 0, blocks: [] };
+      throw err;
+    }
   }
 
   /** The FMS shard's caller for a pool (one per shard, made on first use). */

@@ -73,7 +73,20 @@ function requestSchema(config: DatanodeConfig) {
       finalize: z.boolean().default(true),
     }),
     z.object({ op: z.literal('read'), blockId, genStamp: count, offset: blockBytes, length: blockBytes }),
-    z.object({ op: z.literal('copy'), blockId, genStamp: count, length: blockBytes, targets: targets.min(1), finalize: z.boolean().default(true) }),
+    z.object({
+      op: z.literal('copy'),
+      blockId,
+      genStamp: count,
+      length: blockBytes,
+      targets: targets.min(1),
+      finalize: z.boolean().default(true),
+      /**
+       * Pipeline recovery: the source's replica may be at an older genStamp than `genStamp`
+       * (a survivor not moved to the block's newest one yet, after a rebuild that failed);
+       * its first `length` bytes are copied all the same, and the copies get `genStamp`.
+       */
+      recovery: z.boolean().default(false),
+    }),
   ]);
 }
 export type TransferRequest = z.infer<ReturnType<typeof requestSchema>>;

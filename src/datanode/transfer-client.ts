@@ -10,7 +10,7 @@
 //   writer.ackedBytes          → block length every node has acknowledged
 //   writer.writtenBytes        → block length through which write() took data (ackedBytes + unackedData().length)
 //   readBlock(address, blockId, genStamp, offset, length, config?) → AsyncIterable<Buffer>
-//   copyBlock(sourceAddress, {blockId, genStamp, length, targets, finalize?}, config?) → {length}
+//   copyBlock(sourceAddress, {blockId, genStamp, length, targets, finalize?, recovery?}, config?) → {length}
 //
 // Speed: a packet's data goes to the socket as its own write (header+CRCs corked in front
 // of it), CRC32Cs are computed natively per chunk over views, and write() copies a caller's
@@ -450,13 +450,13 @@ export async function* readBlock(
  */
 export async function copyBlock(
   sourceAddress: string,
-  request: { blockId: string; genStamp: number; length: number; targets: PipelineTarget[]; finalize?: boolean },
+  request: { blockId: string; genStamp: number; length: number; targets: PipelineTarget[]; finalize?: boolean; recovery?: boolean },
   config: DatanodeConfig = DEFAULT_DATANODE_CONFIG,
 ): Promise<{ length: number }> {
   const socket = await connectDatanode(sourceAddress, config.connectTimeoutMs);
   try {
     // No deadline on the answer: it comes when the whole block is copied; the source's own pipeline timeouts bound it.
-    const response = await exchangeRequest(socket, new TransferDecoder(config), { op: 'copy', ...request, finalize: request.finalize ?? true }, config, null);
+    const response = await exchangeRequest(socket, new TransferDecoder(config), { op: 'copy', ...request, finalize: request.finalize ?? true, recovery: request.recovery ?? false }, config, null);
     if (!response.ok) {
       if (response.code === 'PIPELINE_FAILED' && response.failedIndex !== undefined) {
         throw new PipelineError(response.message, response.failedIndex, 0);

@@ -232,13 +232,12 @@ class WriteTransfer {
     const { blockId, genStamp, offset, targets } = this.request;
     this.upstream.once('close', () => this.end('upstream closed'));
     try {
-      if (offset > 0) {
-        // A rebuilt pipeline (docs/data-path.md): the replica here holds at least the
-        // acknowledged prefix at an older genStamp; cut it there and move it to the new one.
-        const here = store.get(blockId);
-        if (here && here.genStamp < genStamp && here.length >= offset) await store.resumeRbw(blockId, here.genStamp, genStamp, offset);
-      }
-      this.writer = offset === 0 ? await store.createRbw(blockId, genStamp) : await store.openRbw(blockId, genStamp, offset);
+      // A rebuilt pipeline (docs/data-path.md): a replica here at an older genStamp holds at
+      // least the acknowledged prefix; cut it there and move it to the new one. That holds
+      // for offset 0 too: a pipeline that failed while opening left empty replicas behind.
+      const here = store.get(blockId);
+      if (here && here.genStamp < genStamp && here.length >= offset) await store.resumeRbw(blockId, here.genStamp, genStamp, offset);
+      this.writer = offset === 0 && here === undefined ? await store.createRbw(blockId, genStamp) : await store.openRbw(blockId, genStamp, offset);
     } catch (err) {
       log.warn({ blockId, genStamp, offset, err: (err as Error).message }, `refused to write ${blockId}: ${(err as Error).message}`);
       reply(this.upstream, errorResponse(err, 0), config, true);
@@ -485,9 +484,12 @@ async function serveCopy(context: Context, socket: net.Socket, request: CopyRequ
   const { store, config, log } = context;
   const { blockId, genStamp, length, targets } = request;
   socket.setTimeout(0); // the answer comes when the whole block is copied
+  // A recovery copy reads the replica here at its own genStamp when that is older (packet.ts).
+  const here = store.get(blockId);
+  const readAt = request.recovery && here !== undefined && here.genStamp < genStamp ? here.genStamp : genStamp;
   let reader;
   try {
-    reader = await store.read(blockId, genStamp, 0, length);
+    reader = await store.read(blockId, readAt, 0, length);
   } catch (err) {
     reply(socket, errorResponse(err), config, true);
     return;

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import type { TandemClient } from '../../src/client/tandem-client.js';
 import { finalizedBlockIds, useDataCluster, type DataCluster } from '../helpers/data-cluster.js';
+import { content } from '../helpers/data-files.js';
 import { waitFor } from '../helpers/zookeeper.js';
 
 let cluster: DataCluster;
@@ -17,21 +18,6 @@ useDataCluster({ fmsShards: 2, fmsMembers: 1, datanodes: 3 }, (started, itsClien
   cluster = started;
   client = itsClient;
 });
-
-/** 1 MiB pieces of a seeded pseudo-random stream, and their SHA-256. */
-function content(bytes: number): { pieces: Buffer[]; sha256: string } {
-  const seed = randomBytes(1 << 20);
-  const pieces: Buffer[] = [];
-  const hash = createHash('sha256');
-  for (let done = 0, i = 0; done < bytes; i++) {
-    const piece = Buffer.from(seed.subarray(0, Math.min(seed.length, bytes - done)));
-    piece.writeUInt32BE(i, 0); // no two pieces alike
-    pieces.push(piece);
-    hash.update(piece);
-    done += piece.length;
-  }
-  return { pieces, sha256: hash.digest('hex') };
-}
 
 test('a 100 MiB file with replication 3 is written and read back byte-identical', async () => {
   const size = 100 * 1024 * 1024;
