@@ -195,6 +195,12 @@ export function registerUp(program: Command): void {
         ].join('\n'),
       );
 
+      // Restarts in progress: a stop waits for them, so that none starts a process after it.
+      const restarts = new Set<Promise<void>>();
+      const restarting = (start: Promise<void>): Promise<void> => {
+        restarts.add(start);
+        return start.finally(() => restarts.delete(start));
+      };
       // Supervisor: a master that dies is restarted on the same storage; it rejoins as a standby.
       const supervise = async (m: Member): Promise<void> => {
         while (!stopping) {
@@ -206,7 +212,7 @@ export function registerUp(program: Command): void {
             await sleep(delayMs);
             if (stopping) return;
             try {
-              await startMember(m);
+              await restarting(startMember(m));
               await writeClusterFile();
               say(`master ${m.name} restarted as pid ${m.process!.pid}`);
               break;
@@ -243,7 +249,7 @@ export function registerUp(program: Command): void {
             await sleep(delayMs);
             if (stopping) return;
             try {
-              await startDatanode(d);
+              await restarting(startDatanode(d));
               await writeClusterFile();
               say(`datanode ${d.id} restarted as pid ${d.process!.pid}`);
               break;
@@ -295,6 +301,7 @@ export function registerUp(program: Command): void {
         clearInterval(tableTimer);
         say(`${signal}: stopping the cluster`);
         await session.close().catch(() => undefined);
+        await Promise.allSettled([...restarts]);
         // Standbys first, so the active's last writes are not held up by a hand-over.
         const roles = await Promise.all(members.map((m) => memberStatus(m.rpc)));
         const actives = members.filter((_, i) => roles[i]?.role === 'active');

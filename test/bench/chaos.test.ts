@@ -191,6 +191,8 @@ async function stopEverything(): Promise<void> {
     clearTimeout(timer);
     if (!exited) child.kill('SIGKILL');
   }
+  // A process `up` restarted while it was being stopped is in cluster.json only now.
+  rememberClusterPids();
   // Whatever `up` left running (it was SIGKILLed, or its stop failed): kill it by the PIDs it wrote.
   for (const pid of clusterPids) if (clusterDir && runsIn(pid, clusterDir)) process.kill(pid, 'SIGKILL');
 }
