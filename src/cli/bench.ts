@@ -1,7 +1,7 @@
 // `tandem bench …`: benchmarks. Figures come from here, never from timed assertions in tests.
 import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
-import { KILL_MODES, runChaosBench, WORKERS_MAX, type KillMode } from '../bench/chaos.js';
+import { KILL_MODES, KILL_TARGETS, REPLICATION_MAX, runChaosBench, WORKERS_MAX, WORKLOADS, type KillMode, type KillTarget, type Workload } from '../bench/chaos.js';
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
@@ -60,46 +60,74 @@ export function registerBench(program: Command): void {
 
   bench
     .command('chaos')
-    .description('SIGKILL the active master (or make it hand over) every K seconds under a create/rename/delete load, then check that nothing acknowledged was lost or ran twice')
+    .description(
+      'kill the active master (or make it hand over), an FMS active or a datanode, in turn, every K seconds under a create/rename/delete load, ' +
+        'or one that writes small files through the data path, then check that nothing acknowledged was lost or ran twice and every file reads back',
+    )
     .requiredOption('--cluster <dir>', 'the directory of `tandem up` (its cluster.json names the members and their PIDs)')
     .requiredOption('--seconds <s>', 'how long the load runs')
-    .requiredOption('--kill-every <k>', 'seconds between two kills (or hand-overs) of the active')
+    .requiredOption('--kill-every <k>', 'seconds between two kills (or hand-overs)')
     .option(
       '--kill <what>',
       'master: SIGKILL the active master only; monitor-too: its monitor as well (the failover then waits for the ZooKeeper session timeout); ' +
-        'graceful: no kill, ask the active to hand over (admin.failover)',
+        'graceful: no kill, ask the active to hand over (admin.failover); a datanode is always SIGKILLed',
       'master',
     )
+    .option('--kill-targets <list>', `what is killed, in turn, comma-separated: ${KILL_TARGETS.join(', ')} (an FMS shard's active, the shards in turn; a datanode, the datanodes in turn)`, 'ns')
+    .option('--workload <w>', `${WORKLOADS.join('|')}: names only; files of 4-200 KiB of random bytes written and read back; every other worker writing files`, 'meta')
+    .option('--replication <n>', `replicas of each file written (1..${REPLICATION_MAX})`, '3')
     .option('--window <w>', `concurrent workers, each with its own connection (at most ${WORKERS_MAX})`, '16')
     .option('--json', 'print one JSON line')
-    .action((flags: { cluster: string; seconds: string; killEvery: string; kill: string; window: string; json?: boolean }) =>
-      runCommand(async () => {
-        if (!(KILL_MODES as readonly string[]).includes(flags.kill)) {
-          throw new TandemError('INVALID_ARGUMENT', `--kill must be one of ${KILL_MODES.join('|')}, got "${flags.kill}"`);
-        }
-        const r = await runChaosBench({
-          cluster: flags.cluster,
-          seconds: parsePositiveInt(flags.seconds, '--seconds'),
-          killEverySeconds: parsePositiveInt(flags.killEvery, '--kill-every'),
-          kill: flags.kill as KillMode,
-          workers: parsePositiveInt(flags.window, '--window'),
-          progress,
-        });
-        for (const v of r.violations) progress(`violation: ${v}`);
-        const { runId: _runId, violations: _violations, ...figures } = r;
-        if (flags.json) printJson(figures);
-        else {
-          const ms = (x: number | null): string => (x === null ? '-' : `${x} ms`);
-          process.stdout.write(
-            `chaos ${r.runId}: ${r.kills} ${flags.kill === 'graceful' ? 'hand-overs' : 'kills'}, ${r.failovers} failovers; ${r.acked} calls acknowledged (${r.opsPerSec}/s), ${r.failed} refused, ${r.inDoubt} in doubt\n` +
-              `  lost ${r.lost}, duplicated ${r.duplicated}, phantom ${r.phantom}\n` +
-              `  unavailable per failover: p50 ${ms(r.unavailableMsP50)}, max ${ms(r.unavailableMsMax)}` +
-              (r.unmeasuredKills > 0 ? ` (${r.unmeasuredKills} ${flags.kill === 'graceful' ? 'hand-overs' : 'kills'} not measured: no call answered by the successor before the end)` : '') +
-              '\n',
-          );
-        }
-        if (r.lost > 0 || r.duplicated > 0 || r.phantom > 0) process.exitCode = 3;
-      }),
+    .action(
+      (flags: { cluster: string; seconds: string; killEvery: string; kill: string; killTargets: string; workload: string; replication: string; window: string; json?: boolean }) =>
+        runCommand(async () => {
+          if (!(KILL_MODES as readonly string[]).includes(flags.kill)) {
+            throw new TandemError('INVALID_ARGUMENT', `--kill must be one of ${KILL_MODES.join('|')}, got "${flags.kill}"`);
+          }
+          if (!(WORKLOADS as readonly string[]).includes(flags.workload)) {
+            throw new TandemError('INVALID_ARGUMENT', `--workload must be one of ${WORKLOADS.join('|')}, got "${flags.workload}"`);
+          }
+          const killTargets = flags.killTargets.split(',').map((t) => t.trim());
+          const unknown = killTargets.filter((t) => !(KILL_TARGETS as readonly string[]).includes(t));
+          if (unknown.length > 0 || killTargets.length === 0) {
+            throw new TandemError('INVALID_ARGUMENT', `--kill-targets takes a comma-separated list of ${KILL_TARGETS.join(', ')}; got "${flags.killTargets}"`);
+          }
+          const r = await runChaosBench({
+            cluster: flags.cluster,
+            seconds: parsePositiveInt(flags.seconds, '--seconds'),
+            killEverySeconds: parsePositiveInt(flags.killEvery, '--kill-every'),
+            kill: flags.kill as KillMode,
+            killTargets: killTargets as KillTarget[],
+            workload: flags.workload as Workload,
+            replication: parsePositiveInt(flags.replication, '--replication'),
+            workers: parsePositiveInt(flags.window, '--window'),
+            progress,
+          });
+          for (const v of r.violations) progress(`violation: ${v}`);
+          const { runId: _runId, violations: _violations, ...figures } = r;
+          if (flags.json) printJson(figures);
+          else {
+            const ms = (x: number | null): string => (x === null ? '-' : `${x} ms`);
+            const graceful = flags.kill === 'graceful';
+            const byTarget = Object.entries(r.killsByTarget)
+              .filter(([, n]) => n > 0)
+              .map(([t, n]) => `${t} ${n}`)
+              .join(', ');
+            process.stdout.write(
+              `chaos ${r.runId}: ${r.kills} ${!graceful ? 'kills' : r.killsByTarget.datanode > 0 ? 'hand-overs and datanode kills' : 'hand-overs'}${byTarget ? ` (${byTarget})` : ''}, ${r.failovers} namespace failovers, ${r.fmsFailovers} FMS failovers; ` +
+                `${r.acked} calls acknowledged (${r.opsPerSec}/s), ${r.failed} refused, ${r.inDoubt} in doubt\n` +
+                `  lost ${r.lost}, duplicated ${r.duplicated}, phantom ${r.phantom}\n` +
+                (r.workload === 'meta'
+                  ? ''
+                  : `  data: ${r.filesWritten} files written (${(r.bytesWritten / 2 ** 20).toFixed(1)} MiB), ${r.writesNotAcked} writes not acknowledged; ` +
+                    `${r.filesRead} files read back (${(r.bytesRead / 2 ** 20).toFixed(1)} MiB): mismatches ${r.mismatches}\n`) +
+                `  namespace unavailable per failover: p50 ${ms(r.unavailableMsP50)}, max ${ms(r.unavailableMsMax)}` +
+                (r.unmeasuredKills > 0 ? ` (${r.unmeasuredKills} ${graceful ? 'hand-overs' : 'kills'} not measured: no call answered by the successor before the end)` : '') +
+                '\n',
+            );
+          }
+          if (r.lost > 0 || r.duplicated > 0 || r.phantom > 0 || r.mismatches > 0) process.exitCode = 3;
+        }),
     );
 
   bench

@@ -17,12 +17,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { startZooKeeper, type ZooKeeperServer } from '../cluster/zookeeper-process.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
+import { TandemError } from '../errors.js';
 import { connectZooKeeper } from '../election/zk-coordinator.js';
 import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort } from '../util/address.js';
 import { silentLogger } from '../util/log.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, type ClusterFile } from './cluster-address.js';
-import { parsePositiveInt } from './common.js';
+import { parseNonNegativeInt, parsePositiveInt } from './common.js';
 import { readRegistry } from './registry.js';
 
 interface UpFlags {
@@ -77,11 +78,16 @@ export function registerUp(program: Command): void {
     .option('--port <port>', 'RPC port of the first master (the others take the next ones)', '7070')
     .option('--zk-port <port>', 'ZooKeeper client port', '2181')
     .option('--standbys <n>', 'standbys of the namespace shard', '2')
-    .option('--fms-shards <n>', 'file-metadata shards', '2')
+    .option('--fms-shards <n>', 'file-metadata shards (0: a cluster of names only, no data path)', '2')
     .option('--fms-standbys <n>', 'standbys of each file-metadata shard', '1')
-    .option('--datanodes <n>', 'datanodes', '3')
+    .option('--datanodes <n>', 'datanodes (at most 10)', '3')
     .option('--pools <n>', 'pools, fixed when the cluster is first formatted', '8')
     .action(async (flags: UpFlags) => {
+      // Every count first: a bad flag stops `up` before it starts anything.
+      const nsStandbys = parseNonNegativeInt(flags.standbys, '--standbys');
+      const fmsShardCount = parseNonNegativeInt(flags.fmsShards, '--fms-shards');
+      const fmsStandbys = parseNonNegativeInt(flags.fmsStandbys, '--fms-standbys');
+      const datanodeTotal = datanodeCount(flags.datanodes);
       const dir = resolve(flags.dir);
       await mkdir(dir, { recursive: true });
       const say = (line: string): void => void process.stdout.write(line + '\n');
@@ -104,12 +110,12 @@ export function registerUp(program: Command): void {
           process: null,
           monitor: null,
         }));
-      const fmsShards = Array.from({ length: parsePositiveInt(flags.fmsShards, '--fms-shards') }, (_, k) => `fms-${k}`);
+      const fmsShards = Array.from({ length: fmsShardCount }, (_, k) => `fms-${k}`);
       const members: Member[] = [
-        ...shardMembers('ns', 1 + Number(flags.standbys), basePort),
-        ...fmsShards.flatMap((shard, k) => shardMembers(shard, 1 + Number(flags.fmsStandbys), basePort + 10 * (k + 1))),
+        ...shardMembers('ns', 1 + nsStandbys, basePort),
+        ...fmsShards.flatMap((shard, k) => shardMembers(shard, 1 + fmsStandbys, basePort + 10 * (k + 1))),
       ];
-      const datanodes: Datanode[] = Array.from({ length: Number(flags.datanodes) }, (_, i) => ({
+      const datanodes: Datanode[] = Array.from({ length: datanodeTotal }, (_, i) => ({
         id: `dn${i + 1}`,
         rpc: `127.0.0.1:${basePort + 50 + i}`,
         data: `127.0.0.1:${basePort + 60 + i}`,
@@ -189,6 +195,12 @@ export function registerUp(program: Command): void {
         ].join('\n'),
       );
 
+      // Restarts in progress: a stop waits for them, so that none starts a process after it.
+      const restarts = new Set<Promise<void>>();
+      const restarting = (start: Promise<void>): Promise<void> => {
+        restarts.add(start);
+        return start.finally(() => restarts.delete(start));
+      };
       // Supervisor: a master that dies is restarted on the same storage; it rejoins as a standby.
       const supervise = async (m: Member): Promise<void> => {
         while (!stopping) {
@@ -200,7 +212,7 @@ export function registerUp(program: Command): void {
             await sleep(delayMs);
             if (stopping) return;
             try {
-              await startMember(m);
+              await restarting(startMember(m));
               await writeClusterFile();
               say(`master ${m.name} restarted as pid ${m.process!.pid}`);
               break;
@@ -237,7 +249,7 @@ export function registerUp(program: Command): void {
             await sleep(delayMs);
             if (stopping) return;
             try {
-              await startDatanode(d);
+              await restarting(startDatanode(d));
               await writeClusterFile();
               say(`datanode ${d.id} restarted as pid ${d.process!.pid}`);
               break;
@@ -289,6 +301,7 @@ export function registerUp(program: Command): void {
         clearInterval(tableTimer);
         say(`${signal}: stopping the cluster`);
         await session.close().catch(() => undefined);
+        await Promise.allSettled([...restarts]);
         // Standbys first, so the active's last writes are not held up by a hand-over.
         const roles = await Promise.all(members.map((m) => memberStatus(m.rpc)));
         const actives = members.filter((_, i) => roles[i]?.role === 'active');
@@ -303,6 +316,13 @@ export function registerUp(program: Command): void {
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
     });
+}
+
+/** Datanodes take --port + 50… (rpc) and + 60… (data): at most ten fit. */
+function datanodeCount(text: string): number {
+  const count = parseNonNegativeInt(text, '--datanodes');
+  if (count > 10) throw new TandemError('INVALID_ARGUMENT', `--datanodes must be at most 10 (their ports are --port + 50… and + 60…), got ${count}`);
+  return count;
 }
 
 function memberRow(m: Member, status: { role: string; epoch: number; appliedTxid: number } | null, activeTxid: number | undefined): string {

@@ -232,12 +232,13 @@ class WriteTransfer {
     const { blockId, genStamp, offset, targets } = this.request;
     this.upstream.once('close', () => this.end('upstream closed'));
     try {
-      // A rebuilt pipeline (docs/data-path.md): a replica here at an older genStamp holds at
-      // least the acknowledged prefix; cut it there and move it to the new one. That holds
-      // for offset 0 too: a pipeline that failed while opening left empty replicas behind.
+      // A rebuilt pipeline (docs/data-path.md): the replica here holds at least the
+      // acknowledged prefix at an older genStamp; cut it there and move it to the new one.
+      // That prefix may be empty: a pipeline that failed before any ack is rebuilt at 0.
       const here = store.get(blockId);
-      if (here && here.genStamp < genStamp && here.length >= offset) await store.resumeRbw(blockId, here.genStamp, genStamp, offset);
-      this.writer = offset === 0 && here === undefined ? await store.createRbw(blockId, genStamp) : await store.openRbw(blockId, genStamp, offset);
+      const rebuilt = here !== undefined && here.genStamp < genStamp && here.length >= offset;
+      if (rebuilt) await store.resumeRbw(blockId, here.genStamp, genStamp, offset);
+      this.writer = offset === 0 && !rebuilt ? await store.createRbw(blockId, genStamp) : await store.openRbw(blockId, genStamp, offset);
     } catch (err) {
       log.warn({ blockId, genStamp, offset, err: (err as Error).message }, `refused to write ${blockId}: ${(err as Error).message}`);
       reply(this.upstream, errorResponse(err, 0), config, true);

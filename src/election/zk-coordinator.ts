@@ -22,6 +22,8 @@
 //   Watches never fire after the session expired or was closed.
 // - A watchdog drops connections that stay open but silent (see SilentConnectionWatchdog):
 //   the client has no read timeout of its own.
+// - Every new connection starts with no partial frame left from the last one
+//   (startEachConnectionClean): the client would parse the new bytes after the stale ones.
 
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -173,6 +175,7 @@ class ZooKeeperSession implements Coordinator {
       spinDelay: Math.min(RECONNECT_SPIN_MS_MAX, Math.floor(opts.sessionTimeoutMs / 4)),
       retries: 0,
     });
+    startEachConnectionClean(client);
     const session = new ZooKeeperSession(client, opts, where, acl, connectLogLevel);
     client.addAuthInfo('digest', Buffer.from(`${opts.auth.user}:${opts.auth.password}`));
     client.connect();
@@ -489,6 +492,25 @@ class SilentConnectionWatchdog {
     this.log.warn({ zookeeper: server, silentMs }, `ZooKeeper ${server} ${what}; dropping the connection to try again`);
     socket.destroy();
   }
+}
+
+/**
+ * node-zookeeper-client 1.1.3 keeps the unparsed part of a frame (its connection manager's
+ * `pendingBuffer`) across connections. A connection dropped in the middle of a frame — the
+ * watchdog does so after a silence, which a stalled event loop can place between a frame's
+ * two TCP segments; seen on a loaded machine — leaves it there, and the next connection's
+ * bytes are parsed after it: the client hangs in its handshake or throws from inside its
+ * socket handler ("Unknown code: …", "offset … out of range"), which ends the process.
+ * So every new connection starts from an empty buffer.
+ */
+export function startEachConnectionClean(client: Client): void {
+  const manager = (client as unknown as { connectionManager?: { connect?: () => void; pendingBuffer?: Buffer | null } }).connectionManager;
+  const connect = manager?.connect;
+  if (!manager || typeof connect !== 'function') return;
+  manager.connect = () => {
+    manager.pendingBuffer = null;
+    connect.call(manager);
+  };
 }
 
 /** The client's current socket, which it keeps private (its connection manager's). */

@@ -1,6 +1,7 @@
 // Write pipelines, reads and copies between real DataTransferServers on 127.0.0.1, each with
 // its own block store: replication 3 byte-identical everywhere; a datanode killed
-// mid-write and the pipeline rebuilt (resumeRbw + copy + resend); a corrupt replica caught
+// mid-write and the pipeline rebuilt (resumeRbw + copy + resend), or rebuilt at offset 0
+// after a failure before any ack; a corrupt replica caught
 // by the reader; a vanished client; malformed requests.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -161,6 +162,36 @@ test('the middle datanode dies mid-write: PIPELINE_FAILED at index 1, then resum
     assert.deepEqual(await node.store.verify(blockId), { ok: true, length: data.length });
   }
   for (const node of [first, last, spare]) await node.server.close();
+});
+
+test('a pipeline that failed before any ack is rebuilt at offset 0: the survivors take over the empty replicas at the new genStamp', { timeout: 30_000 }, async () => {
+  const [e1, e2, dead] = [await startNode('e1'), await startNode('e2'), await startNode('e3')] as [Node, Node, Node];
+  const blockId = 'fms-3_9';
+  const deadTarget = target(dead);
+  await dead.server.close();
+  const failure = await BlockWriter.open({ targets: [target(e1), target(e2), deadTarget], blockId, genStamp: 3, config }).then(
+    () => assert.fail('the pipeline should fail at its dead last node'),
+    (err: unknown) => err,
+  );
+  assert.ok(failure instanceof PipelineError, String(failure));
+  assert.equal(failure.failedIndex, 2);
+  assert.equal(failure.ackedBytes, 0);
+  // The survivors made their replicas before the dead node was found out.
+  await eventually(() => e1.store.get(blockId) !== undefined && e2.store.get(blockId) !== undefined, 'the survivors\' empty replicas');
+  // The same genStamp again is no rebuild: refused.
+  await assert.rejects(
+    BlockWriter.open({ targets: [target(e1), target(e2)], blockId, genStamp: 3, config }).then((w) => w.finish()),
+    (err: unknown) => err instanceof PipelineError && /already exists/.test(err.message),
+  );
+  const data = randomBytes(300_000);
+  const rebuilt = await BlockWriter.open({ targets: [target(e1), target(e2)], blockId, genStamp: 4, offset: 0, config });
+  await rebuilt.write(data);
+  assert.deepEqual(await rebuilt.finish(), { blockId, genStamp: 4, length: data.length });
+  for (const node of [e1, e2]) {
+    assert.deepEqual(node.store.get(blockId), { blockId, genStamp: 4, length: data.length, finalized: true }, node.id);
+    assert.deepEqual(await readAll(node, blockId, 4, 0, data.length), data, `replica on ${node.id}`);
+  }
+  for (const node of [e1, e2]) await node.server.close();
 });
 
 test('a byte corrupted on disk: readBlock throws CHECKSUM_MISMATCH and verify() finds the chunk', { timeout: 30_000 }, async () => {
