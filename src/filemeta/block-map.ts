@@ -55,6 +55,14 @@ export type DatanodeCommand =
   | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: DatanodeRef[] }
   | { type: 'delete'; blockIds: string[] };
 
+/** What each datanode still has to do of earlier rounds (computeWork's throttle). */
+export interface WorkLoad {
+  /** Copies handed out to this datanode as a source and not finished yet. */
+  copies(datanodeId: string): number;
+  /** A delete command for it is queued and not taken yet. */
+  deletesQueued(datanodeId: string): boolean;
+}
+
 export interface LocatedReplica extends DatanodeRef {
   length: number;
   finalized: boolean;
@@ -104,7 +112,7 @@ export class BlockMap {
     private readonly config: Readonly<FileMetaConfig>,
     private readonly random: () => number,
   ) {
-    this.datanodes = new DatanodeRegistry(config.heartbeatDeadlineMs, random);
+    this.datanodes = new DatanodeRegistry(config.heartbeatDeadlineMs, random, config.heartbeatDeadlineUnregisteredMs);
   }
 
   // --- mode and safe mode -------------------------------------------------------------
@@ -150,6 +158,12 @@ export class BlockMap {
 
   /** Complete blocks with at least one live good replica / complete blocks; 1 when there are none. O(blocks). */
   safeModeFraction(state: FileMetaState, now: number): number {
+    const { reported, complete } = this.safeModeCounts(state, now);
+    return complete === 0 ? 1 : reported / complete;
+  }
+
+  /** The two counts behind safeModeFraction (for logs and status). O(blocks). */
+  safeModeCounts(state: FileMetaState, now: number): { reported: number; complete: number } {
     let complete = 0;
     let reported = 0;
     for (const block of state.blocks.values()) {
@@ -157,7 +171,7 @@ export class BlockMap {
       complete++;
       if (this.goodLiveHolders(block, now).length > 0) reported++;
     }
-    return complete === 0 ? 1 : reported / complete;
+    return { reported, complete };
   }
 
   // --- datanodes ----------------------------------------------------------------------
@@ -172,6 +186,11 @@ export class BlockMap {
 
   chooseTargets(replication: number, exclude: Iterable<string>, now: number): { ok: true; value: DatanodeRef[] } | Failure {
     return this.datanodes.chooseTargets(replication, exclude, now);
+  }
+
+  /** The datanodes ZooKeeper lists under /datanodes now: one missing there is dead sooner (DatanodeRegistry). */
+  setRegisteredDatanodes(ids: Iterable<string>): void {
+    this.datanodes.setRegistered(ids);
   }
 
   /** A datanode unregistered for good: forget it and everything it held. */
@@ -308,6 +327,25 @@ export class BlockMap {
       .sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1));
   }
 
+  /** Replicas recorded, over every block and datanode (live or not). */
+  replicaCount(): number {
+    let count = 0;
+    for (const held of this.byDatanode.values()) count += held.size;
+    return count;
+  }
+
+  /** Replicas known to be corrupt and not deleted yet. */
+  corruptCount(): number {
+    let count = 0;
+    for (const marks of this.corrupt.values()) count += marks.size;
+    return count;
+  }
+
+  /** Replicas recorded on one datanode. */
+  replicasOn(datanodeId: string): number {
+    return this.byDatanode.get(datanodeId)?.size ?? 0;
+  }
+
   /** Block ids waiting to be deleted on a datanode. */
   pendingDeletes(datanodeId: string): string[] {
     return [...(this.toDelete.get(datanodeId) ?? [])];
@@ -317,13 +355,19 @@ export class BlockMap {
 
   /**
    * One round of work, per datanode: copies of under-replicated complete blocks (closed
-   * files first, then fewest live replicas; at most replicationWorkPerDatanodeMax per
-   * source), trims of over-replicated ones, deletes of corrupt replicas that have a good
-   * one elsewhere, and one delete command (≤ deleteBlocksPerCommandMax ids) per live
-   * datanode. Nothing while in safe mode or on a standby: reports are incomplete there and
-   * every block would look under-replicated. O(blocks with replicas).
+   * files first, then fewest live replicas), trims of over-replicated ones, deletes of
+   * corrupt replicas that have a good one elsewhere, and one delete command
+   * (≤ deleteBlocksPerCommandMax ids) per live datanode. Nothing while in safe mode or on a
+   * standby: reports are incomplete there and every block would look under-replicated.
+   * O(blocks with replicas).
+   *
+   * Throttled: a source is given copies only up to replicationWorkPerDatanodeMax minus the
+   * copies it still has outstanding (`load.copies`: handed out and not done, as the driver
+   * knows from its queue and the datanode's heartbeat), and a datanode that has not taken
+   * its last delete command yet (`load.deletesQueued`) gets no new one — its ids wait here.
+   * Without `load` every round starts from zero.
    */
-  computeWork(state: FileMetaState, now: number): Map<string, DatanodeCommand[]> {
+  computeWork(state: FileMetaState, now: number, load?: WorkLoad): Map<string, DatanodeCommand[]> {
     const commands = new Map<string, DatanodeCommand[]>();
     if (this.modeValue !== 'active' || this.safeMode) return commands;
     const push = (datanodeId: string, command: DatanodeCommand): void => {
@@ -372,6 +416,7 @@ export class BlockMap {
         parseBlockId(a.block.blockId)!.seq - parseBlockId(b.block.blockId)!.seq,
     );
     const sourceWork = new Map<string, number>();
+    if (load) for (const node of this.datanodes.liveDatanodes(now)) sourceWork.set(node.id, load.copies(node.id));
     for (const need of needs) {
       const sources = need.live.filter((id) => (sourceWork.get(id) ?? 0) < this.config.replicationWorkPerDatanodeMax);
       if (sources.length === 0) continue;
@@ -390,6 +435,7 @@ export class BlockMap {
 
     for (const [datanodeId, blockIds] of [...this.toDelete]) {
       if (!this.datanodes.isLive(datanodeId, now)) continue; // it gets them when it is back
+      if (load?.deletesQueued(datanodeId)) continue; // it has not taken the last batch yet
       const batch: string[] = [];
       for (const blockId of blockIds) {
         if (batch.length >= this.config.deleteBlocksPerCommandMax) break;

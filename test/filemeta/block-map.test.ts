@@ -251,6 +251,54 @@ describe('replication work', () => {
     assert.equal(map.locations(blocks[0]!, state, now).length, 2);
   });
 
+  test('a source with copies outstanding gets only the rest of its budget; a delete not yet taken holds back the next batch', () => {
+    const state = machine.initial();
+    const blocks = [1, 2, 3, 4].map((fileId) => closedFile(state, fileId, 2));
+    const map = activeMap(state, 2);
+    map.fullReport('dn1', blocks.map((b, i) => replica(b, i + 1)), state, 0);
+    map.fullReport('dn2', [replica('fms-0_99', 1), replica('fms-0_98', 1)], state, 0); // unknown: to delete
+    const busy = { copies: new Map([['dn1', 1]]), deletes: new Set(['dn2']) };
+    const load = { copies: (id: string) => busy.copies.get(id) ?? 0, deletesQueued: (id: string) => busy.deletes.has(id) };
+    const first = map.computeWork(state, 0, load);
+    assert.equal(commandsOf(first, 'replicate').length, 1, 'dn1 runs one copy already: one more reaches the limit of 2');
+    assert.equal(commandsOf(first, 'delete').length, 0, 'dn2 has not taken its last delete command');
+    busy.copies.set('dn1', 2);
+    assert.equal(map.computeWork(state, 0, load).size, 0, 'at its limit, dn1 gets nothing more');
+    busy.copies.set('dn1', 0);
+    busy.deletes.clear();
+    const later = map.computeWork(state, 0, load);
+    assert.equal(commandsOf(later, 'replicate').length, 2, 'done with its copies: two more');
+    assert.deepEqual(commandsOf(later, 'delete'), [['dn2', { type: 'delete', blockIds: ['fms-0_99', 'fms-0_98'] }]]);
+  });
+
+  test('a datanode whose ZooKeeper node is gone is dead after a short silence; one still heartbeating stays live', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = new BlockMap({ ...machine.config, heartbeatDeadlineUnregisteredMs: 2_000 }, seeded());
+    map.becomeActive(state);
+    map.leaveSafeMode();
+    for (const dn of ['dn1', 'dn2', 'dn3']) heartbeat(map, dn, 0);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    // Without a word from ZooKeeper only the heartbeat deadline (10 s) counts.
+    assert.deepEqual(map.liveDatanodes(3_000).map((d) => d.id), ['dn1', 'dn2', 'dn3']);
+    // dn2 crashed (no node, silent); dn3 lost ZooKeeper only (no node, heartbeats on).
+    map.setRegisteredDatanodes(['dn1']);
+    heartbeat(map, 'dn1', 2_500);
+    heartbeat(map, 'dn3', 2_500);
+    assert.deepEqual(map.liveDatanodes(2_000).map((d) => d.id), ['dn1', 'dn2', 'dn3'], 'silent for 2 s: not yet');
+    assert.deepEqual(map.liveDatanodes(3_000).map((d) => d.id), ['dn1', 'dn3'], 'dn2: node gone and silent past 2 s — long before the 10 s deadline');
+    assert.deepEqual(commandsOf(map.computeWork(state, 3_000), 'replicate'), [['dn1', { type: 'replicate', blockId, genStamp: 1, length: 10, targets: [{ id: 'dn3', data: 'dn3:2' }] }]]);
+    // dn3 keeps heartbeating without its node: live; silent, it is dead at 2 s too.
+    heartbeat(map, 'dn3', 4_000);
+    assert.equal(map.datanodes.isLive('dn3', 5_900), true);
+    assert.equal(map.datanodes.isLive('dn3', 6_100), false);
+    // Registered again (a new session): the full deadline applies again.
+    map.setRegisteredDatanodes(['dn1', 'dn3']);
+    assert.equal(map.datanodes.isLive('dn3', 6_100), true);
+    assert.equal(map.datanodes.isLive('dn3', 14_100), false);
+  });
+
   test('a copy not reported within the pending timeout is scheduled again', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7, 2);
