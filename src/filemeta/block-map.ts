@@ -548,9 +548,10 @@ export class BlockMap {
     if (held?.delete(blockId) && held.size === 0) this.byDatanode.delete(datanodeId);
   }
 
+  /** Forgets scheduled copies past their timeout, and those to a target that died meanwhile (scheduled again elsewhere at once). */
   private expirePending(now: number): void {
     for (const [blockId, targets] of this.pending) {
-      for (const [datanodeId, expiresAtMs] of targets) if (expiresAtMs <= now) targets.delete(datanodeId);
+      for (const [datanodeId, expiresAtMs] of targets) if (expiresAtMs <= now || !this.datanodes.isLive(datanodeId, now)) targets.delete(datanodeId);
       if (targets.size === 0) this.pending.delete(blockId);
     }
   }

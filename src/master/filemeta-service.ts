@@ -321,7 +321,10 @@ class FileMetaService implements ShardService {
     const state = this.state(host);
     const now = Date.now();
     // Standby (and active alike): reports that waited for the journal may place now.
-    if (this.blockMap.deferredCount() > 0) this.blockMap.replayDeferred(state);
+    if (this.blockMap.deferredCount() > 0) {
+      const placed = this.blockMap.replayDeferred(state);
+      if (placed > 0) host.log.info({ placed, deferred: this.blockMap.deferredCount(), nextBlockSeq: state.nextBlockSeq }, `placed ${placed} deferred block reports: the journal reached their blocks (${this.blockMap.deferredCount()} still deferred)`);
+    }
     this.noteDeathsAndReturns(host, now);
     this.checkSafeMode(host);
     if (this.blockMap.mode !== 'active' || this.blockMap.inSafeMode) return;
@@ -353,7 +356,7 @@ class FileMetaService implements ShardService {
       const replicas = this.blockMap.replicasOn(id);
       host.log.warn(
         { datanode: id, silentMs, zooKeeperNode: registered, replicas },
-        `${id} is dead: silent for ${silentMs} ms${registered ? '' : ' and its ZooKeeper node is gone'}; its ${replicas} replicas no longer count${this.blockMap.mode === 'active' ? ' and are copied elsewhere' : ''}`,
+        `${id} is dead: silent for ${silentMs} ms${registered ? '' : ' and its ZooKeeper node is gone'}; its ${replicas} replicas no longer count${this.blockMap.mode === 'active' ? ' (under-replicated blocks are copied from their live replicas)' : ''}`,
       );
     }
     for (const id of live) if (!this.liveAtLastTick.has(id) && this.blockMap.replicasOn(id) > 0) host.log.info({ datanode: id }, `${id} is live again`);

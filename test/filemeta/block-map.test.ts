@@ -311,6 +311,22 @@ describe('replication work', () => {
     assert.equal(commandsOf(map.computeWork(state, 60_000), 'replicate').length, 1);
   });
 
+  test('a copy to a target that died is scheduled again elsewhere without waiting for the pending timeout', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 3);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    const scheduled = commandsOf(map.computeWork(state, 0), 'replicate') as [string, { targets: { id: string }[] }][];
+    assert.equal(scheduled.length, 1);
+    const target = scheduled[0]![1].targets[0]!.id;
+    const other = target === 'dn2' ? 'dn3' : 'dn2';
+    // The target goes silent; the source and the other datanode heartbeat on.
+    heartbeat(map, 'dn1', 10_000);
+    heartbeat(map, other, 10_000);
+    const again = commandsOf(map.computeWork(state, 15_000), 'replicate') as [string, { targets: { id: string }[] }][];
+    assert.deepEqual(again.map(([source, c]) => [source, c.targets.map((t) => t.id)]), [['dn1', [other]]]);
+  });
+
   test('closed files come first, then the blocks with the fewest live replicas', () => {
     const state = machine.initial();
     const twoLive = closedFile(state, 1, 3);
