@@ -99,6 +99,8 @@ export class BlockMap {
   /** `${datanodeId}\0${blockId}` → report, oldest first. Invariant: size ≤ deferredReportsMax. */
   private readonly deferred = new Map<string, Deferred>();
   private deferredDroppedCount = 0;
+  /** Datanodes some of whose deferred reports were dropped: they owe a full report. Bounded by the cluster's size. */
+  private readonly droppedFrom = new Set<string>();
   /** The counters the deferred queue was last replayed at: nothing new can be placed until one moves. */
   private replayedAt = { nextBlockSeq: -1, nextGenStamp: -1 };
   /** blockId → datanodeId → mark. Corrupt replicas never count and are never handed out. */
@@ -202,6 +204,7 @@ export class BlockMap {
       if (marks.size === 0) this.corrupt.delete(blockId);
     }
     this.toDelete.delete(datanodeId);
+    this.droppedFrom.delete(datanodeId);
     this.datanodes.remove(datanodeId);
   }
 
@@ -261,9 +264,21 @@ export class BlockMap {
     return this.deferred.size;
   }
 
-  /** Deferred reports dropped because the queue was full: the driver should ask those datanodes for a full report. */
+  /** Deferred reports dropped because the queue was full, since start. */
   deferredDropped(): number {
     return this.deferredDroppedCount;
+  }
+
+  /**
+   * True (once) when reports of this datanode were dropped from the deferred queue and the
+   * queue has room again (under half full): the driver then asks it for a full report, which
+   * carries the dropped replicas again. While the queue stays crowded, asking would only
+   * drop more.
+   */
+  takeFullReportOwed(datanodeId: string): boolean {
+    if (!this.droppedFrom.has(datanodeId) || this.deferred.size * 2 >= this.config.deferredReportsMax) return false;
+    this.droppedFrom.delete(datanodeId);
+    return true;
   }
 
   /** A reader found this replica corrupt. Answers false when no such replica is recorded. */
@@ -514,6 +529,7 @@ export class BlockMap {
     this.deferred.delete(key); // a newer report of the same replica replaces the older, at the back
     while (this.deferred.size >= this.config.deferredReportsMax) {
       const oldest = this.deferred.keys().next().value as string;
+      this.droppedFrom.add(this.deferred.get(oldest)!.datanodeId);
       this.deferred.delete(oldest);
       this.deferredDroppedCount++;
     }

@@ -176,6 +176,8 @@ class FileMetaService implements ShardService {
         // Back from the dead (or never heard by this member): its replicas may have changed
         // while nobody listened, so it sends everything it holds again.
         if (!this.blockMap.datanodes.isLive(a.id, now)) this.reported.delete(a.id);
+        // Some of its reports fell off a full deferred queue: everything again, now that there is room.
+        if (this.blockMap.takeFullReportOwed(a.id)) this.reported.delete(a.id);
         this.blockMap.heartbeat(datanode, now);
         const active = host.isActive();
         const epoch = host.engine().currentEpoch as number;

@@ -120,6 +120,21 @@ describe('standby: deferred reports', () => {
     assert.equal(map.deferredCount(), 2);
   });
 
+  test('a datanode whose deferred reports were dropped owes a full report, asked once the queue has room', () => {
+    const active = machine.initial();
+    const blocks = [1, 2, 3, 4, 5].map((fileId) => closedFile(active, fileId));
+    const standby = machine.initial();
+    const map = new BlockMap(machine.config, seeded());
+    for (const blockId of blocks.slice(0, 2)) map.incrementalReport('dn1', { received: [replica(blockId, 1)], deleted: [] }, standby, 0);
+    for (const blockId of blocks.slice(2)) map.incrementalReport('dn2', { received: [replica(blockId, 1)], deleted: [] }, standby, 0);
+    assert.equal(map.deferredDropped(), 2, 'dn1\'s two reports were the oldest');
+    assert.equal(map.takeFullReportOwed('dn1'), false, 'the queue is full: asking now would only drop more');
+    assert.equal(map.replayDeferred(machine.fromImage(machine.toImage(active))), 3);
+    assert.equal(map.takeFullReportOwed('dn2'), false, 'nothing of dn2 was dropped');
+    assert.equal(map.takeFullReportOwed('dn1'), true);
+    assert.equal(map.takeFullReportOwed('dn1'), false, 'asked once');
+  });
+
   test('a standby schedules deletion of deleted blocks (seq below nextBlockSeq) but hands out nothing', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7);
