@@ -380,18 +380,21 @@ class FileMetaService implements ShardService {
 
   status(host: ServiceHost): Record<string, unknown> {
     const state = this.state(host);
+    const now = Date.now();
+    // One walk over the blocks for both safe-mode figures.
+    const safeModeBlocks = this.blockMap.safeModeCounts(state, now);
     return {
       files: this.machine.fileCount(state),
       blocks: this.machine.blockCount(state),
-      liveDatanodes: this.blockMap.liveDatanodes(Date.now()).length,
+      liveDatanodes: this.blockMap.liveDatanodes(now).length,
       replicas: this.blockMap.replicaCount(),
       corruptReplicas: this.blockMap.corruptCount(),
       corruptReplicasReported: this.corruptReported,
       deferredReports: this.blockMap.deferredCount(),
       mode: this.blockMap.mode,
       safeMode: this.blockMap.mode === 'active' ? this.blockMap.inSafeMode : null,
-      safeModeFraction: this.blockMap.safeModeFraction(state, Date.now()),
-      safeModeBlocks: this.blockMap.safeModeCounts(state, Date.now()),
+      safeModeFraction: safeModeBlocks.complete === 0 ? 1 : safeModeBlocks.reported / safeModeBlocks.complete,
+      safeModeBlocks,
       deferredDropped: this.blockMap.deferredDropped(),
     };
   }

@@ -9,7 +9,8 @@
 //   trimmed.
 // The FMS runs with a heartbeat deadline of 60 s here, far longer than the test waits: the
 // datanode's death is noticed through ZooKeeper (its node goes when its 2 s session
-// expires) plus a few seconds of silence (src/filemeta/datanodes.ts).
+// expires) plus a few seconds of silence (src/filemeta/datanodes.ts). The heartbeat
+// deadline alone (3 s there) counts frozen datanodes dead in fms-standby.test.ts.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, open } from 'node:fs/promises';
