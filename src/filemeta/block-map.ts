@@ -178,8 +178,19 @@ export class BlockMap {
 
   // --- datanodes ----------------------------------------------------------------------
 
-  heartbeat(dn: DatanodeInfo, now: number): void {
+  /**
+   * Records a heartbeat. A datanode that was dead (or never heard) comes back without the
+   * replicas recorded for it: they count again only once its full report says they are
+   * still there. Counted at once, a block copied elsewhere meanwhile would look
+   * over-replicated, and a good copy could be trimmed for one the datanode no longer has.
+   * Answers whether the datanode owes a full report.
+   */
+  heartbeat(dn: DatanodeInfo, now: number): { fullReportNeeded: boolean } {
+    const wasLive = typeof dn?.id === 'string' && this.datanodes.isLive(dn.id, now);
     this.datanodes.heartbeat(dn, now);
+    if (wasLive) return { fullReportNeeded: false };
+    for (const blockId of [...(this.byDatanode.get(dn.id) ?? [])]) this.removeReplica(dn.id, blockId);
+    return { fullReportNeeded: true };
   }
 
   liveDatanodes(now: number): DatanodeEntry[] {

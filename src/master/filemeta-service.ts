@@ -175,10 +175,9 @@ class FileMetaService implements ShardService {
         const { epoch: _seen, copiesInProgress, ...datanode } = a;
         // Back from the dead (or never heard by this member): its replicas may have changed
         // while nobody listened, so it sends everything it holds again.
-        if (!this.blockMap.datanodes.isLive(a.id, now)) this.reported.delete(a.id);
+        if (this.blockMap.heartbeat(datanode, now).fullReportNeeded) this.reported.delete(a.id);
         // Some of its reports fell off a full deferred queue: everything again, now that there is room.
         if (this.blockMap.takeFullReportOwed(a.id)) this.reported.delete(a.id);
-        this.blockMap.heartbeat(datanode, now);
         const active = host.isActive();
         const epoch = host.engine().currentEpoch as number;
         const commands = active && !this.blockMap.inSafeMode && this.blockMap.mode === 'active' ? this.takeCommands(a.id) : [];

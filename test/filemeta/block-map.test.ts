@@ -321,9 +321,28 @@ describe('replication work', () => {
     map.fullReport('dn1', [replica(blockId, 1)], state, 0);
     assert.equal(commandsOf(map.computeWork(state, 0), 'replicate').length, 1);
     assert.equal(commandsOf(map.computeWork(state, 1_000), 'replicate').length, 0);
-    heartbeat(map, 'dn1', 60_000);
-    heartbeat(map, 'dn2', 60_000);
+    for (let now = 6_000; now <= 60_000; now += 6_000) for (const dn of ['dn1', 'dn2']) heartbeat(map, dn, now);
     assert.equal(commandsOf(map.computeWork(state, 60_000), 'replicate').length, 1);
+  });
+
+  test('a datanode back from the dead counts its replicas again only once its full report says they are there', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 3);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    // dn2 dies; its block is copied to dn3.
+    for (const dn of ['dn1', 'dn3']) heartbeat(map, dn, 9_000);
+    assert.deepEqual(commandsOf(map.computeWork(state, 11_000), 'replicate').map(([source]) => source), ['dn1']);
+    map.incrementalReport('dn3', { received: [replica(blockId, 1)], deleted: [] }, state, 11_000);
+    // dn2 is back, its disk wiped: nothing of it counts before its report, so nothing is trimmed.
+    assert.deepEqual(map.heartbeat({ id: 'dn2', rpc: 'dn2:1', data: 'dn2:2', http: '', capacityBytes: 100 * GIB, usedBytes: 0 }, 12_000), { fullReportNeeded: true });
+    assert.deepEqual(map.heartbeat({ id: 'dn2', rpc: 'dn2:1', data: 'dn2:2', http: '', capacityBytes: 100 * GIB, usedBytes: 0 }, 12_500), { fullReportNeeded: false });
+    assert.deepEqual(map.replicasOf(blockId).map((r) => r.datanodeId), ['dn1', 'dn3']);
+    assert.equal(map.computeWork(state, 12_500).size, 0, 'two good copies: no trim, no copy');
+    // Had it kept the replica, its report brings it back, and one of three is trimmed.
+    map.fullReport('dn2', [replica(blockId, 1)], state, 12_500);
+    assert.equal(commandsOf(map.computeWork(state, 12_500), 'delete').length, 1);
   });
 
   test('a copy to a target that died is scheduled again elsewhere without waiting for the pending timeout', () => {
