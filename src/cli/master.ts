@@ -122,7 +122,7 @@ async function serviceFor(flags: MasterFlags, zk: ZooKeeperTarget | null, limits
     ...(flags.heartbeatDeadlineMs ? { heartbeatDeadlineMs: parsePositiveInt(flags.heartbeatDeadlineMs, '--heartbeat-deadline-ms') } : {}),
     ...(flags.leaseLimitMs ? { leaseHardLimitMs: parsePositiveInt(flags.leaseLimitMs, '--lease-limit-ms') } : {}),
   };
-  return createFileMetaService({ shard: flags.shard, poolMap, limits, config, ...owner });
+  return createFileMetaService({ shard: flags.shard, poolMap, limits, config, connect: coordinatorFactory(zk, log), ...owner });
 }
 
 async function withSession<T>(connect: () => Promise<Coordinator>, body: (c: Coordinator) => Promise<T>): Promise<T> {

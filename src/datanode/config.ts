@@ -20,6 +20,10 @@ export interface DatanodeConfig {
   transfersMax: number;
   /** Datanodes in one write pipeline (the replication factor's upper bound). */
   pipelineTargetsMax: number;
+  /** Copies ordered by FMS actives (re-replication) running at once; the rest wait (src/datanode/command-runner.ts). */
+  copiesInFlightMax: number;
+  /** Copies waiting to run, at most; more are dropped (the FMS asks again after its pending timeout). */
+  copiesQueuedMax: number;
 }
 
 export const DEFAULT_DATANODE_CONFIG: Readonly<DatanodeConfig> = Object.freeze({
@@ -32,6 +36,8 @@ export const DEFAULT_DATANODE_CONFIG: Readonly<DatanodeConfig> = Object.freeze({
   idleTimeoutMs: 30_000,
   transfersMax: 64,
   pipelineTargetsMax: 16,
+  copiesInFlightMax: 2,
+  copiesQueuedMax: 256,
 });
 
 /** The defaults with some limits replaced (tests shrink them); checks the ones that must agree. */
@@ -41,5 +47,6 @@ export function datanodeConfigWith(overrides: Partial<DatanodeConfig>): Datanode
     throw new Error(`invariant broken: packetDataBytesMax ${config.packetDataBytesMax} is not a multiple of chunkBytes ${config.chunkBytes}`);
   }
   if (config.packetsInFlightMax < 1 || config.transfersMax < 1) throw new Error('invariant broken: window and transfers must be ≥ 1');
+  if (config.copiesInFlightMax < 1 || config.copiesQueuedMax < 0) throw new Error('invariant broken: copiesInFlightMax must be ≥ 1 and copiesQueuedMax ≥ 0');
   return config;
 }

@@ -5,6 +5,7 @@
 
 import { statfs } from 'node:fs/promises';
 import type { Coordinator } from '../election/coordinator.js';
+import { DATANODES_PATH } from '../election/layout.js';
 import type { Limits } from '../config/limits.js';
 import { TandemError } from '../errors.js';
 import { RpcServer } from '../rpc/server.js';
@@ -12,11 +13,12 @@ import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
 import { BlockStore, type ReplicaInfo } from './block-store.js';
 import { DEFAULT_DATANODE_CONFIG, type DatanodeConfig } from './config.js';
-import { FmsLinks, type FmsCommand } from './fms-links.js';
+import { FmsLinks } from './fms-links.js';
 import { DataTransferServer } from './transfer-server.js';
 import { copyBlock } from './transfer-client.js';
+import { CommandRunner } from './command-runner.js';
 
-export const DATANODES_PATH = '/datanodes';
+export { DATANODES_PATH } from '../election/layout.js';
 
 export interface DatanodeOptions {
   id: string;
@@ -52,6 +54,7 @@ export class Datanode {
     private readonly rpcServer: RpcServer,
     readonly info: DatanodeInfo,
     private readonly links: FmsLinks,
+    private readonly commands: CommandRunner,
   ) {}
 
   static async start(opts: DatanodeOptions): Promise<Datanode> {
@@ -87,6 +90,16 @@ export class Datanode {
       http: opts.http ?? '',
       capacityBytes: 0,
     };
+    const commands = new CommandRunner({
+      deleteReplica: (blockId) => store.delete(blockId),
+      onDeleted: (blockId) => bound.node?.links.noteDeleted(blockId),
+      copy: async (command) => {
+        await copyBlock(info.data, { blockId: command.blockId, genStamp: command.genStamp, length: command.length, targets: command.targets }, config);
+      },
+      log,
+      copiesInFlightMax: config.copiesInFlightMax,
+      copiesQueuedMax: config.copiesQueuedMax,
+    });
     const links = new FmsLinks({
       self: { id: info.id, rpc: info.rpc, data: info.data, http: info.http },
       connect: opts.connect,
@@ -94,10 +107,11 @@ export class Datanode {
       log,
       replicas: () => store.list(),
       capacity: () => ({ capacityBytes: bound.node?.capacityBytes ?? 0, usedBytes: store.usedBytes() }),
-      execute: (shard, command) => bound.node!.execute(shard, command),
+      execute: (shard, command) => commands.submit(shard, command),
+      copiesInProgress: () => commands.copiesInProgress,
       ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
     });
-    const node = new Datanode(opts, store, transfer, rpcServer, info, links);
+    const node = new Datanode(opts, store, transfer, rpcServer, info, links, commands);
     bound.node = node;
     try {
       await node.measureCapacity();
@@ -148,35 +162,22 @@ export class Datanode {
     this.links.noteReceived(replica);
   }
 
-  /** A command of an FMS active (the links checked its epoch). */
-  private async execute(shard: string, command: FmsCommand): Promise<void> {
-    const { log } = this.opts;
-    if (command.type === 'delete') {
-      let deleted = 0;
-      for (const blockId of command.blockIds) {
-        if (await this.store.delete(blockId)) deleted++;
-        this.links.noteDeleted(blockId);
-      }
-      log.info({ shard, blocks: command.blockIds.length, deleted }, `deleted ${deleted} replicas as ${shard} asked`);
-      return;
-    }
-    log.info({ shard, blockId: command.blockId, targets: command.targets.map((t) => t.id) }, `copying ${command.blockId} to ${command.targets.map((t) => t.id).join(', ')} as ${shard} asked`);
-    await copyBlock(this.info.data, { blockId: command.blockId, genStamp: command.genStamp, length: command.length, targets: command.targets });
-  }
-
   status(): Record<string, unknown> {
     return {
       ...this.info,
       pid: process.pid,
       replicas: this.store.list().length,
       usedBytes: this.store.usedBytes(),
+      copiesInProgress: this.commands.copiesInProgress,
       fms: this.links.status(),
+      fmsEpochs: this.links.epochs(),
     };
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.links.stop();
+    await this.commands.stop();
     await this.rpcServer.close();
     await this.transfer.close();
     await this.coordinator?.close();

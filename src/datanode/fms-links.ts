@@ -6,9 +6,18 @@
 // of replicas received and deleted. Commands come back in heartbeat replies; they are
 // obeyed only from an active whose epoch is the highest this datanode has seen for that
 // shard, so a deposed active cannot delete or copy anything.
+//
+// "Seen" means: in any member's heartbeat answer (actives and standbys say the epoch they
+// serve or follow), and in ZooKeeper's epoch counter `/shards/<s>/epoch`, read with a watch.
+// A new active raises the counter before it serves, so a deposed active that still believes
+// it is active is refused even before the datanode has heard from its successor.
+//
+// Commands are handed to `execute`, which runs them in the background: heartbeats must go
+// on while a block is copied, and each one says how many copies are under way so the FMS
+// can throttle re-replication.
 
 import { randomUUID } from 'node:crypto';
-import type { Coordinator } from '../election/coordinator.js';
+import type { Coordinator, Watcher } from '../election/coordinator.js';
 import { shardPaths, type MemberInfo } from '../election/layout.js';
 import { readPoolMap } from '../election/pool-map.js';
 import type { Limits } from '../config/limits.js';
@@ -37,8 +46,10 @@ export interface FmsLinksOptions {
   /** This datanode's replicas now. */
   replicas: () => ReplicaInfo[];
   capacity: () => { capacityBytes: number; usedBytes: number };
-  /** Runs a command of an FMS active (at most one batch per heartbeat reply). */
-  execute: (shard: string, command: FmsCommand) => Promise<void>;
+  /** Takes a command of the newest active of `shard`; runs it in the background (returns at once). */
+  execute: (shard: string, command: FmsCommand) => void;
+  /** Copies running or waiting here (sent with every heartbeat). */
+  copiesInProgress?: () => number;
   heartbeatIntervalMs?: number;
 }
 
@@ -56,7 +67,7 @@ export function shardOfBlock(blockId: string): string {
 export class FmsLinks {
   /** shard → member name → link */
   private readonly links = new Map<string, Map<string, MemberLink>>();
-  /** The highest epoch seen per shard: commands from below it are ignored. */
+  /** The highest epoch seen per shard (heartbeat answers, ZooKeeper's counter): commands from below it are ignored. */
   private readonly highestEpoch = new Map<string, number>();
   private coordinator: Coordinator | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
@@ -64,7 +75,7 @@ export class FmsLinks {
   private refreshAgain = false;
   private stopped = false;
   private shards: string[] = [];
-  /** Shards whose election children carry a watch that has not fired yet (one at a time). */
+  /** Paths (a shard's election node, its epoch counter) carrying a watch that has not fired yet: one at a time each. */
   private readonly watched = new Set<string>();
 
   constructor(private readonly opts: FmsLinksOptions) {}
@@ -117,17 +128,11 @@ export class FmsLinks {
   }
 
   private async refreshShard(coordinator: Coordinator, shard: string): Promise<void> {
+    await this.readEpoch(coordinator, shard);
     const election = shardPaths(shard).election;
-    // One outstanding watch per shard; the periodic refresh reads without adding more.
-    const watch = this.watched.has(shard)
-      ? undefined
-      : () => {
-          this.watched.delete(shard);
-          void this.refresh();
-        };
-    if (watch) this.watched.add(shard);
+    const watch = this.watchOf(election);
     const nodes = await coordinator.children(election, watch).catch(() => {
-      if (watch) this.watched.delete(shard);
+      if (watch) this.watched.delete(election);
       return [] as string[];
     });
     const members = new Map<string, MemberInfo>();
@@ -147,19 +152,50 @@ export class FmsLinks {
     }
     for (const [member, info] of members) {
       if (known.has(member)) continue;
-      const link = new MemberLink(shard, member, info.rpc, this.opts, (epoch) => this.acceptEpoch(shard, epoch));
+      const link = new MemberLink(shard, member, info.rpc, this.opts, {
+        note: (epoch) => this.noteEpoch(shard, epoch),
+        highest: () => this.highestEpoch.get(shard) ?? 0,
+      });
       known.set(member, link);
       this.opts.log.info({ shard, member, rpc: info.rpc }, `found ${shard}/${member} at ${info.rpc}: heartbeats and block reports go to it`);
       link.start();
     }
   }
 
-  /** True when `epoch` is the highest seen for `shard` (it becomes so). */
-  private acceptEpoch(shard: string, epoch: number): boolean {
+  /** The shard's epoch counter in ZooKeeper, watched: a takeover raises it before the new active serves. */
+  private async readEpoch(coordinator: Coordinator, shard: string): Promise<void> {
+    const path = shardPaths(shard).epoch;
+    const watch = this.watchOf(path);
+    try {
+      const counter = await coordinator.get<number>(path, watch);
+      if (typeof counter?.data === 'number') this.noteEpoch(shard, counter.data);
+    } catch (err) {
+      if (watch) this.watched.delete(path);
+      throw err;
+    }
+  }
+
+  /** A watch on `path` that refreshes, unless one is outstanding (the periodic refresh reads without adding more). */
+  private watchOf(path: string): Watcher | undefined {
+    if (this.watched.has(path)) return undefined;
+    this.watched.add(path);
+    return () => {
+      this.watched.delete(path);
+      void this.refresh();
+    };
+  }
+
+  /** Raises the highest epoch seen for `shard`. */
+  private noteEpoch(shard: string, epoch: number): void {
     const highest = this.highestEpoch.get(shard) ?? 0;
-    if (epoch < highest) return false;
+    if (epoch <= highest) return;
     this.highestEpoch.set(shard, epoch);
-    return true;
+    if (highest > 0) this.opts.log.info({ shard, epoch, was: highest }, `${shard} is at epoch ${epoch} (was ${highest}): commands only from its active now`);
+  }
+
+  /** The highest epoch seen per shard (for status and tests). */
+  epochs(): Record<string, number> {
+    return Object.fromEntries(this.highestEpoch);
   }
 
   private async session(): Promise<Coordinator> {
@@ -197,21 +233,17 @@ class MemberLink {
   private deleted: string[] = [];
   /** Too many queued changes were dropped: the member needs a full report. */
   private overflowed = false;
-  /**
-   * This process has not sent this member a full report yet. The member may remember this
-   * datanode id from before a restart (and not ask), but what is on disk may have changed
-   * while the process was down: replicas lost or removed must not linger in its block map.
-   */
-  private fullReportSent = false;
   private lastAnswer: { active: boolean; epoch: number; at: number } | null = null;
   private failing = false;
+  /** This link sent the member a whole report: until then it sends one whatever the member says (this datanode may have restarted). */
+  private reportedOnce = false;
 
   constructor(
     private readonly shard: string,
     private readonly member: string,
     readonly rpc: string,
     private readonly opts: FmsLinksOptions,
-    private readonly acceptEpoch: (epoch: number) => boolean,
+    private readonly epochs: { note(epoch: number): void; highest(): number },
   ) {}
 
   start(): void {
@@ -248,23 +280,24 @@ class MemberLink {
       const connection = await this.connect();
       const answer = await connection.call<{ epoch: number; active: boolean; needFullReport: boolean; commands: FmsCommand[] }>(
         'dn.heartbeat',
-        { ...this.opts.self, ...this.opts.capacity(), epoch: this.lastAnswer?.epoch ?? 0 },
+        { ...this.opts.self, ...this.opts.capacity(), epoch: this.epochs.highest(), copiesInProgress: this.opts.copiesInProgress?.() ?? 0 },
         { deadlineMs: 5_000 },
       );
       this.lastAnswer = { active: answer.active, epoch: answer.epoch, at: Date.now() };
+      this.epochs.note(answer.epoch);
       if (this.failing) this.opts.log.info({ shard: this.shard, member: this.member }, `${this.shard}/${this.member} answers heartbeats again`);
       this.failing = false;
-      if (answer.needFullReport || this.overflowed || !this.fullReportSent) await this.fullReport(connection);
+      if (answer.needFullReport || this.overflowed || !this.reportedOnce) await this.fullReport(connection);
       else await this.incrementalReport(connection);
       if (answer.commands.length > 0) {
-        if (answer.active && this.acceptEpoch(answer.epoch)) {
-          for (const command of answer.commands) {
-            await this.opts.execute(this.shard, command).catch((err: unknown) =>
-              this.opts.log.warn({ err, shard: this.shard, command: command.type }, `command ${command.type} from ${this.shard} failed: ${(err as Error).message}`),
-            );
-          }
+        const highest = this.epochs.highest();
+        if (answer.active && answer.epoch >= highest) {
+          for (const command of answer.commands) this.opts.execute(this.shard, command);
         } else {
-          this.opts.log.warn({ shard: this.shard, member: this.member, epoch: answer.epoch }, `ignored ${answer.commands.length} commands from ${this.shard}/${this.member}: epoch ${answer.epoch} is not the newest active's`);
+          this.opts.log.warn(
+            { shard: this.shard, member: this.member, epoch: answer.epoch, highest, active: answer.active },
+            `ignored ${answer.commands.length} commands from ${this.shard}/${this.member}: its epoch ${answer.epoch} is not the newest active's (${highest})`,
+          );
         }
       }
     } catch (err) {
@@ -291,11 +324,17 @@ class MemberLink {
     this.overflowed = false;
     const reportId = randomUUID();
     const pages = Math.max(1, Math.ceil(mine.length / REPORT_PAGE_REPLICAS));
-    for (let page = 0; page < pages; page++) {
-      const replicas = mine.slice(page * REPORT_PAGE_REPLICAS, (page + 1) * REPORT_PAGE_REPLICAS).map(wireReplica);
-      await connection.call('dn.blockReport', { id: this.opts.self.id, reportId, page, last: page === pages - 1, replicas }, { deadlineMs: 30_000 });
+    try {
+      for (let page = 0; page < pages; page++) {
+        const replicas = mine.slice(page * REPORT_PAGE_REPLICAS, (page + 1) * REPORT_PAGE_REPLICAS).map(wireReplica);
+        await connection.call('dn.blockReport', { id: this.opts.self.id, reportId, page, last: page === pages - 1, replicas }, { deadlineMs: 30_000 });
+      }
+    } catch (err) {
+      // Not delivered whole: send it again next time (what changed meanwhile is in it then).
+      this.overflowed = true;
+      throw err;
     }
-    this.fullReportSent = true;
+    this.reportedOnce = true;
     this.opts.log.info({ shard: this.shard, member: this.member, replicas: mine.length }, `sent a full block report to ${this.shard}/${this.member}: ${mine.length} replicas`);
   }
 

@@ -2,6 +2,9 @@
 // taken from it: where a member stands in its shard's election, and what the in-sync set
 // becomes at a takeover. No I/O here, so the seeded simulation uses the same code.
 
+/** `/datanodes/<id>`: one ephemeral node per live datanode, `{id, rpc, data, http, capacityBytes}`. */
+export const DATANODES_PATH = '/datanodes';
+
 export interface MemberInfo {
   member: string;
   /** host:port of the member's RPC server */

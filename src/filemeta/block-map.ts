@@ -55,6 +55,14 @@ export type DatanodeCommand =
   | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: DatanodeRef[] }
   | { type: 'delete'; blockIds: string[] };
 
+/** What each datanode still has to do of earlier rounds (computeWork's throttle). */
+export interface WorkLoad {
+  /** Copies handed out to this datanode as a source and not finished yet. */
+  copies(datanodeId: string): number;
+  /** A delete command for it is queued and not taken yet. */
+  deletesQueued(datanodeId: string): boolean;
+}
+
 export interface LocatedReplica extends DatanodeRef {
   length: number;
   finalized: boolean;
@@ -91,6 +99,8 @@ export class BlockMap {
   /** `${datanodeId}\0${blockId}` → report, oldest first. Invariant: size ≤ deferredReportsMax. */
   private readonly deferred = new Map<string, Deferred>();
   private deferredDroppedCount = 0;
+  /** Datanodes some of whose deferred reports were dropped: they owe a full report. Bounded by the cluster's size. */
+  private readonly droppedFrom = new Set<string>();
   /** The counters the deferred queue was last replayed at: nothing new can be placed until one moves. */
   private replayedAt = { nextBlockSeq: -1, nextGenStamp: -1 };
   /** blockId → datanodeId → mark. Corrupt replicas never count and are never handed out. */
@@ -104,7 +114,7 @@ export class BlockMap {
     private readonly config: Readonly<FileMetaConfig>,
     private readonly random: () => number,
   ) {
-    this.datanodes = new DatanodeRegistry(config.heartbeatDeadlineMs, random);
+    this.datanodes = new DatanodeRegistry(config.heartbeatDeadlineMs, random, config.heartbeatDeadlineUnregisteredMs);
   }
 
   // --- mode and safe mode -------------------------------------------------------------
@@ -150,6 +160,12 @@ export class BlockMap {
 
   /** Complete blocks with at least one live good replica / complete blocks; 1 when there are none. O(blocks). */
   safeModeFraction(state: FileMetaState, now: number): number {
+    const { reported, complete } = this.safeModeCounts(state, now);
+    return complete === 0 ? 1 : reported / complete;
+  }
+
+  /** The two counts behind safeModeFraction (for logs and status). O(blocks). */
+  safeModeCounts(state: FileMetaState, now: number): { reported: number; complete: number } {
     let complete = 0;
     let reported = 0;
     for (const block of state.blocks.values()) {
@@ -157,13 +173,24 @@ export class BlockMap {
       complete++;
       if (this.goodLiveHolders(block, now).length > 0) reported++;
     }
-    return complete === 0 ? 1 : reported / complete;
+    return { reported, complete };
   }
 
   // --- datanodes ----------------------------------------------------------------------
 
-  heartbeat(dn: DatanodeInfo, now: number): void {
+  /**
+   * Records a heartbeat. A datanode that was dead (or never heard) comes back without the
+   * replicas recorded for it: they count again only once its full report says they are
+   * still there. Counted at once, a block copied elsewhere meanwhile would look
+   * over-replicated, and a good copy could be trimmed for one the datanode no longer has.
+   * Answers whether the datanode owes a full report.
+   */
+  heartbeat(dn: DatanodeInfo, now: number): { fullReportNeeded: boolean } {
+    const wasLive = typeof dn?.id === 'string' && this.datanodes.isLive(dn.id, now);
     this.datanodes.heartbeat(dn, now);
+    if (wasLive) return { fullReportNeeded: false };
+    for (const blockId of [...(this.byDatanode.get(dn.id) ?? [])]) this.removeReplica(dn.id, blockId);
+    return { fullReportNeeded: true };
   }
 
   liveDatanodes(now: number): DatanodeEntry[] {
@@ -172,6 +199,11 @@ export class BlockMap {
 
   chooseTargets(replication: number, exclude: Iterable<string>, now: number): { ok: true; value: DatanodeRef[] } | Failure {
     return this.datanodes.chooseTargets(replication, exclude, now);
+  }
+
+  /** The datanodes ZooKeeper lists under /datanodes now: one missing there is dead sooner (DatanodeRegistry). */
+  setRegisteredDatanodes(ids: Iterable<string>): void {
+    this.datanodes.setRegistered(ids);
   }
 
   /** A datanode unregistered for good: forget it and everything it held. */
@@ -183,6 +215,7 @@ export class BlockMap {
       if (marks.size === 0) this.corrupt.delete(blockId);
     }
     this.toDelete.delete(datanodeId);
+    this.droppedFrom.delete(datanodeId);
     this.datanodes.remove(datanodeId);
   }
 
@@ -242,9 +275,21 @@ export class BlockMap {
     return this.deferred.size;
   }
 
-  /** Deferred reports dropped because the queue was full: the driver should ask those datanodes for a full report. */
+  /** Deferred reports dropped because the queue was full, since start. */
   deferredDropped(): number {
     return this.deferredDroppedCount;
+  }
+
+  /**
+   * True (once) when reports of this datanode were dropped from the deferred queue and the
+   * queue has room again (under half full): the driver then asks it for a full report, which
+   * carries the dropped replicas again. While the queue stays crowded, asking would only
+   * drop more.
+   */
+  takeFullReportOwed(datanodeId: string): boolean {
+    if (!this.droppedFrom.has(datanodeId) || this.deferred.size * 2 >= this.config.deferredReportsMax) return false;
+    this.droppedFrom.delete(datanodeId);
+    return true;
   }
 
   /** A reader found this replica corrupt. Answers false when no such replica is recorded. */
@@ -313,6 +358,25 @@ export class BlockMap {
     return { live: this.goodLiveHolders(block, now).length, corrupt: this.corrupt.get(block.blockId)?.size ?? 0 };
   }
 
+  /** Replicas recorded, over every block and datanode (live or not). */
+  replicaCount(): number {
+    let count = 0;
+    for (const held of this.byDatanode.values()) count += held.size;
+    return count;
+  }
+
+  /** Replicas known to be corrupt and not deleted yet. */
+  corruptCount(): number {
+    let count = 0;
+    for (const marks of this.corrupt.values()) count += marks.size;
+    return count;
+  }
+
+  /** Replicas recorded on one datanode. */
+  replicasOn(datanodeId: string): number {
+    return this.byDatanode.get(datanodeId)?.size ?? 0;
+  }
+
   /** Block ids waiting to be deleted on a datanode. */
   pendingDeletes(datanodeId: string): string[] {
     return [...(this.toDelete.get(datanodeId) ?? [])];
@@ -322,13 +386,19 @@ export class BlockMap {
 
   /**
    * One round of work, per datanode: copies of under-replicated complete blocks (closed
-   * files first, then fewest live replicas; at most replicationWorkPerDatanodeMax per
-   * source), trims of over-replicated ones, deletes of corrupt replicas that have a good
-   * one elsewhere, and one delete command (≤ deleteBlocksPerCommandMax ids) per live
-   * datanode. Nothing while in safe mode or on a standby: reports are incomplete there and
-   * every block would look under-replicated. O(blocks with replicas).
+   * files first, then fewest live replicas), trims of over-replicated ones, deletes of
+   * corrupt replicas that have a good one elsewhere, and one delete command
+   * (≤ deleteBlocksPerCommandMax ids) per live datanode. Nothing while in safe mode or on a
+   * standby: reports are incomplete there and every block would look under-replicated.
+   * O(blocks with replicas).
+   *
+   * Throttled: a source is given copies only up to replicationWorkPerDatanodeMax minus the
+   * copies it still has outstanding (`load.copies`: handed out and not done, as the driver
+   * knows from its queue and the datanode's heartbeat), and a datanode that has not taken
+   * its last delete command yet (`load.deletesQueued`) gets no new one — its ids wait here.
+   * Without `load` every round starts from zero.
    */
-  computeWork(state: FileMetaState, now: number): Map<string, DatanodeCommand[]> {
+  computeWork(state: FileMetaState, now: number, load?: WorkLoad): Map<string, DatanodeCommand[]> {
     const commands = new Map<string, DatanodeCommand[]>();
     if (this.modeValue !== 'active' || this.safeMode) return commands;
     const push = (datanodeId: string, command: DatanodeCommand): void => {
@@ -377,6 +447,7 @@ export class BlockMap {
         parseBlockId(a.block.blockId)!.seq - parseBlockId(b.block.blockId)!.seq,
     );
     const sourceWork = new Map<string, number>();
+    if (load) for (const node of this.datanodes.liveDatanodes(now)) sourceWork.set(node.id, load.copies(node.id));
     for (const need of needs) {
       const sources = need.live.filter((id) => (sourceWork.get(id) ?? 0) < this.config.replicationWorkPerDatanodeMax);
       if (sources.length === 0) continue;
@@ -395,6 +466,7 @@ export class BlockMap {
 
     for (const [datanodeId, blockIds] of [...this.toDelete]) {
       if (!this.datanodes.isLive(datanodeId, now)) continue; // it gets them when it is back
+      if (load?.deletesQueued(datanodeId)) continue; // it has not taken the last batch yet
       const batch: string[] = [];
       for (const blockId of blockIds) {
         if (batch.length >= this.config.deleteBlocksPerCommandMax) break;
@@ -473,6 +545,7 @@ export class BlockMap {
     this.deferred.delete(key); // a newer report of the same replica replaces the older, at the back
     while (this.deferred.size >= this.config.deferredReportsMax) {
       const oldest = this.deferred.keys().next().value as string;
+      this.droppedFrom.add(this.deferred.get(oldest)!.datanodeId);
       this.deferred.delete(oldest);
       this.deferredDroppedCount++;
     }
@@ -507,9 +580,10 @@ export class BlockMap {
     if (held?.delete(blockId) && held.size === 0) this.byDatanode.delete(datanodeId);
   }
 
+  /** Forgets scheduled copies past their timeout, and those to a target that died meanwhile (scheduled again elsewhere at once). */
   private expirePending(now: number): void {
     for (const [blockId, targets] of this.pending) {
-      for (const [datanodeId, expiresAtMs] of targets) if (expiresAtMs <= now) targets.delete(datanodeId);
+      for (const [datanodeId, expiresAtMs] of targets) if (expiresAtMs <= now || !this.datanodes.isLive(datanodeId, now)) targets.delete(datanodeId);
       if (targets.size === 0) this.pending.delete(blockId);
     }
   }

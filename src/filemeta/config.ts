@@ -25,6 +25,8 @@ export interface FileMetaConfig {
   safeModeThreshold: number;
   /** A datanode not heard from for longer than this is dead: its replicas stop counting. */
   heartbeatDeadlineMs: number;
+  /** A datanode whose ZooKeeper node (/datanodes/<id>) is gone is dead once silent this long (src/filemeta/datanodes.ts). */
+  heartbeatDeadlineUnregisteredMs: number;
   /** Replicate commands one datanode (the source) is given per round of computeWork. */
   replicationWorkPerDatanodeMax: number;
   /** Block ids in one delete command (one per datanode per round). */
@@ -49,6 +51,7 @@ export const DEFAULT_FILE_META_CONFIG: Readonly<FileMetaConfig> = Object.freeze(
   deferredReportsMax: 100_000,
   safeModeThreshold: 0.999,
   heartbeatDeadlineMs: 30_000,
+  heartbeatDeadlineUnregisteredMs: 5_000,
   replicationWorkPerDatanodeMax: 4,
   deleteBlocksPerCommandMax: 1_000,
   pendingReplicationTimeoutMs: 5 * 60_000,
@@ -92,6 +95,7 @@ export function validateFileMetaConfig(config: FileMetaConfig): void {
     'blocksPerFileMax',
     'deferredReportsMax',
     'heartbeatDeadlineMs',
+    'heartbeatDeadlineUnregisteredMs',
     'replicationWorkPerDatanodeMax',
     'deleteBlocksPerCommandMax',
     'pendingReplicationTimeoutMs',

@@ -1,6 +1,15 @@
 // The datanodes one FMS member knows of: soft state, rebuilt from heartbeats after a
 // restart. Pure: time arrives as `now` arguments, randomness through the injected
 // `random` (tie-breaks between equally good targets).
+//
+// When is a datanode dead? It is live while heard from within heartbeatDeadlineMs. The
+// driver also tells the registry which datanodes ZooKeeper lists under /datanodes (their
+// ephemeral nodes): one whose node is gone — its session expired, so it crashed or lost
+// ZooKeeper — is dead as soon as it has also been silent for heartbeatDeadlineUnregisteredMs,
+// a few heartbeats, instead of the whole deadline. Both are needed: a datanode cut off from
+// ZooKeeper alone keeps heartbeating and stays live (its bytes are still readable, and
+// copying all of them because ZooKeeper hiccupped would be a storm), while a crashed one
+// is noticed within a session timeout plus a few seconds, not the long deadline.
 
 import { TandemError } from '../errors.js';
 import { failure, type Failure } from './failure.js';
@@ -29,13 +38,27 @@ function isBytes(value: unknown): value is number {
 }
 
 export class DatanodeRegistry {
-  /** Every datanode ever heard from, until removed (its ZooKeeper node went away). Bounded by the cluster's size. */
+  /** Every datanode ever heard from, until removed. Bounded by the cluster's size. */
   private readonly nodes = new Map<string, DatanodeEntry>();
+  /** Ids with a node under /datanodes in ZooKeeper, as last read; null until the driver first says (no ZooKeeper: the rule is off). */
+  private registered: ReadonlySet<string> | null = null;
 
   constructor(
     private readonly heartbeatDeadlineMs: number,
     private readonly random: () => number,
+    /** Silence after which a datanode without a ZooKeeper node is dead (≤ heartbeatDeadlineMs to matter). */
+    private readonly heartbeatDeadlineUnregisteredMs: number = heartbeatDeadlineMs,
   ) {}
+
+  /** The datanodes ZooKeeper lists now (children of /datanodes). */
+  setRegistered(ids: Iterable<string>): void {
+    this.registered = new Set(ids);
+  }
+
+  /** False only when ZooKeeper was read and does not list the datanode. */
+  isRegistered(id: string): boolean {
+    return this.registered === null || this.registered.has(id);
+  }
 
   /** Records a heartbeat. A malformed one is refused with INVALID_ARGUMENT (it came off the wire). */
   heartbeat(dn: DatanodeInfo, now: number): void {
@@ -60,10 +83,20 @@ export class DatanodeRegistry {
     return this.nodes.get(id);
   }
 
-  /** Heard from within heartbeatDeadlineMs. A datanode never heard from is not live. */
+  /**
+   * Heard from within heartbeatDeadlineMs, and within heartbeatDeadlineUnregisteredMs if its
+   * ZooKeeper node is gone (see the header). A datanode never heard from is not live.
+   */
   isLive(id: string, now: number): boolean {
     const node = this.nodes.get(id);
-    return node !== undefined && now - node.lastHeartbeatMs <= this.heartbeatDeadlineMs;
+    if (node === undefined) return false;
+    const silentMs = now - node.lastHeartbeatMs;
+    return silentMs <= this.heartbeatDeadlineMs && (this.isRegistered(id) || silentMs <= this.heartbeatDeadlineUnregisteredMs);
+  }
+
+  /** Every datanode ever heard from, live or not (copies), by id. */
+  known(): DatanodeEntry[] {
+    return [...this.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((node) => ({ ...node }));
   }
 
   /** Live datanodes, by id (copies). */

@@ -67,6 +67,8 @@ export const FILEMETA_SCHEMAS = {
     usedBytes: length,
     /** The highest epoch of this shard the datanode has obeyed. */
     epoch: z.number().int().nonnegative(),
+    /** Copies (replicate commands) it is running or has queued: the FMS gives it new ones only below its limit. */
+    copiesInProgress: z.number().int().nonnegative().default(0),
   }),
   'dn.blockReport': z.object({
     id: datanodeId,

@@ -9,12 +9,20 @@
 // (delete, replicate), stamped with its epoch, and only out of safe mode: a new active
 // waits until the fraction of complete blocks with a reported replica reaches the
 // threshold (0.999), and says so in its log and status.
+//
+// Datanode deaths: a datanode is dead when silent past the heartbeat deadline, or sooner
+// when its ZooKeeper node is gone too (RegisteredDatanodes watches /datanodes; the rule is in
+// src/filemeta/datanodes.ts). Its replicas stop counting and the active copies them
+// elsewhere, throttled: a source datanode has at most replicationWorkPerDatanodeMax copies
+// outstanding (queued here, or running there as its heartbeat says).
 
 import { randomUUID } from 'node:crypto';
 import { TandemError } from '../errors.js';
 import { sleep } from '../client/backoff.js';
 import type { Limits } from '../config/limits.js';
-import { BlockMap, type DatanodeCommand } from '../filemeta/block-map.js';
+import { BlockMap, type DatanodeCommand, type WorkLoad } from '../filemeta/block-map.js';
+import type { Coordinator } from '../election/coordinator.js';
+import { RegisteredDatanodes } from './registered-datanodes.js';
 import { LeaseTable } from '../filemeta/leases.js';
 import { createFileMetaMachine, type FileMetaMachine, type FileMetaState } from '../filemeta/machine.js';
 import type { FileMetaMutation, PipelineAnswer, DeleteFilesAnswer, DatanodeRef } from '../filemeta/ops.js';
@@ -33,6 +41,8 @@ export interface FileMetaServiceOptions {
   supergroup?: string;
   /** Overrides of the FMS config (tests shorten deadlines). */
   config?: Partial<Parameters<typeof createFileMetaMachine>[0]>;
+  /** A ZooKeeper session maker: with it the member watches /datanodes (a datanode whose node is gone is dead sooner). */
+  connect?: () => Promise<Coordinator>;
 }
 
 const KINDS: Record<FileMetaMethod, MethodKind> = {
@@ -53,8 +63,8 @@ const KINDS: Record<FileMetaMethod, MethodKind> = {
 
 /** How often the active computes replication work and checks leases, and a standby replays deferred reports. */
 const TICK_MS = 500;
-/** Commands waiting for one datanode's next heartbeat, at most. */
-const COMMANDS_QUEUED_PER_DATANODE_MAX = 64;
+/** How often a member still in safe mode says how far the reports got. */
+const SAFE_MODE_LOG_MS = 5_000;
 /** How long a writer's complete (or next addBlock) waits for a datanode to report its finished block, and how often it looks. */
 const REPORTED_WAIT_MS_MAX = 2_000;
 const REPORTED_POLL_MS = 5;
@@ -72,8 +82,20 @@ class FileMetaService implements ShardService {
   private readonly leases: LeaseTable;
   /** Pages of full reports being assembled, by datanode. */
   private readonly reportPages = new Map<string, { reportId: string; next: number; replicas: ArgsOf<'dn.blockReport'>['replicas'] }>();
-  /** Commands waiting for each datanode's next heartbeat (active only). */
+  /**
+   * Commands waiting for each datanode's next heartbeat (active only). Invariant: at most
+   * replicationWorkPerDatanodeMax copies and one delete per datanode (computeWork's throttle).
+   */
   private readonly commands = new Map<string, DatanodeCommand[]>();
+  /** Copies each datanode runs or has queued, from its last heartbeat (plus those handed to it in the reply). */
+  private readonly copiesInProgress = new Map<string, number>();
+  /** Datanodes live at the last tick (deaths and returns are logged once). */
+  private liveAtLastTick = new Set<string>();
+  private registered: RegisteredDatanodes | null = null;
+  private registeredIds: ReadonlySet<string> | null = null;
+  private safeModeLoggedAt = 0;
+  /** Corrupt replicas readers reported (and this member recorded), since it started. */
+  private corruptReported = 0;
   /** Datanodes whose full report this member has (since it started). */
   private readonly reported = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -156,7 +178,7 @@ class FileMetaService implements ShardService {
       case 'fms.reportBadBlock': {
         const a = parseFileMetaArgs(m, args);
         host.log.warn({ blockId: a.blockId, datanode: a.datanode, by: a.user }, `corrupt replica of ${a.blockId} on ${a.datanode} reported: it will be replaced`);
-        this.blockMap.markCorrupt(a.blockId, a.datanode);
+        if (this.blockMap.markCorrupt(a.blockId, a.datanode)) this.corruptReported++;
         return null;
       }
       case 'fms.renewLease': {
@@ -166,11 +188,17 @@ class FileMetaService implements ShardService {
       }
       case 'dn.heartbeat': {
         const a = parseFileMetaArgs(m, args);
-        const { epoch: _seen, ...datanode } = a;
-        this.blockMap.heartbeat(datanode, now);
+        const { epoch: _seen, copiesInProgress, ...datanode } = a;
+        // Back from the dead (or never heard by this member): its replicas may have changed
+        // while nobody listened, so it sends everything it holds again.
+        if (this.blockMap.heartbeat(datanode, now).fullReportNeeded) this.reported.delete(a.id);
+        // Some of its reports fell off a full deferred queue: everything again, now that there is room.
+        if (this.blockMap.takeFullReportOwed(a.id)) this.reported.delete(a.id);
         const active = host.isActive();
         const epoch = host.engine().currentEpoch as number;
         const commands = active && !this.blockMap.inSafeMode && this.blockMap.mode === 'active' ? this.takeCommands(a.id) : [];
+        // The copies handed out now run there until its next heartbeat says otherwise.
+        this.copiesInProgress.set(a.id, copiesInProgress + commands.filter((c) => c.type === 'replicate').length);
         return { epoch, active, needFullReport: !this.reported.has(a.id), commands };
       }
       case 'dn.blockReport': {
@@ -254,8 +282,7 @@ class FileMetaService implements ShardService {
   private checkOutOfSafeMode(host: ServiceHost): void {
     this.checkSafeMode(host);
     if (this.blockMap.inSafeMode) {
-      const fraction = this.blockMap.safeModeFraction(this.state(host), Date.now());
-      throw new TandemError('SAFE_MODE', `${this.opts.shard} is in safe mode: ${(fraction * 100).toFixed(2)}% of blocks reported, waiting for ${(this.machine.config.safeModeThreshold * 100).toFixed(1)}%`);
+      throw new TandemError('SAFE_MODE', `${this.opts.shard} is in safe mode: ${this.safeModeProgress(this.state(host), Date.now())}`);
     }
   }
 
@@ -279,11 +306,25 @@ class FileMetaService implements ShardService {
       this.blockMap.becomeActive(state);
       this.commands.clear();
       this.safeModeSince = now;
-      host.log.info({ fraction: this.blockMap.safeModeFraction(state, now) }, `active of ${this.opts.shard}: in safe mode until ${(this.machine.config.safeModeThreshold * 100).toFixed(1)}% of blocks are reported`);
+      this.safeModeLoggedAt = now;
+      const counts = this.blockMap.safeModeCounts(state, now);
+      host.log.info({ ...counts, threshold: this.machine.config.safeModeThreshold }, `active of ${this.opts.shard}: in safe mode, ${this.safeModeProgress(state, now)}`);
     }
-    if (this.blockMap.inSafeMode && !this.blockMap.checkSafeMode(state, now)) {
-      host.log.info({ fraction: this.blockMap.safeModeFraction(state, now), ms: now - (this.safeModeSince ?? now) }, `left safe mode: enough blocks have a reported replica`);
+    if (!this.blockMap.inSafeMode) return;
+    if (!this.blockMap.checkSafeMode(state, now)) {
+      const counts = this.blockMap.safeModeCounts(state, now);
+      host.log.info({ ...counts, ms: now - (this.safeModeSince ?? now) }, `left safe mode after ${now - (this.safeModeSince ?? now)} ms: ${counts.reported} of ${counts.complete} complete blocks have a reported replica`);
+    } else if (now - this.safeModeLoggedAt >= SAFE_MODE_LOG_MS) {
+      this.safeModeLoggedAt = now;
+      host.log.info({ ...this.blockMap.safeModeCounts(state, now) }, `still in safe mode: ${this.safeModeProgress(state, now)}`);
     }
+  }
+
+  /** "3 of 12 complete blocks have a reported replica (25.00%), waiting for 99.9%". */
+  private safeModeProgress(state: FileMetaState, now: number): string {
+    const { reported, complete } = this.blockMap.safeModeCounts(state, now);
+    const percent = complete === 0 ? 100 : (reported / complete) * 100;
+    return `${reported} of ${complete} complete blocks have a reported replica (${percent.toFixed(2)}%), waiting for ${(this.machine.config.safeModeThreshold * 100).toFixed(1)}%`;
   }
 
   private state(host: ServiceHost): FileMetaState {
@@ -293,21 +334,67 @@ class FileMetaService implements ShardService {
   start(host: ServiceHost): void {
     this.timer = setInterval(() => this.tick(host), TICK_MS);
     this.timer.unref();
+    if (this.opts.connect) {
+      this.registered = new RegisteredDatanodes(this.opts.connect, (ids) => this.onRegistered(host, ids), host.log);
+      this.registered.start();
+    }
+  }
+
+  /** ZooKeeper's list of datanodes changed. */
+  private onRegistered(host: ServiceHost, ids: string[]): void {
+    const now = new Set(ids);
+    for (const id of this.registeredIds ?? []) {
+      if (now.has(id) || this.blockMap.datanodes.get(id) === undefined) continue;
+      host.log.info({ datanode: id }, `${id}'s ZooKeeper node is gone: it is dead unless it heartbeats within ${this.machine.config.heartbeatDeadlineUnregisteredMs} ms`);
+    }
+    this.registeredIds = now;
+    this.blockMap.setRegisteredDatanodes(ids);
   }
 
   private tick(host: ServiceHost): void {
     const state = this.state(host);
+    const now = Date.now();
     // Standby (and active alike): reports that waited for the journal may place now.
-    if (this.blockMap.deferredCount() > 0) this.blockMap.replayDeferred(state);
+    if (this.blockMap.deferredCount() > 0) {
+      const placed = this.blockMap.replayDeferred(state);
+      if (placed > 0) host.log.info({ placed, deferred: this.blockMap.deferredCount(), nextBlockSeq: state.nextBlockSeq }, `placed ${placed} deferred block reports: the journal reached their blocks (${this.blockMap.deferredCount()} still deferred)`);
+    }
+    this.noteDeathsAndReturns(host, now);
     this.checkSafeMode(host);
     if (this.blockMap.mode !== 'active' || this.blockMap.inSafeMode) return;
-    const now = Date.now();
-    for (const [datanode, work] of this.blockMap.computeWork(state, now)) {
+    const queuedCopies = (id: string): number => (this.commands.get(id) ?? []).filter((c) => c.type === 'replicate').length;
+    const load: WorkLoad = {
+      copies: (id) => queuedCopies(id) + (this.copiesInProgress.get(id) ?? 0),
+      deletesQueued: (id) => (this.commands.get(id) ?? []).some((c) => c.type === 'delete'),
+    };
+    const copiesMax = this.machine.config.replicationWorkPerDatanodeMax;
+    for (const [datanode, work] of this.blockMap.computeWork(state, now, load)) {
       const queued = this.commands.get(datanode) ?? [];
-      for (const command of work) if (queued.length < COMMANDS_QUEUED_PER_DATANODE_MAX) queued.push(command);
+      queued.push(...work);
       this.commands.set(datanode, queued);
+      if (queuedCopies(datanode) > copiesMax || queued.filter((c) => c.type === 'delete').length > 1) {
+        throw new Error(`invariant broken: ${queued.length} commands queued for ${datanode}, past ${copiesMax} copies and one delete`);
+      }
     }
     this.recoverExpiredLeases(host, state, now);
+  }
+
+  /** Says once when a datanode is counted dead (its replicas are copied elsewhere) and when it is back. */
+  private noteDeathsAndReturns(host: ServiceHost, now: number): void {
+    const live = new Set(this.blockMap.liveDatanodes(now).map((dn) => dn.id));
+    for (const id of this.liveAtLastTick) {
+      if (live.has(id)) continue;
+      const node = this.blockMap.datanodes.get(id);
+      const silentMs = node ? now - node.lastHeartbeatMs : null;
+      const registered = this.blockMap.datanodes.isRegistered(id);
+      const replicas = this.blockMap.replicasOn(id);
+      host.log.warn(
+        { datanode: id, silentMs, zooKeeperNode: registered, replicas },
+        `${id} is dead: silent for ${silentMs} ms${registered ? '' : ' and its ZooKeeper node is gone'}; its ${replicas} replicas no longer count${this.blockMap.mode === 'active' ? ' (under-replicated blocks are copied from their live replicas)' : ''}`,
+      );
+    }
+    for (const id of live) if (!this.liveAtLastTick.has(id) && this.blockMap.replicasOn(id) > 0) host.log.info({ datanode: id }, `${id} is live again`);
+    this.liveAtLastTick = live;
   }
 
   /** Closes files whose writer stopped renewing its lease, at the length their replicas agree on. */
@@ -325,20 +412,28 @@ class FileMetaService implements ShardService {
 
   status(host: ServiceHost): Record<string, unknown> {
     const state = this.state(host);
+    const now = Date.now();
+    // One walk over the blocks for both safe-mode figures.
+    const safeModeBlocks = this.blockMap.safeModeCounts(state, now);
     return {
       files: this.machine.fileCount(state),
       blocks: this.machine.blockCount(state),
-      liveDatanodes: this.blockMap.liveDatanodes(Date.now()).length,
+      liveDatanodes: this.blockMap.liveDatanodes(now).length,
+      replicas: this.blockMap.replicaCount(),
+      corruptReplicas: this.blockMap.corruptCount(),
+      corruptReplicasReported: this.corruptReported,
       deferredReports: this.blockMap.deferredCount(),
       mode: this.blockMap.mode,
       safeMode: this.blockMap.mode === 'active' ? this.blockMap.inSafeMode : null,
-      safeModeFraction: this.blockMap.safeModeFraction(state, Date.now()),
+      safeModeFraction: safeModeBlocks.complete === 0 ? 1 : safeModeBlocks.reported / safeModeBlocks.complete,
+      safeModeBlocks,
       deferredDropped: this.blockMap.deferredDropped(),
     };
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.registered?.stop();
   }
 }
 

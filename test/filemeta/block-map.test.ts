@@ -120,6 +120,21 @@ describe('standby: deferred reports', () => {
     assert.equal(map.deferredCount(), 2);
   });
 
+  test('a datanode whose deferred reports were dropped owes a full report, asked once the queue has room', () => {
+    const active = machine.initial();
+    const blocks = [1, 2, 3, 4, 5].map((fileId) => closedFile(active, fileId));
+    const standby = machine.initial();
+    const map = new BlockMap(machine.config, seeded());
+    for (const blockId of blocks.slice(0, 2)) map.incrementalReport('dn1', { received: [replica(blockId, 1)], deleted: [] }, standby, 0);
+    for (const blockId of blocks.slice(2)) map.incrementalReport('dn2', { received: [replica(blockId, 1)], deleted: [] }, standby, 0);
+    assert.equal(map.deferredDropped(), 2, 'dn1\'s two reports were the oldest');
+    assert.equal(map.takeFullReportOwed('dn1'), false, 'the queue is full: asking now would only drop more');
+    assert.equal(map.replayDeferred(machine.fromImage(machine.toImage(active))), 3);
+    assert.equal(map.takeFullReportOwed('dn2'), false, 'nothing of dn2 was dropped');
+    assert.equal(map.takeFullReportOwed('dn1'), true);
+    assert.equal(map.takeFullReportOwed('dn1'), false, 'asked once');
+  });
+
   test('a standby schedules deletion of deleted blocks (seq below nextBlockSeq) but hands out nothing', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7);
@@ -251,6 +266,54 @@ describe('replication work', () => {
     assert.equal(map.locations(blocks[0]!, state, now).length, 2);
   });
 
+  test('a source with copies outstanding gets only the rest of its budget; a delete not yet taken holds back the next batch', () => {
+    const state = machine.initial();
+    const blocks = [1, 2, 3, 4].map((fileId) => closedFile(state, fileId, 2));
+    const map = activeMap(state, 2);
+    map.fullReport('dn1', blocks.map((b, i) => replica(b, i + 1)), state, 0);
+    map.fullReport('dn2', [replica('fms-0_99', 1), replica('fms-0_98', 1)], state, 0); // unknown: to delete
+    const busy = { copies: new Map([['dn1', 1]]), deletes: new Set(['dn2']) };
+    const load = { copies: (id: string) => busy.copies.get(id) ?? 0, deletesQueued: (id: string) => busy.deletes.has(id) };
+    const first = map.computeWork(state, 0, load);
+    assert.equal(commandsOf(first, 'replicate').length, 1, 'dn1 runs one copy already: one more reaches the limit of 2');
+    assert.equal(commandsOf(first, 'delete').length, 0, 'dn2 has not taken its last delete command');
+    busy.copies.set('dn1', 2);
+    assert.equal(map.computeWork(state, 0, load).size, 0, 'at its limit, dn1 gets nothing more');
+    busy.copies.set('dn1', 0);
+    busy.deletes.clear();
+    const later = map.computeWork(state, 0, load);
+    assert.equal(commandsOf(later, 'replicate').length, 2, 'done with its copies: two more');
+    assert.deepEqual(commandsOf(later, 'delete'), [['dn2', { type: 'delete', blockIds: ['fms-0_99', 'fms-0_98'] }]]);
+  });
+
+  test('a datanode whose ZooKeeper node is gone is dead after a short silence; one still heartbeating stays live', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = new BlockMap({ ...machine.config, heartbeatDeadlineUnregisteredMs: 2_000 }, seeded());
+    map.becomeActive(state);
+    map.leaveSafeMode();
+    for (const dn of ['dn1', 'dn2', 'dn3']) heartbeat(map, dn, 0);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    // Without a word from ZooKeeper only the heartbeat deadline (10 s) counts.
+    assert.deepEqual(map.liveDatanodes(3_000).map((d) => d.id), ['dn1', 'dn2', 'dn3']);
+    // dn2 crashed (no node, silent); dn3 lost ZooKeeper only (no node, heartbeats on).
+    map.setRegisteredDatanodes(['dn1']);
+    heartbeat(map, 'dn1', 2_500);
+    heartbeat(map, 'dn3', 2_500);
+    assert.deepEqual(map.liveDatanodes(2_000).map((d) => d.id), ['dn1', 'dn2', 'dn3'], 'silent for 2 s: not yet');
+    assert.deepEqual(map.liveDatanodes(3_000).map((d) => d.id), ['dn1', 'dn3'], 'dn2: node gone and silent past 2 s — long before the 10 s deadline');
+    assert.deepEqual(commandsOf(map.computeWork(state, 3_000), 'replicate'), [['dn1', { type: 'replicate', blockId, genStamp: 1, length: 10, targets: [{ id: 'dn3', data: 'dn3:2' }] }]]);
+    // dn3 keeps heartbeating without its node: live; silent, it is dead at 2 s too.
+    heartbeat(map, 'dn3', 4_000);
+    assert.equal(map.datanodes.isLive('dn3', 5_900), true);
+    assert.equal(map.datanodes.isLive('dn3', 6_100), false);
+    // Registered again (a new session): the full deadline applies again.
+    map.setRegisteredDatanodes(['dn1', 'dn3']);
+    assert.equal(map.datanodes.isLive('dn3', 6_100), true);
+    assert.equal(map.datanodes.isLive('dn3', 14_100), false);
+  });
+
   test('a copy not reported within the pending timeout is scheduled again', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7, 2);
@@ -258,9 +321,44 @@ describe('replication work', () => {
     map.fullReport('dn1', [replica(blockId, 1)], state, 0);
     assert.equal(commandsOf(map.computeWork(state, 0), 'replicate').length, 1);
     assert.equal(commandsOf(map.computeWork(state, 1_000), 'replicate').length, 0);
-    heartbeat(map, 'dn1', 60_000);
-    heartbeat(map, 'dn2', 60_000);
+    for (let now = 6_000; now <= 60_000; now += 6_000) for (const dn of ['dn1', 'dn2']) heartbeat(map, dn, now);
     assert.equal(commandsOf(map.computeWork(state, 60_000), 'replicate').length, 1);
+  });
+
+  test('a datanode back from the dead counts its replicas again only once its full report says they are there', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 3);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    // dn2 dies; its block is copied to dn3.
+    for (const dn of ['dn1', 'dn3']) heartbeat(map, dn, 9_000);
+    assert.deepEqual(commandsOf(map.computeWork(state, 11_000), 'replicate').map(([source]) => source), ['dn1']);
+    map.incrementalReport('dn3', { received: [replica(blockId, 1)], deleted: [] }, state, 11_000);
+    // dn2 is back, its disk wiped: nothing of it counts before its report, so nothing is trimmed.
+    assert.deepEqual(map.heartbeat({ id: 'dn2', rpc: 'dn2:1', data: 'dn2:2', http: '', capacityBytes: 100 * GIB, usedBytes: 0 }, 12_000), { fullReportNeeded: true });
+    assert.deepEqual(map.heartbeat({ id: 'dn2', rpc: 'dn2:1', data: 'dn2:2', http: '', capacityBytes: 100 * GIB, usedBytes: 0 }, 12_500), { fullReportNeeded: false });
+    assert.deepEqual(map.replicasOf(blockId).map((r) => r.datanodeId), ['dn1', 'dn3']);
+    assert.equal(map.computeWork(state, 12_500).size, 0, 'two good copies: no trim, no copy');
+    // Had it kept the replica, its report brings it back, and one of three is trimmed.
+    map.fullReport('dn2', [replica(blockId, 1)], state, 12_500);
+    assert.equal(commandsOf(map.computeWork(state, 12_500), 'delete').length, 1);
+  });
+
+  test('a copy to a target that died is scheduled again elsewhere without waiting for the pending timeout', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 3);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    const scheduled = commandsOf(map.computeWork(state, 0), 'replicate') as [string, { targets: { id: string }[] }][];
+    assert.equal(scheduled.length, 1);
+    const target = scheduled[0]![1].targets[0]!.id;
+    const other = target === 'dn2' ? 'dn3' : 'dn2';
+    // The target goes silent; the source and the other datanode heartbeat on.
+    heartbeat(map, 'dn1', 10_000);
+    heartbeat(map, other, 10_000);
+    const again = commandsOf(map.computeWork(state, 15_000), 'replicate') as [string, { targets: { id: string }[] }][];
+    assert.deepEqual(again.map(([source, c]) => [source, c.targets.map((t) => t.id)]), [['dn1', [other]]]);
   });
 
   test('closed files come first, then the blocks with the fewest live replicas', () => {

@@ -1,0 +1,103 @@
+// Runs the commands a datanode takes from FMS actives (delete, replicate) in the
+// background, so that heartbeats go on while a block is being copied: a copy of a large
+// block can take longer than the FMS's heartbeat deadline, and a datanode busy copying must
+// not be taken for dead (that would schedule yet more copies).
+//
+// Bounded: copies run at most copiesInFlightMax at a time, at most copiesQueuedMax wait
+// (more are dropped and said: the FMS schedules them again once its pending copy times
+// out), and the same block is never copied twice at once. Deletes run one after another.
+// The FMS throttles too: every heartbeat says how many copies are running or waiting here
+// (copiesInProgress), and the active hands out new ones only below its limit.
+
+import type { Logger } from '../util/log.js';
+import type { FmsCommand } from './fms-links.js';
+
+type ReplicateCommand = Extract<FmsCommand, { type: 'replicate' }>;
+
+export interface CommandRunnerOptions {
+  /** Deletes one replica here; answers whether it existed. */
+  deleteReplica: (blockId: string) => Promise<boolean>;
+  /** A replica is gone (tell the FMS members). */
+  onDeleted: (blockId: string) => void;
+  /** Copies one replica to the command's targets. */
+  copy: (command: ReplicateCommand) => Promise<void>;
+  log: Logger;
+  copiesInFlightMax: number;
+  copiesQueuedMax: number;
+}
+
+export class CommandRunner {
+  private readonly copiesWaiting: { shard: string; command: ReplicateCommand }[] = [];
+  /** Block ids being copied or waiting to be. Invariant: size = copiesRunning + copiesWaiting.length. */
+  private readonly copying = new Set<string>();
+  private copiesRunning = 0;
+  private deletes: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: CommandRunnerOptions) {}
+
+  /** Copies running or waiting here. */
+  get copiesInProgress(): number {
+    return this.copiesRunning + this.copiesWaiting.length;
+  }
+
+  /** Takes a command; returns at once (it runs in the background). */
+  submit(shard: string, command: FmsCommand): void {
+    if (this.stopped) return;
+    if (command.type === 'delete') {
+      this.deletes = this.deletes.then(() => this.runDelete(shard, command.blockIds));
+      return;
+    }
+    if (this.copying.has(command.blockId)) return; // the same copy is under way
+    if (this.copiesWaiting.length >= this.opts.copiesQueuedMax) {
+      this.opts.log.warn({ shard, blockId: command.blockId, waiting: this.copiesWaiting.length }, `dropped the copy of ${command.blockId} asked by ${shard}: ${this.copiesWaiting.length} copies wait already`);
+      return;
+    }
+    this.copying.add(command.blockId);
+    this.copiesWaiting.push({ shard, command });
+    this.startCopies();
+  }
+
+  private startCopies(): void {
+    while (!this.stopped && this.copiesRunning < this.opts.copiesInFlightMax && this.copiesWaiting.length > 0) {
+      const { shard, command } = this.copiesWaiting.shift()!;
+      this.copiesRunning++;
+      void this.runCopy(shard, command).finally(() => {
+        this.copiesRunning--;
+        this.copying.delete(command.blockId);
+        this.startCopies();
+      });
+    }
+  }
+
+  private async runCopy(shard: string, command: ReplicateCommand): Promise<void> {
+    const targets = command.targets.map((t) => t.id).join(', ');
+    this.opts.log.info({ shard, blockId: command.blockId, targets: command.targets.map((t) => t.id) }, `copying ${command.blockId} to ${targets} as ${shard} asked`);
+    try {
+      await this.opts.copy(command);
+    } catch (err) {
+      this.opts.log.warn({ err, shard, blockId: command.blockId }, `copy of ${command.blockId} to ${targets} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async runDelete(shard: string, blockIds: readonly string[]): Promise<void> {
+    let deleted = 0;
+    for (const blockId of blockIds) {
+      if (this.stopped) return;
+      try {
+        if (await this.opts.deleteReplica(blockId)) deleted++;
+        this.opts.onDeleted(blockId);
+      } catch (err) {
+        this.opts.log.warn({ err, shard, blockId }, `could not delete ${blockId}: ${(err as Error).message}`);
+      }
+    }
+    this.opts.log.info({ shard, blocks: blockIds.length, deleted }, `deleted ${deleted} replicas as ${shard} asked`);
+  }
+
+  /** Takes no more commands; waits for the deletes under way (copies end with their sockets). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.copiesWaiting.length = 0;
+    await this.deletes;
+  }
+}
