@@ -460,9 +460,11 @@ export class BlockStore {
   }
 
   /** Removes the replica (closing a writer still open on it). Returns false when none was here. */
-  async delete(blockId: string): Promise<boolean> {
+  /** Deletes a replica, unless it is at a genStamp above `genStampMax` (a delete meant for an older copy). */
+  async delete(blockId: string, genStampMax = Number.MAX_SAFE_INTEGER): Promise<'deleted' | 'absent' | 'newer'> {
     const replica = this.replicas.get(checkBlockId(blockId));
-    if (replica === undefined) return false;
+    if (replica === undefined) return 'absent';
+    if (replica.genStamp > genStampMax) return 'newer';
     await replica.writer?.close();
     this.replicas.delete(blockId);
     const dir = this.dirOf(replica);
@@ -470,7 +472,7 @@ export class BlockStore {
     await unlink(join(dir, metaName(blockId, replica.genStamp))).catch(() => undefined);
     await fsyncDirectory(dir);
     this.log.info({ blockId, genStamp: replica.genStamp, length: replica.length }, `deleted replica ${blockId}`);
-    return true;
+    return 'deleted';
   }
 
   get(blockId: string): ReplicaInfo | undefined {

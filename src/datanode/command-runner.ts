@@ -16,7 +16,8 @@ type ReplicateCommand = Extract<FmsCommand, { type: 'replicate' }>;
 
 export interface CommandRunnerOptions {
   /** Deletes one replica here; answers whether it existed. */
-  deleteReplica: (blockId: string) => Promise<boolean>;
+  /** Deletes a replica unless it is at a genStamp newer than genStampMax (see DatanodeCommand). */
+  deleteReplica: (blockId: string, genStampMax: number) => Promise<'deleted' | 'absent' | 'newer'>;
   /** A replica is gone (tell the FMS members). */
   onDeleted: (blockId: string) => void;
   /** Copies one replica to the command's targets. */
@@ -45,7 +46,7 @@ export class CommandRunner {
   submit(shard: string, command: FmsCommand): void {
     if (this.stopped) return;
     if (command.type === 'delete') {
-      this.deletes = this.deletes.then(() => this.runDelete(shard, command.blockIds));
+      this.deletes = this.deletes.then(() => this.runDelete(shard, command.blockIds, command.genStampsMax));
       return;
     }
     if (this.copying.has(command.blockId)) return; // the same copy is under way
@@ -80,12 +81,19 @@ export class CommandRunner {
     }
   }
 
-  private async runDelete(shard: string, blockIds: readonly string[]): Promise<void> {
+  private async runDelete(shard: string, blockIds: readonly string[], genStampsMax: readonly number[]): Promise<void> {
     let deleted = 0;
-    for (const blockId of blockIds) {
+    for (const [i, blockId] of blockIds.entries()) {
       if (this.stopped) return;
       try {
-        if (await this.opts.deleteReplica(blockId)) deleted++;
+        const genStampMax = genStampsMax[i] ?? 0; // a malformed command deletes nothing
+        const outcome = await this.opts.deleteReplica(blockId, genStampMax);
+        if (outcome === 'newer') {
+          // A pipeline recovery moved it past the stale copy the FMS meant: it stays (and is reported as it is).
+          this.opts.log.info({ shard, blockId, genStampMax }, `kept ${blockId}: it is newer than genStamp ${genStampMax}, which ${shard} asked to delete`);
+          continue;
+        }
+        if (outcome === 'deleted') deleted++;
         this.opts.onDeleted(blockId);
       } catch (err) {
         this.opts.log.warn({ err, shard, blockId }, `could not delete ${blockId}: ${(err as Error).message}`);

@@ -91,7 +91,7 @@ export class Datanode {
       capacityBytes: 0,
     };
     const commands = new CommandRunner({
-      deleteReplica: (blockId) => store.delete(blockId),
+      deleteReplica: (blockId, genStampMax) => store.delete(blockId, genStampMax),
       onDeleted: (blockId) => bound.node?.links.noteDeleted(blockId),
       copy: async (command) => {
         await copyBlock(info.data, { blockId: command.blockId, genStamp: command.genStamp, length: command.length, targets: command.targets }, config);

@@ -35,7 +35,7 @@ export interface DatanodeIdentity {
 
 /** A command from an FMS active (src/filemeta/block-map.ts DatanodeCommand). */
 export type FmsCommand =
-  | { type: 'delete'; blockIds: string[] }
+  | { type: 'delete'; blockIds: string[]; genStampsMax: number[] }
   | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: { id: string; data: string }[] };
 
 export interface FmsLinksOptions {

@@ -53,7 +53,15 @@ export interface ReportSummary {
 
 export type DatanodeCommand =
   | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: DatanodeRef[] }
-  | { type: 'delete'; blockIds: string[] };
+  /**
+   * Delete these replicas, each only while it is at a genStamp no newer than its
+   * `genStampsMax` entry: a delete meant for a stale replica must not remove the same block
+   * after a pipeline recovery moved it to a new genStamp (ANY_GEN_STAMP: whatever it is at).
+   */
+  | { type: 'delete'; blockIds: string[]; genStampsMax: number[] };
+
+/** A delete bound that matches every genStamp: the block itself is gone. */
+export const ANY_GEN_STAMP = Number.MAX_SAFE_INTEGER;
 
 /** What each datanode still has to do of earlier rounds (computeWork's throttle). */
 export interface WorkLoad {
@@ -106,7 +114,8 @@ export class BlockMap {
   /** blockId → datanodeId → mark. Corrupt replicas never count and are never handed out. */
   private readonly corrupt = new Map<string, Map<string, CorruptMark>>();
   /** datanodeId → block ids to delete there, handed out by computeWork. */
-  private readonly toDelete = new Map<string, Set<string>>();
+  /** datanode → block id → the newest genStamp of it the delete is for. */
+  private readonly toDelete = new Map<string, Map<string, number>>();
   /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
   private readonly pending = new Map<string, Map<string, number>>();
 
@@ -304,8 +313,8 @@ export class BlockMap {
   /** Blocks of deleted files (deleteFiles' answer): every replica of them is to be deleted. */
   forgetBlocks(blockIds: readonly string[]): void {
     for (const blockId of blockIds) {
-      for (const datanodeId of [...(this.replicas.get(blockId)?.keys() ?? [])]) this.invalidate(datanodeId, blockId);
-      for (const datanodeId of this.corrupt.get(blockId)?.keys() ?? []) this.scheduleDelete(datanodeId, blockId);
+      for (const datanodeId of [...(this.replicas.get(blockId)?.keys() ?? [])]) this.invalidate(datanodeId, blockId, ANY_GEN_STAMP);
+      for (const datanodeId of this.corrupt.get(blockId)?.keys() ?? []) this.scheduleDelete(datanodeId, blockId, ANY_GEN_STAMP);
       this.corrupt.delete(blockId);
       this.pending.delete(blockId);
     }
@@ -379,7 +388,7 @@ export class BlockMap {
 
   /** Block ids waiting to be deleted on a datanode. */
   pendingDeletes(datanodeId: string): string[] {
-    return [...(this.toDelete.get(datanodeId) ?? [])];
+    return [...(this.toDelete.get(datanodeId)?.keys() ?? [])];
   }
 
   // --- replication work ---------------------------------------------------------------
@@ -413,7 +422,7 @@ export class BlockMap {
       const block = state.blocks.get(blockId);
       if (block === undefined) {
         // A replica recorded before its file was deleted (forgetBlocks was not called here, e.g. on a standby).
-        for (const datanodeId of [...holders.keys()]) this.invalidate(datanodeId, blockId);
+        for (const datanodeId of [...holders.keys()]) this.invalidate(datanodeId, blockId, ANY_GEN_STAMP);
         continue;
       }
       if (block.state !== 'complete') continue; // an open block is its writer's business
@@ -426,7 +435,7 @@ export class BlockMap {
       } else if (live.length > file.replication) {
         // Trim the fullest datanodes first.
         const excess = [...live].sort((a, b) => this.datanodes.freeBytes(a) - this.datanodes.freeBytes(b) || (a < b ? -1 : 1));
-        for (const datanodeId of excess.slice(0, live.length - file.replication)) this.invalidate(datanodeId, blockId);
+        for (const datanodeId of excess.slice(0, live.length - file.replication)) this.invalidate(datanodeId, blockId, block.genStamp);
       }
     }
 
@@ -435,7 +444,7 @@ export class BlockMap {
       const goodElsewhere = block !== undefined && this.goodLiveHolders(block, now).length > 0;
       for (const [datanodeId, mark] of marks) {
         if (mark.deleteScheduled || (block !== undefined && !goodElsewhere)) continue; // keep the last copy, even a bad one
-        this.scheduleDelete(datanodeId, blockId);
+        this.scheduleDelete(datanodeId, blockId, mark.genStamp);
         mark.deleteScheduled = true;
       }
     }
@@ -464,17 +473,19 @@ export class BlockMap {
       for (const target of chosen.value) pending.set(target.id, now + this.config.pendingReplicationTimeoutMs);
     }
 
-    for (const [datanodeId, blockIds] of [...this.toDelete]) {
+    for (const [datanodeId, blocks] of [...this.toDelete]) {
       if (!this.datanodes.isLive(datanodeId, now)) continue; // it gets them when it is back
       if (load?.deletesQueued(datanodeId)) continue; // it has not taken the last batch yet
-      const batch: string[] = [];
-      for (const blockId of blockIds) {
-        if (batch.length >= this.config.deleteBlocksPerCommandMax) break;
-        batch.push(blockId);
+      const blockIds: string[] = [];
+      const genStampsMax: number[] = [];
+      for (const [blockId, genStampMax] of blocks) {
+        if (blockIds.length >= this.config.deleteBlocksPerCommandMax) break;
+        blockIds.push(blockId);
+        genStampsMax.push(genStampMax);
       }
-      for (const blockId of batch) blockIds.delete(blockId);
-      if (blockIds.size === 0) this.toDelete.delete(datanodeId);
-      if (batch.length > 0) push(datanodeId, { type: 'delete', blockIds: batch });
+      for (const blockId of blockIds) blocks.delete(blockId);
+      if (blocks.size === 0) this.toDelete.delete(datanodeId);
+      if (blockIds.length > 0) push(datanodeId, { type: 'delete', blockIds, genStampsMax });
     }
     return commands;
   }
@@ -514,7 +525,7 @@ export class BlockMap {
     }
     const block = state.blocks.get(blockId);
     if (block === undefined || replica.genStamp < block.genStamp) {
-      this.invalidate(datanodeId, blockId);
+      this.invalidate(datanodeId, blockId, block === undefined ? ANY_GEN_STAMP : replica.genStamp);
       return 'invalidated';
     }
     if (replica.genStamp > block.genStamp) return 'ignored'; // the active only: see the header
@@ -561,16 +572,17 @@ export class BlockMap {
     marks.set(datanodeId, { genStamp, deleteScheduled: false });
   }
 
-  /** Drops the replica from the map and schedules its deletion on that datanode. */
-  private invalidate(datanodeId: string, blockId: string): void {
+  /** Drops the replica from the map and schedules its deletion on that datanode (up to genStampMax). */
+  private invalidate(datanodeId: string, blockId: string, genStampMax: number): void {
     this.removeReplica(datanodeId, blockId);
-    this.scheduleDelete(datanodeId, blockId);
+    this.scheduleDelete(datanodeId, blockId, genStampMax);
   }
 
-  private scheduleDelete(datanodeId: string, blockId: string): void {
-    let blockIds = this.toDelete.get(datanodeId);
-    if (blockIds === undefined) this.toDelete.set(datanodeId, (blockIds = new Set()));
-    blockIds.add(blockId);
+  private scheduleDelete(datanodeId: string, blockId: string, genStampMax: number): void {
+    let blocks = this.toDelete.get(datanodeId);
+    if (blocks === undefined) this.toDelete.set(datanodeId, (blocks = new Map()));
+    // Two reasons to delete the same replica: the wider bound covers both.
+    blocks.set(blockId, Math.max(genStampMax, blocks.get(blockId) ?? 0));
   }
 
   private removeReplica(datanodeId: string, blockId: string): void {

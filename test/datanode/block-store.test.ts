@@ -58,8 +58,11 @@ test('append, finalize, read back (whole and ranges), verify, list, delete', asy
   // Reopen: the finalized replica is found as it was.
   const again = await BlockStore.open(dir, silentLogger(), config);
   assert.deepEqual(again.list(), [replica]);
-  assert.equal(await again.delete('fms-0_1'), true);
-  assert.equal(await again.delete('fms-0_1'), false, 'deleting twice is fine');
+  const genStamp = again.get('fms-0_1')!.genStamp;
+  assert.equal(await again.delete('fms-0_1', genStamp - 1), 'newer', 'a delete meant for an older genStamp leaves a newer replica');
+  assert.ok(again.get('fms-0_1'));
+  assert.equal(await again.delete('fms-0_1', genStamp), 'deleted');
+  assert.equal(await again.delete('fms-0_1'), 'absent', 'deleting twice is fine');
   assert.deepEqual(await readdir(join(dir, 'finalized')), []);
 });
 

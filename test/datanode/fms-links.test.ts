@@ -12,6 +12,7 @@ import type { Coordinator } from '../../src/election/coordinator.js';
 import { shardPaths } from '../../src/election/layout.js';
 import { formatPoolMap } from '../../src/election/pool-map.js';
 import { CommandRunner } from '../../src/datanode/command-runner.js';
+import { ANY_GEN_STAMP } from '../../src/filemeta/block-map.js';
 import { FmsLinks, type FmsCommand } from '../../src/datanode/fms-links.js';
 import type { ReplicaInfo } from '../../src/datanode/block-store.js';
 import { RpcServer } from '../../src/rpc/server.js';
@@ -96,7 +97,7 @@ function links(zk: FakeZooKeeper, opts: { execute?: (shard: string, command: Fms
   return { fmsLinks, executed, lines };
 }
 
-const deleteOf = (...blockIds: string[]): FmsCommand => ({ type: 'delete', blockIds });
+const deleteOf = (...blockIds: string[]): FmsCommand => ({ type: 'delete', blockIds, genStampsMax: blockIds.map(() => ANY_GEN_STAMP) });
 
 /** Waits until `member` has received `count` more heartbeats than now. */
 async function heartbeatsMore(member: FakeMember, count: number): Promise<void> {
@@ -173,7 +174,7 @@ test('heartbeats go on while copies run, each saying how many are under way; cop
   const releases: Array<() => void> = [];
   const copied: string[] = [];
   const runner = new CommandRunner({
-    deleteReplica: async () => true,
+    deleteReplica: async () => 'deleted' as const,
     onDeleted: () => undefined,
     copy: (command) => {
       copied.push(command.blockId);

@@ -4,7 +4,7 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { BlockMap, type DatanodeCommand, type ReplicaReport } from '../../src/filemeta/block-map.js';
+import { ANY_GEN_STAMP, BlockMap, type DatanodeCommand, type ReplicaReport } from '../../src/filemeta/block-map.js';
 import { LeaseTable, expiredLeases } from '../../src/filemeta/leases.js';
 import { createFileMetaMachine, type FileMetaState } from '../../src/filemeta/machine.js';
 import type { FileMetaMutation, FileMetaMutationBase, PipelineAnswer } from '../../src/filemeta/ops.js';
@@ -168,7 +168,8 @@ describe('active: invalidation', () => {
     assert.deepEqual(summary, { recorded: 0, deferred: 0, invalidated: 2, ignored: 3 });
     assert.equal(map.deferredCount(), 0);
     const deletes = commandsOf(map.computeWork(state, 0), 'delete');
-    assert.deepEqual(deletes, [['dn1', { type: 'delete', blockIds: ['fms-0_99', blockId] }]]);
+    // The unknown block goes whatever its genStamp; the stale replica only while it is still at genStamp 1.
+    assert.deepEqual(deletes, [['dn1', { type: 'delete', blockIds: ['fms-0_99', blockId], genStampsMax: [ANY_GEN_STAMP, 1] }]]);
   });
 
   test('blockLocations lists every block of a file with its live replicas', () => {
@@ -283,7 +284,7 @@ describe('replication work', () => {
     busy.deletes.clear();
     const later = map.computeWork(state, 0, load);
     assert.equal(commandsOf(later, 'replicate').length, 2, 'done with its copies: two more');
-    assert.deepEqual(commandsOf(later, 'delete'), [['dn2', { type: 'delete', blockIds: ['fms-0_99', 'fms-0_98'] }]]);
+    assert.deepEqual(commandsOf(later, 'delete'), [['dn2', { type: 'delete', blockIds: ['fms-0_99', 'fms-0_98'], genStampsMax: [ANY_GEN_STAMP, ANY_GEN_STAMP] }]]);
   });
 
   test('a datanode whose ZooKeeper node is gone is dead after a short silence; one still heartbeating stays live', () => {
@@ -389,7 +390,7 @@ describe('replication work', () => {
     heartbeat(map, 'dn3', 0, 20);
     for (const dn of ['dn1', 'dn2', 'dn3']) map.incrementalReport(dn, { received: [replica(blockId, 1)], deleted: [] }, state, 0);
     const work = map.computeWork(state, 0);
-    assert.deepEqual(commandsOf(work, 'delete'), [['dn2', { type: 'delete', blockIds: [blockId] }]]);
+    assert.deepEqual(commandsOf(work, 'delete'), [['dn2', { type: 'delete', blockIds: [blockId], genStampsMax: [1] }]]);
     assert.equal(commandsOf(work, 'replicate').length, 0);
     assert.equal(map.locations(blockId, state, 0).length, 2);
   });
@@ -404,7 +405,7 @@ describe('replication work', () => {
     assert.equal(map.markCorrupt(blockId, 'dn9'), false);
     assert.deepEqual(map.locations(blockId, state, 0).map((l) => l.id), ['dn1']);
     const work = map.computeWork(state, 0);
-    assert.deepEqual(commandsOf(work, 'delete'), [['dn2', { type: 'delete', blockIds: [blockId] }]]);
+    assert.deepEqual(commandsOf(work, 'delete'), [['dn2', { type: 'delete', blockIds: [blockId], genStampsMax: [1] }]]);
     assert.deepEqual(commandsOf(work, 'replicate'), [['dn1', { type: 'replicate', blockId, genStamp: 1, length: 10, targets: [{ id: 'dn3', data: 'dn3:2' }] }]]);
     // Reported again before dn2 deleted it: still corrupt, not a location.
     map.incrementalReport('dn2', { received: [replica(blockId, 1)], deleted: [] }, state, 0);
