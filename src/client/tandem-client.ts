@@ -193,6 +193,22 @@ export class TandemClient {
     return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), namespaceLength: info.length, ...range }), { objectMode: false });
   }
 
+  /**
+   * Calls a mutating method of the FMS shard that owns `pool` with this client's envelope
+   * (caller, clientId, a callId fixed once so retries are answered by the retry cache).
+   * For tools and benchmarks that drive the FMS without moving data (bench fms).
+   */
+  async callFileMeta<T>(pool: number, method: string, args: Record<string, unknown>): Promise<T> {
+    const fms = await this.fmsOfPool(pool);
+    return fms.call<T>(method, { ...args, ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ });
+  }
+
+  /** The FMS shard that owns `pool`. */
+  async fileMetaShardOf(pool: number): Promise<string> {
+    await this.fmsOfPool(pool);
+    return shardOfPool(this.poolMap!, pool);
+  }
+
   /** The FMS shard's caller for a pool (one per shard, made on first use). */
   private async fmsOfPool(pool: number): Promise<ShardCaller> {
     if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through ZooKeeper (--zk or --cluster)');

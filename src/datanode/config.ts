@@ -20,6 +20,8 @@ export interface DatanodeConfig {
   transfersMax: number;
   /** Datanodes in one write pipeline (the replication factor's upper bound). */
   pipelineTargetsMax: number;
+  /** A replica being written starts its dirty pages for the disk after every this many bytes (write-behind; durability still comes at finalize). */
+  writeBehindBytes: number;
 }
 
 export const DEFAULT_DATANODE_CONFIG: Readonly<DatanodeConfig> = Object.freeze({
@@ -32,6 +34,7 @@ export const DEFAULT_DATANODE_CONFIG: Readonly<DatanodeConfig> = Object.freeze({
   idleTimeoutMs: 30_000,
   transfersMax: 64,
   pipelineTargetsMax: 16,
+  writeBehindBytes: 8 << 20,
 });
 
 /** The defaults with some limits replaced (tests shrink them); checks the ones that must agree. */
