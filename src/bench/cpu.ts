@@ -55,6 +55,8 @@ export interface CpuReport {
   elapsedMs: number;
   /** Percent of one core used by each watched process (and by "bench", this process), busiest first. */
   processes: Record<string, number>;
+  /** The sum of `processes`: what the cluster and the benchmark used together, in % of one core. */
+  watchedPercent: number;
   /** Percent of the whole machine busy (100 = every core), all processes included (other work too). */
   machineBusyPercent: number | null;
   cores: number | null;
@@ -84,7 +86,8 @@ export function startCpuMeter(pids: ReadonlyMap<string, number>): { stop: () => 
         machineBefore && machineAfter && machineAfter.totalMs > machineBefore.totalMs
           ? Math.round(((machineAfter.busyMs - machineBefore.busyMs) / (machineAfter.totalMs - machineBefore.totalMs)) * 1000) / 10
           : null;
-      return { elapsedMs: Math.round(elapsedMs), processes: Object.fromEntries(used), machineBusyPercent, cores: machineAfter?.cores ?? null };
+      const watchedPercent = Math.round(used.reduce((sum, [, p]) => sum + p, 0) * 10) / 10;
+      return { elapsedMs: Math.round(elapsedMs), processes: Object.fromEntries(used), watchedPercent, machineBusyPercent, cores: machineAfter?.cores ?? null };
     },
   };
 }
@@ -96,5 +99,5 @@ export function formatCpu(report: CpuReport, count = 6): string {
     .map(([label, p]) => `${label} ${p}%`)
     .join(', ');
   const machine = report.machineBusyPercent === null ? '' : `; machine ${report.machineBusyPercent}% busy of ${report.cores} cores`;
-  return `CPU (% of one core): ${top}${machine}`;
+  return `CPU (% of one core): ${top}; cluster + bench ${report.watchedPercent}%${machine}`;
 }

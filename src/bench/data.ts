@@ -49,6 +49,8 @@ export interface DataBenchOptions {
   pids?: ReadonlyMap<string, number>;
   /** Leave the files in the cluster afterwards. */
   keep?: boolean;
+  /** Drop the page cache before the reads (default true; tests keep it: it is global to the machine). */
+  dropCache?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -275,8 +277,14 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     progress(`writing ${files} × ${sizeBytes / MiB} MiB with replication 3`);
     const write3 = await timed(totalBytes, opts.pids, () => writeFiles(3));
 
-    const cacheDropped = await dropPageCache();
-    progress(cacheDropped ? 'page cache dropped: reads come from the disk' : 'could not drop the page cache (not allowed): both reads below come from memory');
+    let cacheDropped = false;
+    if (opts.dropCache === false) syncDisks();
+    else cacheDropped = await dropPageCache();
+    progress(
+      cacheDropped
+        ? 'page cache dropped: reads come from the disk'
+        : `page cache ${opts.dropCache === false ? 'kept (as asked)' : 'not dropped (not allowed)'}: both reads below come from memory`,
+    );
     const phaseDiskRead = await timed(totalBytes, opts.pids, async () => {
       const read = await diskRead(diskFile);
       if (read !== totalBytes) throw new TandemError('INTERNAL', `the disk file read back ${read} bytes, not ${totalBytes}`);

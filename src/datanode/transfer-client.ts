@@ -452,6 +452,8 @@ class BlockReadStream {
   private readonly queue: { offset: number; crcs: Buffer; data: Buffer }[] = [];
   private queuedBytes = 0;
   private ended = false;
+  /** The socket stopped reading because the queue is full. */
+  private stopped = false;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private respond: ((response: TransferResponse) => void) | null = null;
@@ -507,7 +509,9 @@ class BlockReadStream {
       this.fail(err instanceof TandemError ? err : new TandemError('MALFORMED_FRAME', (err as Error).message));
       return false;
     }
-    return this.queuedBytes < this.config.packetDataBytesMax * READ_AHEAD_PACKETS;
+    // Returning false stops the socket reading (net.Socket's onread contract); next() resumes it.
+    this.stopped = this.queuedBytes >= this.config.packetDataBytesMax * READ_AHEAD_PACKETS;
+    return !this.stopped;
   }
 
   private expect(target: Buffer): void {
@@ -581,7 +585,10 @@ class BlockReadStream {
       const packet = this.queue.shift();
       if (packet !== undefined) {
         this.queuedBytes -= packet.data.length;
-        if (this.socket.isPaused() && this.phase !== 'done' && this.failure === null) this.socket.resume();
+        if (this.stopped && this.queuedBytes < this.config.packetDataBytesMax * READ_AHEAD_PACKETS) {
+          this.stopped = false;
+          this.socket.resume();
+        }
         return packet;
       }
       if (this.ended) return null;
