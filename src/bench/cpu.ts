@@ -57,6 +57,8 @@ export interface CpuReport {
   processes: Record<string, number>;
   /** The sum of `processes`: what the cluster and the benchmark used together, in % of one core. */
   watchedPercent: number;
+  /** The same in CPU time: a figure that stays put when other work on the machine slows the phase down. */
+  watchedCpuMs: number;
   /** Percent of the whole machine busy (100 = every core), all processes included (other work too). */
   machineBusyPercent: number | null;
   cores: number | null;
@@ -87,7 +89,8 @@ export function startCpuMeter(pids: ReadonlyMap<string, number>): { stop: () => 
           ? Math.round(((machineAfter.busyMs - machineBefore.busyMs) / (machineAfter.totalMs - machineBefore.totalMs)) * 1000) / 10
           : null;
       const watchedPercent = Math.round(used.reduce((sum, [, p]) => sum + p, 0) * 10) / 10;
-      return { elapsedMs: Math.round(elapsedMs), processes: Object.fromEntries(used), watchedPercent, machineBusyPercent, cores: machineAfter?.cores ?? null };
+      const watchedCpuMs = Math.round((watchedPercent / 100) * elapsedMs);
+      return { elapsedMs: Math.round(elapsedMs), processes: Object.fromEntries(used), watchedPercent, watchedCpuMs, machineBusyPercent, cores: machineAfter?.cores ?? null };
     },
   };
 }

@@ -26,7 +26,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TandemClient } from '../client/tandem-client.js';
 import { TandemError } from '../errors.js';
-import { formatCpu, startCpuMeter, type CpuReport } from './cpu.js';
+import { startCpuMeter, type CpuReport } from './cpu.js';
 
 /** Bytes the benchmark hands the writer at a time (a FileWriter takes any size; 1 MiB is one packet). */
 const PIECE_BYTES = 1 << 20;
@@ -59,6 +59,8 @@ export interface PhaseFigure {
   ms: number;
   MBps: number;
   cpu: CpuReport | null;
+  /** CPU time the cluster and the benchmark spent per MiB moved (ms): steady when other work slows the phase. */
+  cpuMsPerMiB: number | null;
 }
 
 export interface DataBenchResult {
@@ -173,7 +175,8 @@ async function timed(bytes: number, pids: ReadonlyMap<string, number> | undefine
   const started = performance.now();
   const spent = await body();
   const ms = typeof spent === 'number' ? spent : performance.now() - started;
-  return { bytes, ms: Math.round(ms), MBps: round1(bytes / MiB / (ms / 1000)), cpu: meter?.stop() ?? null };
+  const cpu = meter?.stop() ?? null;
+  return { bytes, ms: Math.round(ms), MBps: round1(bytes / MiB / (ms / 1000)), cpu, cpuMsPerMiB: cpu === null ? null : round3(cpu.watchedCpuMs / (bytes / MiB)) };
 }
 
 /** `dd if=/dev/zero of=FILE bs=4M count=N conv=fsync`, with the benchmark's (incompressible) content. */
@@ -251,9 +254,10 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     (async () => {
       for (let f = 0; f < files; f++) {
         let offset = 0;
-        for await (const piece of await client.openFile(pathOf(replication, f))) {
-          content.verify(fileIndex(replication, f), offset, piece as Buffer);
-          offset += (piece as Buffer).length;
+        // Each piece is compared before the next is asked for, so the reader may reuse its buffers (as dd does).
+        for await (const piece of client.readFileReusing(pathOf(replication, f))) {
+          content.verify(fileIndex(replication, f), offset, piece);
+          offset += piece.length;
         }
         if (offset !== sizeBytes) throw new TandemError('INTERNAL', `${pathOf(replication, f)} read back ${offset} bytes, not ${sizeBytes}`);
         verifiedBytes += offset;
@@ -296,7 +300,6 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     const read1 = await timed(totalBytes, opts.pids, () => readFiles(1));
 
     const phases = { diskWrite: phaseDiskWrite, write1, write3, diskRead: phaseDiskRead, read3, read1 };
-    for (const [name, p] of Object.entries(phases)) if (p.cpu) progress(`${name}: ${p.MBps} MiB/s in ${p.ms} ms; ${formatCpu(p.cpu)}`);
     return {
       writeMBps1: write1.MBps,
       writeMBps3: write3.MBps,

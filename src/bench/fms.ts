@@ -54,6 +54,8 @@ export interface FileMetaBenchResult {
   errors: number;
   firstError: string | null;
   cpu: CpuReport | null;
+  /** CPU time the cluster and the benchmark spent per call (µs): what two cores can sustain at most is 2 s / this. */
+  cpuUsPerCall: number | null;
   runId: string;
 }
 
@@ -128,6 +130,7 @@ export async function runFileMetaBench(client: TandemClient, opts: FileMetaBench
       errors: result.errors,
       firstError: result.firstError,
       cpu,
+      cpuUsPerCall: cpu === null ? null : Math.round((cpu.watchedCpuMs * 1000) / (2 * n)),
       runId,
     };
   } finally {

@@ -45,7 +45,11 @@ export function registerDataBenches(bench: Command, progress: (line: string) => 
         });
         const { phases, ...figures } = r;
         if (flags.json) {
-          printJson({ ...figures, phaseMs: Object.fromEntries(Object.entries(phases).map(([k, p]) => [k, p.ms])) });
+          printJson({
+            ...figures,
+            phaseMs: Object.fromEntries(Object.entries(phases).map(([k, p]) => [k, p.ms])),
+            cpuMsPerMiB: Object.fromEntries(Object.entries(phases).map(([k, p]) => [k, p.cpuMsPerMiB])),
+          });
           return;
         }
         const lines = [
@@ -56,7 +60,7 @@ export function registerDataBenches(bench: Command, progress: (line: string) => 
           `  disk, sequential       write ${r.diskWriteMBps} MiB/s (4 MiB writes, fsync at the end), read ${r.diskReadMBps} MiB/s (4 MiB reads)`,
           `  page cache ${r.cacheDropped ? 'dropped before each read: reads come from the disk' : 'NOT dropped: both reads come from memory'}; ` +
             `${r.verifiedBytes} bytes read back and compared${r.sameDevice ? '' : '; WARNING: the datanodes are not on the disk file\'s device'}`,
-          ...Object.entries(phases).flatMap(([name, p]) => (p.cpu ? [`  ${name.padEnd(9)} ${p.ms} ms; ${formatCpu(p.cpu)}`] : [])),
+          ...Object.entries(phases).flatMap(([name, p]) => (p.cpu ? [`  ${name.padEnd(9)} ${p.ms} ms, ${p.cpuMsPerMiB} ms of CPU per MiB; ${formatCpu(p.cpu)}`] : [])),
         ];
         process.stdout.write(lines.join('\n') + '\n');
       }),
@@ -96,7 +100,7 @@ export function registerDataBenches(bench: Command, progress: (line: string) => 
             `fms: ${r.n} files over ${r.shards} FMS shard(s) (${Object.entries(r.filesPerShard).map(([s, c]) => `${s}: ${c}`).join(', ')}), window ${r.window}`,
             `  ${r.callsPerSec} calls/s (addBlock + complete, ${r.filesPerSec} files/s), ${r.errors} errors`,
             `  addBlock p50 ${r.addBlockP50Ms} ms, p99 ${r.addBlockP99Ms} ms; complete p50 ${r.completeP50Ms} ms, p99 ${r.completeP99Ms} ms`,
-            ...(r.cpu ? [`  ${formatCpu(r.cpu, 10)}`] : []),
+            ...(r.cpu ? [`  ${r.cpuUsPerCall} µs of CPU per call (cluster + bench); ${formatCpu(r.cpu, 10)}`] : []),
           ].join('\n') + '\n',
         );
       }),

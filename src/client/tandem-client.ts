@@ -186,11 +186,15 @@ export class TandemClient {
 
   /** The bytes of a file, in order, checked against their CRC32Cs (a Readable). */
   async openFile(path: string, range: { offset?: number; length?: number } = {}): Promise<Readable> {
+    return Readable.from(readFileBytes({ ...(await this.fileToRead(path)), ...range }), { objectMode: false });
+  }
+
+  /** What readFileBytes needs to read the file at `path`. */
+  private async fileToRead(path: string): Promise<{ fileId: number; fms: ShardCaller; caller: { user: string; groups: string[] }; namespaceLength: number }> {
     const info = await this.getFileInfo(path);
     if (info === null) throw new TandemError('NOT_FOUND', `cannot open ${JSON.stringify(path)}: no such file`);
     if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `cannot open ${JSON.stringify(path)}: it is a directory`);
-    const fms = await this.fmsOfPool(info.pool);
-    return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), namespaceLength: info.length, ...range }), { objectMode: false });
+    return { fileId: info.fileId, fms: await this.fmsOfPool(info.pool), caller: this.caller(), namespaceLength: info.length };
   }
 
   /**
@@ -207,6 +211,17 @@ export class TandemClient {
   async fileMetaShardOf(pool: number): Promise<string> {
     await this.fmsOfPool(pool);
     return shardOfPool(this.poolMap!, pool);
+  }
+
+  /**
+   * The bytes of a file like openFile, as an async iterator whose Buffers are valid only
+   * until the next iteration: the reader receives into a few buffers used over and over
+   * (like `read(buffer)` on a file handle), so it allocates nothing per MiB. For consumers
+   * that process each piece before asking for the next (checksums, comparisons, writing it
+   * out and awaiting); copy what you keep.
+   */
+  async *readFileReusing(path: string, range: { offset?: number; length?: number } = {}): AsyncGenerator<Buffer> {
+    yield* readFileBytes({ ...(await this.fileToRead(path)), reuseBuffers: true, ...range });
   }
 
   /** The FMS shard's caller for a pool (one per shard, made on first use). */
