@@ -285,6 +285,18 @@ test('reads: a slow reader pauses the datanode and still gets every byte; a cut 
     await sleep(15);
   }
   assert.deepEqual(Buffer.concat(parts), data);
+  // Reusing its buffers, the reader hands out the same few pieces of memory again and again; each holds the right bytes while it is ours.
+  const hash = createHash('sha256');
+  const memories = new Set<ArrayBufferLike>();
+  let pieces = 0;
+  for await (const part of readBlock(node.server.address, 'fms-6_1', 1, 0, data.length, config, { reuseBuffers: true })) {
+    hash.update(part);
+    memories.add(part.buffer);
+    pieces++;
+    if (pieces % 3 === 0) await sleep(15);
+  }
+  assert.equal(hash.digest('hex'), sha256(data));
+  assert.ok(pieces >= 13 && memories.size <= 6, `${pieces} pieces in ${memories.size} buffers`);
   // A range inside one packet, and one across packets.
   assert.deepEqual(await readAll(node, 'fms-6_1', 1, 5, 10), data.subarray(5, 15));
   assert.deepEqual(await readAll(node, 'fms-6_1', 1, MiB - 7, 2 * MiB), data.subarray(MiB - 7, 3 * MiB - 7));
