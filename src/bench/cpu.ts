@@ -3,6 +3,7 @@
 // On a 2-core machine shared with other work this is what says whether a figure is bound
 // by CPU, and by whose.
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import type { ClusterFile } from '../cli/cluster-address.js';
 
 /** Linux's USER_HZ: /proc times are in these ticks (100 on every mainstream kernel build). */
@@ -103,4 +104,23 @@ export function formatCpu(report: CpuReport, count = 6): string {
     .join(', ');
   const machine = report.machineBusyPercent === null ? '' : `; machine ${report.machineBusyPercent}% busy of ${report.cores} cores`;
   return `CPU (% of one core): ${top}; cluster + bench ${report.watchedPercent}%${machine}`;
+}
+
+/** The machine a figure was measured on, and how busy it was: a figure from a loaded machine says so. */
+export interface MachineNote {
+  cores: number;
+  /** 1-minute load average when the benchmark started and when it ended. */
+  loadBefore: number;
+  loadAfter: number;
+}
+
+export function noteMachine(): { finish: () => MachineNote } {
+  const loadBefore = Math.round(os.loadavg()[0]! * 100) / 100;
+  return { finish: () => ({ cores: os.cpus().length, loadBefore, loadAfter: Math.round(os.loadavg()[0]! * 100) / 100 }) };
+}
+
+/** "2 cores, load 0.4 → 1.2 (other work on the machine slows every figure: compare ratios from one run)" when loaded. */
+export function formatMachine(m: MachineNote): string {
+  const busy = Math.max(m.loadBefore, m.loadAfter) > m.cores / 2;
+  return `${m.cores} cores, load average ${m.loadBefore} → ${m.loadAfter}${busy ? ' (a busy machine: other work slows every figure; compare the ratios of one run, and CPU per unit of work)' : ''}`;
 }

@@ -26,7 +26,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TandemClient } from '../client/tandem-client.js';
 import { TandemError } from '../errors.js';
-import { startCpuMeter, type CpuReport } from './cpu.js';
+import { noteMachine, startCpuMeter, type CpuReport, type MachineNote } from './cpu.js';
 
 /** Bytes the benchmark hands the writer at a time (a FileWriter takes any size; 1 MiB is one packet). */
 const PIECE_BYTES = 1 << 20;
@@ -86,6 +86,7 @@ export interface DataBenchResult {
   /** Bytes read back and found equal to what was written. */
   verifiedBytes: number;
   runId: string;
+  machine: MachineNote;
   phases: Record<'diskWrite' | 'write1' | 'write3' | 'diskRead' | 'read3' | 'read1', PhaseFigure>;
 }
 
@@ -222,6 +223,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
   const diskFile = join(opts.diskDir, `bench-disk-${runId}`);
   const content = new BenchContent(run);
   const totalBytes = sizeBytes * files;
+  const machine = noteMachine();
 
   const device = (await stat(opts.diskDir)).dev;
   const devices = await Promise.all(opts.datanodeDirs.map(async (d) => (await stat(d)).dev));
@@ -316,6 +318,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
       sameDevice,
       verifiedBytes,
       runId,
+      machine: machine.finish(),
       phases,
     };
   } finally {

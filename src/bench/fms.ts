@@ -21,7 +21,7 @@ import type { TandemClient } from '../client/tandem-client.js';
 import type { CreateResult } from '../namespace/ops.js';
 import type { PipelineAnswer } from '../filemeta/ops.js';
 import { TandemError } from '../errors.js';
-import { startCpuMeter, type CpuReport } from './cpu.js';
+import { noteMachine, startCpuMeter, type CpuReport, type MachineNote } from './cpu.js';
 import { runWindow } from './window.js';
 
 const DIRS = 100;
@@ -57,6 +57,7 @@ export interface FileMetaBenchResult {
   /** CPU time the cluster and the benchmark spent per call (µs): what two cores can sustain at most is 2 s / this. */
   cpuUsPerCall: number | null;
   runId: string;
+  machine: MachineNote;
 }
 
 function percentile(values: Float64Array, p: number): number {
@@ -109,6 +110,7 @@ export async function runFileMetaBench(client: TandemClient, opts: FileMetaBench
       if (warm.errors > 0) throw new TandemError('INTERNAL', `warm-up failed ${warm.errors} times: ${warm.firstError}`);
     }
     progress(`timed: ${n} files, addBlock + complete each, window ${window}, over ${Object.keys(filesPerShard).join(', ')}`);
+    const machine = noteMachine();
     const meter = opts.pids ? startCpuMeter(opts.pids) : null;
     const started = performance.now();
     const result = await runWindow(n, window, (i) => fileOp(i, true));
@@ -132,6 +134,7 @@ export async function runFileMetaBench(client: TandemClient, opts: FileMetaBench
       cpu,
       cpuUsPerCall: cpu === null ? null : Math.round((cpu.watchedCpuMs * 1000) / (2 * n)),
       runId,
+      machine: machine.finish(),
     };
   } finally {
     if (!opts.keep) await client.delete(root, { recursive: true }).catch((err: unknown) => progress(`could not delete ${root}: ${(err as Error).message}`));

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { runDataBench } from '../bench/data.js';
-import { clusterProcesses, formatCpu } from '../bench/cpu.js';
+import { clusterProcesses, formatCpu, formatMachine } from '../bench/cpu.js';
 import { runFileMetaBench } from '../bench/fms.js';
 import { readClusterFile } from './cluster-address.js';
 import { parsePositiveInt, printJson, withClient } from './common.js';
@@ -54,6 +54,8 @@ export function registerDataBenches(bench: Command, progress: (line: string) => 
         }
         const lines = [
           `data path, ${r.files} files × ${r.sizeMB} MiB per replication factor, blocks of ${r.blockMB} MiB (run ${r.runId}; datanodes in ${dirname(datanodeDirs[0] ?? diskDir)})`,
+          `  command: tandem bench data --cluster ${flags.cluster} --size-mb ${flags.sizeMb} --files ${flags.files} --block-mb ${flags.blockMb}${flags.keepCache ? ' --keep-cache' : ''}`,
+          `  machine: ${formatMachine(r.machine)}`,
           `  write, replication 1   ${r.writeMBps1} MiB/s`,
           `  write, replication 3   ${r.writeMBps3} MiB/s  (the disk wrote ${Math.round(r.writeMBps3 * 3 * 10) / 10} MiB/s: ${Math.round(r.diskRatioWrite3 * 100)}% of its sequential write)`,
           `  read (replication 3)   ${r.readMBps} MiB/s  (${Math.round(r.diskRatioRead * 100)}% of the disk's sequential read); replication 1: ${r.readMBps1} MiB/s`,
@@ -98,6 +100,8 @@ export function registerDataBenches(bench: Command, progress: (line: string) => 
         process.stdout.write(
           [
             `fms: ${r.n} files over ${r.shards} FMS shard(s) (${Object.entries(r.filesPerShard).map(([s, c]) => `${s}: ${c}`).join(', ')}), window ${r.window}`,
+            `  command: tandem bench fms --cluster ${flags.cluster} --n ${flags.n} --window ${flags.window}${flags.warmup === undefined ? '' : ` --warmup ${flags.warmup}`}`,
+            `  machine: ${formatMachine(r.machine)}`,
             `  ${r.callsPerSec} calls/s (addBlock + complete, ${r.filesPerSec} files/s), ${r.errors} errors`,
             `  addBlock p50 ${r.addBlockP50Ms} ms, p99 ${r.addBlockP99Ms} ms; complete p50 ${r.completeP50Ms} ms, p99 ${r.completeP99Ms} ms`,
             ...(r.cpu ? [`  ${r.cpuUsPerCall} µs of CPU per call (cluster + bench); ${formatCpu(r.cpu, 10)}`] : []),
