@@ -8,7 +8,9 @@
 //      a time, each a stream of 1 MiB pieces (every block is fsynced once, at finalize);
 //   3. the page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`, when allowed);
 //      disk read: the disk file read back in 4 MiB pieces; then every file read back
-//      through the cluster and compared byte for byte with what was written.
+//      through the cluster and compared byte for byte with what was written (readMBps,
+//      readMBps1: readFileReusing, which reuses its buffers as dd does), and the
+//      replication-3 files once more through openFile's Readable (readMBpsStream).
 //
 // When the cache cannot be dropped (not root, a container), both reads come from the page
 // cache (everything was just written, and a replica or the disk file is read the same
@@ -70,6 +72,8 @@ export interface DataBenchResult {
   readMBps: number;
   /** Reading the replication-1 files. */
   readMBps1: number;
+  /** Reading the replication-3 files through openFile's Readable (a fresh buffer per piece). */
+  readMBpsStream: number;
   diskWriteMBps: number;
   diskReadMBps: number;
   /** writeMBps3 × 3 / diskWriteMBps: the share of the disk's write speed the pipeline reached. */
@@ -87,7 +91,7 @@ export interface DataBenchResult {
   verifiedBytes: number;
   runId: string;
   machine: MachineNote;
-  phases: Record<'diskWrite' | 'write1' | 'write3' | 'diskRead' | 'read3' | 'read1', PhaseFigure>;
+  phases: Record<'diskWrite' | 'write1' | 'write3' | 'diskRead' | 'read3' | 'read1' | 'read3Stream', PhaseFigure>;
 }
 
 /** The deterministic content of the benchmark's files: a random seed piece, stamped per piece. */
@@ -252,12 +256,17 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     return ms;
   };
 
-  const readFiles = (replication: number): Promise<void> =>
+  /**
+   * Reads the files back, comparing every piece. `reusing`: through readFileReusing — each
+   * piece is compared before the next is asked for, so the reader reuses its buffers as dd
+   * does; else through openFile, the Readable that hands out a fresh buffer per piece.
+   */
+  const readFiles = (replication: number, reusing = true): Promise<void> =>
     (async () => {
       for (let f = 0; f < files; f++) {
         let offset = 0;
-        // Each piece is compared before the next is asked for, so the reader may reuse its buffers (as dd does).
-        for await (const piece of client.readFileReusing(pathOf(replication, f))) {
+        const pieces: AsyncIterable<Buffer> = reusing ? client.readFileReusing(pathOf(replication, f)) : await client.openFile(pathOf(replication, f));
+        for await (const piece of pieces) {
           content.verify(fileIndex(replication, f), offset, piece);
           offset += piece.length;
         }
@@ -300,13 +309,17 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     if (cacheDropped) await dropPageCache();
     progress(`reading back (and comparing) the replication-1 files`);
     const read1 = await timed(totalBytes, opts.pids, () => readFiles(1));
+    if (cacheDropped) await dropPageCache();
+    progress(`reading back (and comparing) the replication-3 files again, through the Readable of openFile`);
+    const read3Stream = await timed(totalBytes, opts.pids, () => readFiles(3, false));
 
-    const phases = { diskWrite: phaseDiskWrite, write1, write3, diskRead: phaseDiskRead, read3, read1 };
+    const phases = { diskWrite: phaseDiskWrite, write1, write3, diskRead: phaseDiskRead, read3, read1, read3Stream };
     return {
       writeMBps1: write1.MBps,
       writeMBps3: write3.MBps,
       readMBps: read3.MBps,
       readMBps1: read1.MBps,
+      readMBpsStream: read3Stream.MBps,
       diskWriteMBps: phaseDiskWrite.MBps,
       diskReadMBps: phaseDiskRead.MBps,
       diskRatioWrite3: round3((write3.MBps * 3) / phaseDiskWrite.MBps),

@@ -58,7 +58,8 @@ export function registerDataBenches(bench: Command, progress: (line: string) => 
           `  machine: ${formatMachine(r.machine)}`,
           `  write, replication 1   ${r.writeMBps1} MiB/s`,
           `  write, replication 3   ${r.writeMBps3} MiB/s  (the disk wrote ${Math.round(r.writeMBps3 * 3 * 10) / 10} MiB/s: ${Math.round(r.diskRatioWrite3 * 100)}% of its sequential write)`,
-          `  read (replication 3)   ${r.readMBps} MiB/s  (${Math.round(r.diskRatioRead * 100)}% of the disk's sequential read); replication 1: ${r.readMBps1} MiB/s`,
+          `  read (replication 3)   ${r.readMBps} MiB/s  (${Math.round(r.diskRatioRead * 100)}% of the disk's sequential read); replication 1: ${r.readMBps1} MiB/s; ` +
+            `through a Readable: ${r.readMBpsStream} MiB/s`,
           `  disk, sequential       write ${r.diskWriteMBps} MiB/s (4 MiB writes, fsync at the end), read ${r.diskReadMBps} MiB/s (4 MiB reads)`,
           `  page cache ${r.cacheDropped ? 'dropped before each read: reads come from the disk' : 'NOT dropped: both reads come from memory'}; ` +
             `${r.verifiedBytes} bytes read back and compared${r.sameDevice ? '' : '; WARNING: the datanodes are not on the disk file\'s device'}`,

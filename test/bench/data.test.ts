@@ -87,17 +87,17 @@ test('bench content: a piece read back anywhere, in any cutting, matches; a chan
 
 test('tandem bench data --json: write and read figures next to the disk\'s, every byte read back compared', { timeout: 90_000 }, async () => {
   const r = await benchJson(['data', '--size-mb', '3', '--files', '2', '--block-mb', '2', '--keep-cache']);
-  for (const key of ['writeMBps1', 'writeMBps3', 'readMBps', 'readMBps1', 'diskWriteMBps', 'diskReadMBps', 'diskRatioWrite3', 'diskRatioRead']) {
+  for (const key of ['writeMBps1', 'writeMBps3', 'readMBps', 'readMBps1', 'readMBpsStream', 'diskWriteMBps', 'diskReadMBps', 'diskRatioWrite3', 'diskRatioRead']) {
     assert.equal(typeof r[key], 'number', `${key} is a number: ${JSON.stringify(r)}`);
     assert.ok((r[key] as number) > 0, `${key} > 0`);
   }
-  // Both replication factors' files, 2 × 3 MiB each, were read back and compared byte for byte.
-  assert.equal(r.verifiedBytes, 2 * 2 * 3 * 2 ** 20);
+  // Both replication factors' files, 2 × 3 MiB each, were read back and compared byte for byte (the replication-3 ones twice).
+  assert.equal(r.verifiedBytes, 3 * 2 * 3 * 2 ** 20);
   assert.equal(r.files, 2);
   assert.equal(r.sizeMB, 3);
   assert.equal(r.cacheDropped, false, 'asked to keep the page cache');
   assert.equal(r.sameDevice, true, 'the disk file sits beside the datanodes');
-  assert.deepEqual(Object.keys(r.phaseMs as object).sort(), ['diskRead', 'diskWrite', 'read1', 'read3', 'write1', 'write3']);
+  assert.deepEqual(Object.keys(r.phaseMs as object).sort(), ['diskRead', 'diskWrite', 'read1', 'read3', 'read3Stream', 'write1', 'write3']);
   // The benchmark removes its files: the namespace holds no /bench-data/<run> any more.
   const client = cluster.client();
   try {
