@@ -5,6 +5,7 @@ import { KILL_MODES, KILL_TARGETS, REPLICATION_MAX, runChaosBench, WORKERS_MAX, 
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
+import { registerDataBenches } from './bench-data.js';
 import { clusterOptions, parseNonNegativeInt, parsePositiveInt, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 
 const progress = (line: string): void => {
@@ -44,6 +45,8 @@ export function registerBench(program: Command): void {
         }
       }),
     );
+
+  registerDataBenches(bench, progress);
 
   clusterOptions(bench.command('verify').description('check that every acknowledged path in an ack log exists'))
     .requiredOption('--ack-log <file>', 'ack log written by bench meta --ack-log')

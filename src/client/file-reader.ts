@@ -34,6 +34,8 @@ export interface FileReadOptions {
   length?: number;
   /** The file's length in the namespace: a file of length 0 may be unknown to the FMS (it never had a block). */
   namespaceLength?: number;
+  /** Each yielded Buffer is valid only until the next iteration (readBlock's reuseBuffers): for readers that consume as they go. */
+  reuseBuffers?: boolean;
   /** Called when a replica starts serving a block from `offset` (a block offset), and when one fails (for logs and tests). */
   onReplica?: (block: string, datanode: string, offset: number) => void;
   onReplicaError?: (block: string, datanode: string, error: Error) => void;
@@ -82,7 +84,7 @@ export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buff
       }
       opts.onReplica?.(block.blockId, replica.id, position);
       try {
-        for await (const piece of readBlock(replica.data, block.blockId, block.genStamp, position, stop - position)) {
+        for await (const piece of readBlock(replica.data, block.blockId, block.genStamp, position, stop - position, undefined, { reuseBuffers: opts.reuseBuffers === true })) {
           position += piece.length;
           yield piece;
         }

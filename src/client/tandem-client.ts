@@ -196,11 +196,42 @@ export class TandemClient {
 
   /** The bytes of a file, in order, checked against their CRC32Cs (a Readable). `on*` tell which replica serves or failed. */
   async openFile(path: string, range: OpenFileOptions = {}): Promise<Readable> {
+    return Readable.from(readFileBytes({ ...(await this.fileToRead(path)), ...range }), { objectMode: false });
+  }
+
+  /** What readFileBytes needs to read the file at `path`. */
+  private async fileToRead(path: string): Promise<{ fileId: number; fms: ShardCaller; caller: { user: string; groups: string[] }; namespaceLength: number }> {
     const info = await this.getFileInfo(path);
     if (info === null) throw new TandemError('NOT_FOUND', `cannot open ${JSON.stringify(path)}: no such file`);
     if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `cannot open ${JSON.stringify(path)}: it is a directory`);
-    const fms = await this.fmsOfPool(info.pool);
-    return Readable.from(readFileBytes({ fileId: info.fileId, fms, caller: this.caller(), namespaceLength: info.length, ...range }), { objectMode: false });
+    return { fileId: info.fileId, fms: await this.fmsOfPool(info.pool), caller: this.caller(), namespaceLength: info.length };
+  }
+
+  /**
+   * Calls a mutating method of the FMS shard that owns `pool` with this client's envelope
+   * (caller, clientId, a callId fixed once so retries are answered by the retry cache).
+   * For tools and benchmarks that drive the FMS without moving data (bench fms).
+   */
+  async callFileMeta<T>(pool: number, method: string, args: Record<string, unknown>): Promise<T> {
+    const fms = await this.fmsOfPool(pool);
+    return fms.call<T>(method, { ...args, ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ });
+  }
+
+  /** The FMS shard that owns `pool`. */
+  async fileMetaShardOf(pool: number): Promise<string> {
+    await this.fmsOfPool(pool);
+    return shardOfPool(this.poolMap!, pool);
+  }
+
+  /**
+   * The bytes of a file like openFile, as an async iterator whose Buffers are valid only
+   * until the next iteration: the reader receives into a few buffers used over and over
+   * (like `read(buffer)` on a file handle), so it allocates nothing per MiB. For consumers
+   * that process each piece before asking for the next (checksums, comparisons, writing it
+   * out and awaiting); copy what you keep.
+   */
+  async *readFileReusing(path: string, range: { offset?: number; length?: number } = {}): AsyncGenerator<Buffer> {
+    yield* readFileBytes({ ...(await this.fileToRead(path)), reuseBuffers: true, ...range });
   }
 
   /** A file's blocks and the live datanodes holding each (finalized replicas first). */

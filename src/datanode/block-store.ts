@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { fsyncDirectory, truncateFileSync, writeFully, TEMP_SUFFIX } from '../replication/storage-layout.js';
-import { CRC_BYTES, chunkCount, computeChunkCrcs, findBadChunk } from './chunk-checksums.js';
+import { CRC_BYTES, chunkCount, computeChunkCrcs, findBadChunk, findBadChunkInParts, partsBytes } from './chunk-checksums.js';
 import { DEFAULT_DATANODE_CONFIG, type DatanodeConfig } from './config.js';
 
 export const META_MAGIC = 'TBLK';
@@ -112,6 +112,27 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** pwritev of `buffers` at `position`, again for what a short write left. */
+async function writevFully(handle: FileHandle, buffers: readonly Buffer[], position: number): Promise<void> {
+  let left = buffers;
+  let at = position;
+  while (left.length > 0) {
+    const { bytesWritten } = await handle.writev(left as Buffer[], at);
+    if (bytesWritten <= 0) throw new Error(`writev returned ${bytesWritten} bytes`);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of left) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    left = rest;
+  }
 }
 
 export class BlockStore {
@@ -519,6 +540,10 @@ export class ReplicaWriter {
   private tail: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
   private closed: Promise<void> | null = null;
+  /** Bytes written since the last write-behind flush started. */
+  private unflushedBytes = 0;
+  /** The write-behind fdatasync in flight, if any (at most one). */
+  private flushing: Promise<void> | null = null;
 
   constructor(
     private readonly store: BlockStore,
@@ -544,46 +569,70 @@ export class ReplicaWriter {
   }
 
   /**
-   * Queues `data` (with one CRC per chunk in `crcs`) at `offset`. Throws at once, writing
-   * nothing: INVALID_ARGUMENT unless offset is the accepted length and on a chunk boundary,
-   * CHECKSUM_MISMATCH when a chunk fails its CRC. The promise settles when the bytes are written.
+   * Queues `data` (with one CRC per chunk in `crcs`) at `offset`. `data` is one buffer or
+   * consecutive parts of one piece (the socket reads a packet came in, written with one
+   * pwritev). Throws at once, writing nothing: INVALID_ARGUMENT unless offset is the
+   * accepted length and on a chunk boundary, CHECKSUM_MISMATCH when a chunk fails its CRC.
+   * The promise settles when the bytes are written (to the page cache).
    */
-  append(offset: number, data: Buffer, crcs: Buffer): Promise<void> {
+  append(offset: number, data: Buffer | readonly Buffer[], crcs: Buffer): Promise<void> {
     this.usable();
     const { chunkBytes, blockBytesMax } = this.store.config;
     const blockId = this.replica.blockId;
+    const parts = Buffer.isBuffer(data) ? [data] : data;
+    const dataBytes = partsBytes(parts);
     if (offset !== this.acceptedLength) throw new TandemError('INVALID_ARGUMENT', `append to ${blockId} at ${offset}, expected ${this.acceptedLength}`);
     if (offset % chunkBytes !== 0) {
       throw new TandemError('INVALID_ARGUMENT', `append to ${blockId} at ${offset}: not on a chunk boundary (only a block's final piece ends mid-chunk)`);
     }
-    if (offset + data.length > blockBytesMax) throw new TandemError('INVALID_ARGUMENT', `block ${blockId} would exceed ${blockBytesMax} bytes`);
-    if (crcs.length !== chunkCount(data.length, chunkBytes) * CRC_BYTES) {
-      throw new TandemError('INVALID_ARGUMENT', `${crcs.length / CRC_BYTES} CRCs for ${data.length} bytes of ${blockId}`);
+    if (offset + dataBytes > blockBytesMax) throw new TandemError('INVALID_ARGUMENT', `block ${blockId} would exceed ${blockBytesMax} bytes`);
+    if (crcs.length !== chunkCount(dataBytes, chunkBytes) * CRC_BYTES) {
+      throw new TandemError('INVALID_ARGUMENT', `${crcs.length / CRC_BYTES} CRCs for ${dataBytes} bytes of ${blockId}`);
     }
-    const bad = findBadChunk(data, crcs, chunkBytes);
+    const bad = findBadChunkInParts(parts, crcs, chunkBytes);
     if (bad >= 0) throw new TandemError('CHECKSUM_MISMATCH', `chunk ${offset / chunkBytes + bad} of ${blockId} failed its CRC32C on arrival`);
-    this.acceptedLength = offset + data.length;
+    this.acceptedLength = offset + dataBytes;
     const write = this.tail.then(async () => {
       if (this.failure !== null) throw this.failure;
       try {
-        await Promise.all([
-          writeFully(this.data, [data], offset),
-          writeFully(this.meta, [crcs], META_HEADER_BYTES + (offset / chunkBytes) * CRC_BYTES),
-        ]);
+        await Promise.all([writevFully(this.data, parts, offset), writeFully(this.meta, [crcs], META_HEADER_BYTES + (offset / chunkBytes) * CRC_BYTES)]);
       } catch (err) {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
         throw err;
       }
-      this.replica.length = offset + data.length;
+      this.replica.length = offset + dataBytes;
+      this.writeBehind(dataBytes);
     });
     this.tail = write.catch(() => undefined);
     return write;
+  }
+
+  /**
+   * Write-behind: every writeBehindBytes written, the data file's dirty pages start for the
+   * disk (an fdatasync nobody waits for, one at a time) while packets keep arriving, so the
+   * fsync at finalize has little left to do and the pipeline does not stall on it at each
+   * block's end (HDFS's "sync behind writes"). Durability still comes only from sync().
+   */
+  private writeBehind(bytes: number): void {
+    this.unflushedBytes += bytes;
+    if (this.flushing !== null || this.unflushedBytes < this.store.config.writeBehindBytes) return;
+    this.unflushedBytes = 0;
+    this.flushing = this.data.datasync().then(
+      () => {
+        this.flushing = null;
+      },
+      (err: unknown) => {
+        this.flushing = null;
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+      },
+    );
   }
 
   /** Waits for queued appends, then fsyncs data and meta. */
   async sync(): Promise<void> {
     this.usable();
     await this.tail;
+    await this.flushing;
     if (this.failure !== null) throw this.failure;
     await Promise.all([this.data.sync(), this.meta.sync()]);
   }
@@ -600,6 +649,7 @@ export class ReplicaWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       await this.tail;
+      await this.flushing;
       await Promise.allSettled([this.data.close(), this.meta.close()]);
       if (this.replica.writer === this) this.replica.writer = null;
     })();
@@ -623,10 +673,29 @@ export class ReplicaReader implements AsyncIterable<BlockPiece> {
     private readonly packetBytes: number,
   ) {}
 
-  private async readPiece(offset: number): Promise<BlockPiece> {
-    const bytes = Math.min(this.packetBytes, this.end - offset);
-    const data = Buffer.allocUnsafe(bytes);
-    const crcs = Buffer.allocUnsafe(chunkCount(bytes, this.chunkBytes) * CRC_BYTES);
+  /** Bytes of the piece that starts at `offset` (chunk-aligned, within [start, end)). */
+  pieceBytesAt(offset: number): number {
+    return Math.min(this.packetBytes, this.end - offset);
+  }
+
+  /**
+   * Reads the piece at `offset` into `into` from `at` on: its CRCs, then its data, so a
+   * caller that leaves room in front for a packet header sends the whole packet as one
+   * buffer, and can reuse `into` for the next one.
+   */
+  async readPieceInto(offset: number, into: Buffer, at: number): Promise<BlockPiece> {
+    const bytes = this.pieceBytesAt(offset);
+    const crcBytes = chunkCount(bytes, this.chunkBytes) * CRC_BYTES;
+    return this.readPieceTo(offset, into.subarray(at + crcBytes, at + crcBytes + bytes), into.subarray(at, at + crcBytes));
+  }
+
+  private readPiece(offset: number): Promise<BlockPiece> {
+    const bytes = this.pieceBytesAt(offset);
+    return this.readPieceTo(offset, Buffer.allocUnsafe(bytes), Buffer.allocUnsafe(chunkCount(bytes, this.chunkBytes) * CRC_BYTES));
+  }
+
+  private async readPieceTo(offset: number, data: Buffer, crcs: Buffer): Promise<BlockPiece> {
+    if (this.closed) throw new TandemError('INVALID_ARGUMENT', `the reader of ${this.blockId} is closed`);
     const [dataRead, crcsRead] = await Promise.all([
       readFully(this.data, data, offset),
       readFully(this.meta, crcs, META_HEADER_BYTES + (offset / this.chunkBytes) * CRC_BYTES),

@@ -34,3 +34,37 @@ export function findBadChunk(data: Buffer, crcs: Buffer, chunkBytes: number): nu
   }
   return -1;
 }
+
+/**
+ * findBadChunk over data given as consecutive parts (views of the socket reads a packet
+ * arrived in), so a packet need not be copied into one buffer to be checked: a chunk that
+ * spans two parts has its CRC32C carried from one to the next.
+ */
+export function findBadChunkInParts(parts: readonly Buffer[], crcs: Buffer, chunkBytes: number): number {
+  let chunk = 0;
+  let inChunk = 0;
+  let crc = 0;
+  for (const part of parts) {
+    for (let pos = 0; pos < part.length; ) {
+      const take = Math.min(chunkBytes - inChunk, part.length - pos);
+      crc = crc32c(pos === 0 && take === part.length ? part : part.subarray(pos, pos + take), crc);
+      inChunk += take;
+      pos += take;
+      if (inChunk === chunkBytes) {
+        if (crc !== crcs.readUInt32BE(chunk * CRC_BYTES)) return chunk;
+        chunk++;
+        inChunk = 0;
+        crc = 0;
+      }
+    }
+  }
+  if (inChunk > 0 && crc !== crcs.readUInt32BE(chunk * CRC_BYTES)) return chunk;
+  return -1;
+}
+
+/** Total bytes of `parts`. */
+export function partsBytes(parts: readonly Buffer[]): number {
+  let bytes = 0;
+  for (const part of parts) bytes += part.length;
+  return bytes;
+}

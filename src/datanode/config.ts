@@ -24,6 +24,8 @@ export interface DatanodeConfig {
   copiesInFlightMax: number;
   /** Copies waiting to run, at most; more are dropped (the FMS asks again after its pending timeout). */
   copiesQueuedMax: number;
+  /** A replica being written starts its dirty pages for the disk after every this many bytes (write-behind; durability still comes at finalize). */
+  writeBehindBytes: number;
 }
 
 export const DEFAULT_DATANODE_CONFIG: Readonly<DatanodeConfig> = Object.freeze({
@@ -38,6 +40,7 @@ export const DEFAULT_DATANODE_CONFIG: Readonly<DatanodeConfig> = Object.freeze({
   pipelineTargetsMax: 16,
   copiesInFlightMax: 2,
   copiesQueuedMax: 256,
+  writeBehindBytes: 8 << 20,
 });
 
 /** The defaults with some limits replaced (tests shrink them); checks the ones that must agree. */

@@ -46,6 +46,19 @@ export interface Packet {
   data: Buffer;
 }
 
+/**
+ * A packet whose data is the views of the socket reads it arrived in (`parts`, in order),
+ * never copied into one buffer: a datanode checks, forwards and stores it part by part.
+ */
+export interface PacketParts {
+  seq: number;
+  last: boolean;
+  offset: number;
+  crcs: Buffer;
+  parts: Buffer[];
+  dataBytes: number;
+}
+
 export interface Ack {
   seq: number;
   status: number;
@@ -146,14 +159,19 @@ export function errorResponse(err: unknown, failedIndex?: number): TransferRespo
  */
 export function encodePacketHead(seq: number, last: boolean, offset: number, dataBytes: number, crcs: Buffer): Buffer {
   const head = Buffer.allocUnsafe(PACKET_HEADER_BYTES + crcs.length);
-  head.writeUInt32BE(seq >>> 0, 0);
-  head.writeUInt32BE(last ? PACKET_FLAG_LAST : 0, 4);
-  head.writeUInt32BE(Math.floor(offset / 2 ** 32), 8);
-  head.writeUInt32BE(offset % 2 ** 32, 12);
-  head.writeUInt32BE(dataBytes, 16);
-  head.writeUInt32BE(crcs.length / CRC_BYTES, 20);
+  writePacketHeader(head, seq, last, offset, dataBytes, crcs.length / CRC_BYTES);
   crcs.copy(head, PACKET_HEADER_BYTES);
   return head;
+}
+
+/** Writes a packet header into the first 24 bytes of `buf` (its CRCs and data follow there). */
+export function writePacketHeader(buf: Buffer, seq: number, last: boolean, offset: number, dataBytes: number, chunks: number): void {
+  buf.writeUInt32BE(seq >>> 0, 0);
+  buf.writeUInt32BE(last ? PACKET_FLAG_LAST : 0, 4);
+  buf.writeUInt32BE(Math.floor(offset / 2 ** 32), 8);
+  buf.writeUInt32BE(offset % 2 ** 32, 12);
+  buf.writeUInt32BE(dataBytes, 16);
+  buf.writeUInt32BE(chunks, 20);
 }
 
 export function encodeAck(ack: Ack): Buffer {
@@ -170,12 +188,31 @@ export interface DecoderLimits {
   chunkBytes: number;
 }
 
-interface PacketHeader {
+export interface PacketHeader {
   seq: number;
   last: boolean;
   offset: number;
   dataBytes: number;
   crcBytes: number;
+}
+
+/** Reads and checks a 24-byte packet header; FRAME_TOO_LARGE / MALFORMED_FRAME when it breaks the limits. */
+export function decodePacketHeader(head: Buffer, limits: DecoderLimits): PacketHeader {
+  const seq = head.readUInt32BE(0);
+  const flags = head.readUInt32BE(4);
+  const offsetHigh = head.readUInt32BE(8);
+  const offsetLow = head.readUInt32BE(12);
+  const dataBytes = head.readUInt32BE(16);
+  const chunks = head.readUInt32BE(20);
+  if ((flags & ~PACKET_FLAG_LAST) !== 0) throw new TandemError('MALFORMED_FRAME', `packet ${seq} has unknown flags ${flags}`);
+  if (offsetHigh >= OFFSET_HIGH_MAX) throw new TandemError('MALFORMED_FRAME', `packet ${seq} has an offset past 2^53`);
+  if (dataBytes > limits.packetDataBytesMax) {
+    throw new TandemError('FRAME_TOO_LARGE', `packet ${seq} carries ${dataBytes} bytes, over the limit of ${limits.packetDataBytesMax}`);
+  }
+  if (chunks !== chunkCount(dataBytes, limits.chunkBytes)) {
+    throw new TandemError('MALFORMED_FRAME', `packet ${seq} has ${chunks} CRCs for ${dataBytes} bytes (chunks of ${limits.chunkBytes})`);
+  }
+  return { seq, last: flags === PACKET_FLAG_LAST, offset: offsetHigh * 2 ** 32 + offsetLow, dataBytes, crcBytes: chunks * CRC_BYTES };
 }
 
 /**
@@ -234,8 +271,17 @@ export class TransferDecoder {
     }
   }
 
-  /** The next whole packet, or undefined until it is whole. */
+  /** The next whole packet with its data in one buffer (a view when it arrived in one chunk, else a copy), or undefined until it is whole. */
   nextPacket(): Packet | undefined {
+    const packet = this.nextPacketParts();
+    if (packet === undefined) return undefined;
+    const { parts } = packet;
+    const data = parts.length === 1 ? parts[0]! : parts.length === 0 ? Buffer.alloc(0) : Buffer.concat(parts, packet.dataBytes);
+    return { seq: packet.seq, last: packet.last, offset: packet.offset, crcs: packet.crcs, data };
+  }
+
+  /** The next whole packet with its data as views of the pushed chunks (no copy), or undefined until it is whole. */
+  nextPacketParts(): PacketParts | undefined {
     if (this.failed !== null) throw this.failed;
     if (this.packetHeader === null) {
       if (this.bufferedBytes < PACKET_HEADER_BYTES) return undefined;
@@ -245,26 +291,17 @@ export class TransferDecoder {
     if (this.bufferedBytes < header.crcBytes + header.dataBytes) return undefined;
     this.packetHeader = null;
     const crcs = this.take(header.crcBytes);
-    const data = this.take(header.dataBytes);
-    return { seq: header.seq, last: header.last, offset: header.offset, crcs, data };
+    const parts = this.takeParts(header.dataBytes);
+    return { seq: header.seq, last: header.last, offset: header.offset, crcs, parts, dataBytes: header.dataBytes };
   }
 
   private parsePacketHeader(head: Buffer): PacketHeader {
-    const seq = head.readUInt32BE(0);
-    const flags = head.readUInt32BE(4);
-    const offsetHigh = head.readUInt32BE(8);
-    const offsetLow = head.readUInt32BE(12);
-    const dataBytes = head.readUInt32BE(16);
-    const chunks = head.readUInt32BE(20);
-    if ((flags & ~PACKET_FLAG_LAST) !== 0) this.fail('MALFORMED_FRAME', `packet ${seq} has unknown flags ${flags}`);
-    if (offsetHigh >= OFFSET_HIGH_MAX) this.fail('MALFORMED_FRAME', `packet ${seq} has an offset past 2^53`);
-    if (dataBytes > this.limits.packetDataBytesMax) {
-      this.fail('FRAME_TOO_LARGE', `packet ${seq} carries ${dataBytes} bytes, over the limit of ${this.limits.packetDataBytesMax}`);
+    try {
+      return decodePacketHeader(head, this.limits);
+    } catch (err) {
+      const e = err as TandemError;
+      this.fail(e.code === 'FRAME_TOO_LARGE' ? 'FRAME_TOO_LARGE' : 'MALFORMED_FRAME', e.message);
     }
-    if (chunks !== chunkCount(dataBytes, this.limits.chunkBytes)) {
-      this.fail('MALFORMED_FRAME', `packet ${seq} has ${chunks} CRCs for ${dataBytes} bytes (chunks of ${this.limits.chunkBytes})`);
-    }
-    return { seq, last: flags === PACKET_FLAG_LAST, offset: offsetHigh * 2 ** 32 + offsetLow, dataBytes, crcBytes: chunks * CRC_BYTES };
   }
 
   /** The next ack, or undefined until 12 bytes are here. */
@@ -273,6 +310,25 @@ export class TransferDecoder {
     if (this.bufferedBytes < ACK_BYTES) return undefined;
     const buf = this.take(ACK_BYTES);
     return { seq: buf.readUInt32BE(0), status: buf.readUInt32BE(4), okReplicas: buf.readUInt32BE(8) };
+  }
+
+  /** Removes the next `byteCount` bytes and returns them as views of the chunks holding them; the caller checked they are buffered. */
+  private takeParts(byteCount: number): Buffer[] {
+    const parts: Buffer[] = [];
+    this.bufferedBytes -= byteCount;
+    for (let left = byteCount; left > 0; ) {
+      const chunk = this.chunks[0];
+      if (chunk === undefined) throw new Error('invariant broken: TransferDecoder took more bytes than buffered');
+      const end = Math.min(chunk.length, this.headOffset + left);
+      parts.push(this.headOffset === 0 && end === chunk.length ? chunk : chunk.subarray(this.headOffset, end));
+      left -= end - this.headOffset;
+      this.headOffset = end;
+      if (this.headOffset === chunk.length) {
+        this.chunks.shift();
+        this.headOffset = 0;
+      }
+    }
+    return parts;
   }
 
   /** Removes and returns the next `byteCount` bytes; the caller checked they are buffered. */

@@ -19,19 +19,21 @@ import net from 'node:net';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { BlockStore, ReplicaInfo, ReplicaWriter } from './block-store.js';
-import { computeChunkCrcs, findBadChunk } from './chunk-checksums.js';
+import { CRC_BYTES, chunkCount, computeChunkCrcs, findBadChunk } from './chunk-checksums.js';
 import { DEFAULT_DATANODE_CONFIG, type DatanodeConfig } from './config.js';
 import {
   ACK_STATUS,
+  PACKET_HEADER_BYTES,
   TransferDecoder,
   encodeAck,
   encodeMessage,
   encodePacketHead,
   errorResponse,
   parseRequest,
+  writePacketHeader,
   type Ack,
   type CopyRequest,
-  type Packet,
+  type PacketParts,
   type ReadRequest,
   type TransferResponse,
   type WriteRequest,
@@ -54,6 +56,7 @@ interface Context {
   store: BlockStore;
   log: Logger;
   config: DatanodeConfig;
+  readBuffers: PacketBufferPool;
   onBlockFinalized: (replica: ReplicaInfo) => void;
   onCorruptReplica: (blockId: string) => void;
 }
@@ -71,10 +74,12 @@ export class DataTransferServer {
   ) {}
 
   static async start(options: DataTransferServerOptions): Promise<DataTransferServer> {
+    const config = options.config ?? DEFAULT_DATANODE_CONFIG;
     const context: Context = {
       store: options.store,
       log: options.log,
-      config: options.config ?? DEFAULT_DATANODE_CONFIG,
+      config,
+      readBuffers: packetBufferPool(config),
       onBlockFinalized: options.onBlockFinalized ?? (() => undefined),
       onCorruptReplica: options.onCorruptReplica ?? (() => undefined),
     };
@@ -293,9 +298,9 @@ class WriteTransfer {
   private receivePackets(): void {
     const window = this.context.config.packetsInFlightMax;
     while (!this.ended && !this.lastReceived && !this.refused && this.pending.length < window) {
-      let packet: Packet | undefined;
+      let packet: PacketParts | undefined;
       try {
-        packet = this.decoder.nextPacket();
+        packet = this.decoder.nextPacketParts();
       } catch (err) {
         this.abortWith(ACK_STATUS.ERROR, `malformed packet from upstream: ${(err as Error).message}`);
         return;
@@ -309,22 +314,22 @@ class WriteTransfer {
     else this.upstream.resume();
   }
 
-  private receive(packet: Packet): void {
+  private receive(packet: PacketParts): void {
     const writer = this.writer as ReplicaWriter;
     if (packet.seq !== this.expectedSeq) {
       this.abortWith(ACK_STATUS.ERROR, `packet ${packet.seq} arrived, expected ${this.expectedSeq}`);
       return;
     }
     this.expectedSeq++;
-    const entry: PendingPacket = { seq: packet.seq, dataBytes: packet.data.length, last: packet.last, localDone: false, localError: null, downstreamAck: null };
+    const entry: PendingPacket = { seq: packet.seq, dataBytes: packet.dataBytes, last: packet.last, localDone: false, localError: null, downstreamAck: null };
     let local: Promise<unknown>;
     try {
       if (packet.last) {
-        if (packet.data.length > 0) throw new TandemError('MALFORMED_FRAME', 'the last packet carries data');
+        if (packet.dataBytes > 0) throw new TandemError('MALFORMED_FRAME', 'the last packet carries data');
         this.lastReceived = true;
         local = this.request.finalize ? writer.finalize().then((replica) => this.context.onBlockFinalized(replica)) : writer.sync().then(() => writer.close());
       } else {
-        local = writer.append(packet.offset, packet.data, packet.crcs);
+        local = writer.append(packet.offset, packet.parts, packet.crcs);
       }
     } catch (err) {
       // A bad CRC or offset: refused before it goes any further down.
@@ -338,9 +343,10 @@ class WriteTransfer {
     }
     const downstream = this.downstream;
     if (downstream !== null && !this.downstreamLost) {
+      // Corked: the header and the parts leave in one writev, with no copy into one buffer.
       downstream.cork();
-      downstream.write(encodePacketHead(packet.seq, packet.last, packet.offset, packet.data.length, packet.crcs));
-      if (packet.data.length > 0) downstream.write(packet.data);
+      downstream.write(encodePacketHead(packet.seq, packet.last, packet.offset, packet.dataBytes, packet.crcs));
+      for (const part of packet.parts) downstream.write(part);
       downstream.uncork();
     }
     this.pending.push(entry);
@@ -448,8 +454,38 @@ class WriteTransfer {
 
 // ------------------------------------------------------------------ read
 
+/**
+ * Buffers for whole outgoing packets (header, CRCs, data), reused once the socket has
+ * handed a packet to the kernel: a read allocates nothing per packet, so the datanode does
+ * not pay page faults and garbage collection for every MiB it serves.
+ */
+export class PacketBufferPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    readonly bufferBytes: number,
+    /** Free buffers kept, at most; more are left to the garbage collector. */
+    private readonly keptMax: number,
+  ) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(this.bufferBytes);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.free.length < this.keptMax) this.free.push(buffer);
+  }
+}
+
+/** Packet buffers a datanode keeps for reads (each one packet, about packetDataBytesMax). */
+const READ_BUFFERS_KEPT_MAX = 16;
+
+export function packetBufferPool(config: DatanodeConfig): PacketBufferPool {
+  return new PacketBufferPool(PACKET_HEADER_BYTES + chunkCount(config.packetDataBytesMax, config.chunkBytes) * CRC_BYTES + config.packetDataBytesMax, READ_BUFFERS_KEPT_MAX);
+}
+
 async function serveRead(context: Context, socket: net.Socket, request: ReadRequest): Promise<void> {
-  const { store, config, log } = context;
+  const { store, config, log, readBuffers } = context;
   let reader;
   try {
     reader = await store.read(request.blockId, request.genStamp, request.offset, request.length);
@@ -457,17 +493,40 @@ async function serveRead(context: Context, socket: net.Socket, request: ReadRequ
     reply(socket, errorResponse(err), config, true);
     return;
   }
+  // Each packet is read into a pooled buffer behind room for its header and goes to the
+  // socket as one write; the buffer returns to the pool when the kernel has the bytes.
+  const readPacket = async (offset: number): Promise<{ buffer: Buffer; bytes: number }> => {
+    const buffer = readBuffers.take();
+    try {
+      const piece = await reader.readPieceInto(offset, buffer, PACKET_HEADER_BYTES);
+      return { buffer, bytes: PACKET_HEADER_BYTES + piece.crcs.length + piece.data.length };
+    } catch (err) {
+      readBuffers.give(buffer);
+      throw err;
+    }
+  };
+  let next: Promise<{ buffer: Buffer; bytes: number }> | null = null;
   try {
     reply(socket, { ok: true, length: request.length }, config);
     let seq = 0;
     // Up to two packets queued in the socket, so the next write is ready when the kernel drains one.
     const queuedBytesMax = 2 * config.packetDataBytesMax;
-    for await (const piece of reader) {
-      if (socket.destroyed) return;
-      socket.cork();
-      socket.write(encodePacketHead(seq++, false, piece.offset, piece.data.length, piece.crcs));
-      socket.write(piece.data);
-      socket.uncork();
+    // One packet read ahead, so the disk works while the socket sends the previous one.
+    next = reader.start < reader.end ? readPacket(reader.start) : null;
+    for (let offset = reader.start; next !== null; ) {
+      const { buffer, bytes } = await next;
+      const dataBytes = reader.pieceBytesAt(offset);
+      const following = offset + dataBytes;
+      next = following < reader.end ? readPacket(following) : null;
+      next?.catch(() => undefined); // awaited (and thrown) on the next turn
+      if (socket.destroyed) {
+        readBuffers.give(buffer);
+        return;
+      }
+      writePacketHeader(buffer, seq++, false, offset, dataBytes, chunkCount(dataBytes, config.chunkBytes));
+      // The callback runs once the kernel has the bytes (or the write failed): the buffer is free again.
+      socket.write(buffer.subarray(0, bytes), () => readBuffers.give(buffer));
+      offset = following;
       if (socket.writableLength > queuedBytesMax) await drained(socket);
     }
     if (!socket.destroyed) socket.end(encodePacketHead(seq, true, reader.end, 0, Buffer.alloc(0)));
@@ -475,6 +534,7 @@ async function serveRead(context: Context, socket: net.Socket, request: ReadRequ
     log.warn({ blockId: request.blockId, err: (err as Error).message }, `read of ${request.blockId} failed: ${(err as Error).message}`);
     socket.destroy();
   } finally {
+    await next?.catch(() => undefined);
     await reader.close();
   }
 }

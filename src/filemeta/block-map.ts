@@ -167,7 +167,11 @@ export class BlockMap {
     return this.safeMode;
   }
 
-  /** Complete blocks with at least one live good replica / complete blocks; 1 when there are none. O(blocks). */
+  /**
+   * Complete blocks with at least one live good replica / complete blocks; 1 when there are
+   * none. A complete block of length 0 is not counted: it has no bytes to lose, and its
+   * writer may never have opened a pipeline (so no datanode ever reports it). O(blocks).
+   */
   safeModeFraction(state: FileMetaState, now: number): number {
     const { reported, complete } = this.safeModeCounts(state, now);
     return complete === 0 ? 1 : reported / complete;
@@ -178,7 +182,7 @@ export class BlockMap {
     let complete = 0;
     let reported = 0;
     for (const block of state.blocks.values()) {
-      if (block.state !== 'complete') continue;
+      if (block.state !== 'complete' || block.length === 0) continue;
       complete++;
       if (this.goodLiveHolders(block, now).length > 0) reported++;
     }

@@ -257,9 +257,11 @@ class FileMetaService implements ShardService {
    * replica of it (HDFS's complete waits for its minimum replication the same way), so a
    * reader right after the writer finds it. Datanodes report a finished block at once; after
    * REPORTED_WAIT_MS_MAX the write goes on all the same (readers then retry their lookup).
+   * A block of length 0 has nothing to read and may have no replica at all (a writer that
+   * wrote nothing into it, as `bench fms` does): it is closed at once.
    */
   private async awaitReported(host: ServiceHost, extent: { blockId: string; length: number } | null): Promise<void> {
-    if (extent === null) return;
+    if (extent === null || extent.length === 0) return;
     const deadline = Date.now() + REPORTED_WAIT_MS_MAX;
     for (;;) {
       const genStamp = this.state(host).blocks.get(extent.blockId)?.genStamp;

@@ -153,3 +153,35 @@ test('verify() finds a corrupt chunk; resumeRbw reopens a finalized replica at a
   const reopened = await BlockStore.open(dir, silentLogger(), config);
   assert.deepEqual(reopened.get('fms-2_4'), info);
 });
+
+test('appends given as parts with write-behind flushes in flight: the bytes read back whole; close waits for a flush', async () => {
+  const dir = await tempDir();
+  // A flush after every 2 chunks written: most appends start or meet one.
+  const store = await BlockStore.open(dir, silentLogger(), datanodeConfigWith({ ...config, writeBehindBytes: 2 * cb }));
+  const data = randomBytes(40 * cb);
+  const writer = await store.createRbw('fms-0_9', 3);
+  const appends: Promise<void>[] = [];
+  for (let offset = 0; offset < data.length; offset += config.packetDataBytesMax) {
+    const piece = data.subarray(offset, Math.min(data.length, offset + config.packetDataBytesMax));
+    // Cut each piece at uneven points, as socket reads cut a packet.
+    const parts = [piece.subarray(0, 5), piece.subarray(5, 1500), piece.subarray(1500)].filter((p) => p.length > 0);
+    appends.push(writer.append(offset, parts, computeChunkCrcs(piece, cb)));
+  }
+  await Promise.all(appends);
+  await writer.close(); // a write-behind flush may still run: close waits for it (no EBADF, no unhandled rejection)
+  assert.equal(store.get('fms-0_9')?.length, data.length);
+  const reopened = await BlockStore.open(dir, silentLogger(), config);
+  assert.deepEqual(reopened.get('fms-0_9'), { blockId: 'fms-0_9', genStamp: 3, length: data.length, finalized: false });
+  assert.deepEqual(await readAll(reopened, 'fms-0_9', 3, 0, data.length), data);
+
+  // A chunk that straddles two parts and fails its CRC is refused before anything is written; the right one goes in.
+  const resumed = await reopened.openRbw('fms-0_9', 3, data.length);
+  const tail = randomBytes(cb + 300);
+  const bad = Buffer.from(tail);
+  bad[cb - 1]! ^= 1;
+  assert.throws(() => resumed.append(data.length, [bad.subarray(0, 10), bad.subarray(10)], computeChunkCrcs(tail, cb)), { code: 'CHECKSUM_MISMATCH' });
+  assert.equal(resumed.length, data.length);
+  await resumed.append(data.length, [tail.subarray(0, cb - 1), tail.subarray(cb - 1)], computeChunkCrcs(tail, cb));
+  await resumed.finalize();
+  assert.deepEqual(await readAll(reopened, 'fms-0_9', 3, 0, data.length + tail.length), Buffer.concat([data, tail]));
+});

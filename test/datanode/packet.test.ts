@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { computeChunkCrcs } from '../../src/datanode/chunk-checksums.js';
+import { computeChunkCrcs, findBadChunk, findBadChunkInParts, partsBytes } from '../../src/datanode/chunk-checksums.js';
 import { datanodeConfigWith } from '../../src/datanode/config.js';
 import { TransferDecoder, encodeAck, encodeMessage, encodePacketHead, parseRequest, type Packet } from '../../src/datanode/packet.js';
 
@@ -132,4 +132,48 @@ test('garbage and truncated frames: typed errors or "not yet", never a crash', (
   ]) {
     assert.throws(() => parseRequest(bad, config), { code: 'INVALID_ARGUMENT' }, JSON.stringify(bad));
   }
+});
+
+test('a packet taken as parts is the views of the chunks it came in, and its CRCs check across their seams (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 4096 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.option(fc.nat(), { nil: null }),
+      (size, cuts, flip) => {
+        const data = randomBytes(size);
+        const crcs = computeChunkCrcs(data, config.chunkBytes);
+        const stream = Buffer.concat([encodePacketHead(0, false, 0, data.length, crcs), data]);
+        const decoder = new TransferDecoder(config);
+        const chunks: Buffer[] = [];
+        let previous = 0;
+        for (const point of [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b).concat(stream.length)) {
+          const chunk = Buffer.from(stream.subarray(previous, point));
+          chunks.push(chunk);
+          decoder.push(chunk);
+          previous = point;
+        }
+        const packet = decoder.nextPacketParts();
+        assert.ok(packet !== undefined);
+        assert.equal(decoder.buffered, 0);
+        assert.equal(packet.dataBytes, size);
+        assert.deepEqual(Buffer.concat(packet.parts), data);
+        assert.ok(
+          packet.parts.every((part) => chunks.some((chunk) => chunk.buffer === part.buffer)),
+          'every part is a view of a pushed chunk, not a copy',
+        );
+        assert.equal(findBadChunkInParts(packet.parts, packet.crcs, config.chunkBytes), -1);
+        if (flip !== null && size > 0) {
+          // One bit flipped anywhere: the same chunk fails, whichever parts it straddles.
+          const at = flip % size;
+          const owner = packet.parts.findIndex((_, i) => partsBytes(packet.parts.slice(0, i + 1)) > at);
+          const within = at - partsBytes(packet.parts.slice(0, owner));
+          packet.parts[owner]![within]! ^= 1;
+          assert.equal(findBadChunkInParts(packet.parts, packet.crcs, config.chunkBytes), Math.floor(at / config.chunkBytes));
+          assert.equal(findBadChunk(Buffer.concat(packet.parts), packet.crcs, config.chunkBytes), Math.floor(at / config.chunkBytes));
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
 });

@@ -12,7 +12,8 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlockStore } from '../../src/datanode/block-store.js';
 import { DEFAULT_DATANODE_CONFIG } from '../../src/datanode/config.js';
-import { TransferDecoder, encodeMessage, parseResponse } from '../../src/datanode/packet.js';
+import { computeChunkCrcs } from '../../src/datanode/chunk-checksums.js';
+import { TransferDecoder, encodeMessage, encodePacketHead, parseResponse } from '../../src/datanode/packet.js';
 import { BlockWriter, PipelineError, copyBlock, readBlock } from '../../src/datanode/transfer-client.js';
 import { DataTransferServer } from '../../src/datanode/transfer-server.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -277,4 +278,73 @@ test('malformed requests get an error reply and a closed socket; the server keep
   await writer.finish();
   assert.deepEqual(await readAll(node, 'fms-5_2', 1, 0, data.length), data);
   await node.server.close();
+});
+
+/** A fake datanode: answers every read with `ok`, then sends `after` and closes (or keeps the connection open). */
+async function fakeReadServer(after: Buffer, close = true): Promise<{ address: string; stop: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('data', () => {
+      socket.write(encodeMessage({ ok: true, length: 1 }, config.requestBytesMax));
+      if (close) socket.end(after);
+      else socket.write(after);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    address: `127.0.0.1:${port}`,
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('reads: a slow reader pauses the datanode and still gets every byte; a cut or malformed stream is a typed error', { timeout: 60_000 }, async () => {
+  const node = await startNode('f1');
+  const data = randomBytes(12 * MiB + 1234);
+  const writer = await BlockWriter.open({ targets: [target(node)], blockId: 'fms-6_1', genStamp: 1, config });
+  await writer.write(data);
+  await writer.finish();
+  // The reader queues at most a few packets, then stops reading until these slow steps take them.
+  const parts: Buffer[] = [];
+  for await (const part of readBlock(node.server.address, 'fms-6_1', 1, 0, data.length, config)) {
+    parts.push(part);
+    await sleep(15);
+  }
+  assert.deepEqual(Buffer.concat(parts), data);
+  // Reusing its buffers, the reader hands out the same few pieces of memory again and again; each holds the right bytes while it is ours.
+  const hash = createHash('sha256');
+  const memories = new Set<ArrayBufferLike>();
+  let pieces = 0;
+  for await (const part of readBlock(node.server.address, 'fms-6_1', 1, 0, data.length, config, { reuseBuffers: true })) {
+    hash.update(part);
+    memories.add(part.buffer);
+    pieces++;
+    if (pieces % 3 === 0) await sleep(15);
+  }
+  assert.equal(hash.digest('hex'), sha256(data));
+  assert.ok(pieces >= 13 && memories.size <= 6, `${pieces} pieces in ${memories.size} buffers`);
+  // A range inside one packet, and one across packets.
+  assert.deepEqual(await readAll(node, 'fms-6_1', 1, 5, 10), data.subarray(5, 15));
+  assert.deepEqual(await readAll(node, 'fms-6_1', 1, MiB - 7, 2 * MiB), data.subarray(MiB - 7, 3 * MiB - 7));
+  // An error answer is the datanode's typed error.
+  await assert.rejects(readAll(node, 'fms-6_1', 2, 0, 10), { code: 'BLOCK_NOT_FOUND' });
+  await node.server.close();
+
+  const payload = randomBytes(1000);
+  const packet = Buffer.concat([encodePacketHead(0, false, 0, payload.length, computeChunkCrcs(payload, config.chunkBytes)), payload]);
+  // The connection ends in the middle of a packet.
+  const cut = await fakeReadServer(packet.subarray(0, 500));
+  await assert.rejects(readAll({ server: { address: cut.address } } as Node, 'fms-6_2', 1, 0, payload.length), { code: 'CONNECTION_LOST' });
+  await cut.stop();
+  // A packet header that breaks the limits.
+  const head = encodePacketHead(0, false, 0, payload.length, computeChunkCrcs(payload, config.chunkBytes));
+  head.writeUInt32BE(7, 20); // 7 CRCs for 1000 bytes
+  const malformed = await fakeReadServer(Buffer.concat([head, payload]), false);
+  await assert.rejects(readAll({ server: { address: malformed.address } } as Node, 'fms-6_2', 1, 0, payload.length), { code: 'MALFORMED_FRAME' });
+  await malformed.stop();
 });

@@ -450,6 +450,20 @@ describe('safe mode', () => {
     assert.equal(map.safeModeFraction(state, 20_000), 0, 'dn1 dead: its replicas do not count');
     assert.equal(map.checkSafeMode(state, 0), false);
   });
+
+  test('a complete block of length 0 needs no replica: it is not counted, so it never holds a new active in safe mode', () => {
+    const state = machine.initial();
+    const map = new BlockMap(machine.config, seeded());
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 4, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
+    apply(state, { type: 'complete', fileId: 4, holder: 'w', last: { blockId, length: 0 } });
+    const withBytes = closedFile(state, 5);
+    map.becomeActive(state);
+    assert.equal(map.safeModeFraction(state, 0), 0, 'the block with bytes is not reported yet');
+    heartbeat(map, 'dn1', 0);
+    map.fullReport('dn1', [replica(withBytes, 2)], state, 0);
+    assert.equal(map.safeModeFraction(state, 0), 1, 'the empty block, never reported, does not count');
+    assert.equal(map.checkSafeMode(state, 0), false);
+  });
 });
 
 describe('chooseTargets', () => {
