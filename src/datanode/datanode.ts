@@ -3,6 +3,7 @@
 // ephemeral, made again after a session expiry), its links to every FMS member
 // (heartbeats, reports, commands) and a small RPC server for status.
 
+import type { DatanodeInfo as HeartbeatInfo } from '../filemeta/datanodes.js';
 import { statfs } from 'node:fs/promises';
 import type { Coordinator } from '../election/coordinator.js';
 import { DATANODES_PATH } from '../election/layout.js';
@@ -33,13 +34,8 @@ export interface DatanodeOptions {
   heartbeatIntervalMs?: number;
 }
 
-export interface DatanodeInfo {
-  id: string;
-  rpc: string;
-  data: string;
-  http: string;
-  capacityBytes: number;
-}
+/** What a datanode registers in ZooKeeper: what it says in heartbeats, less the usage that changes. */
+export type DatanodeInfo = Omit<HeartbeatInfo, 'usedBytes'>;
 
 export class Datanode {
   private coordinator: Coordinator | null = null;

@@ -24,6 +24,7 @@ import type { Limits } from '../config/limits.js';
 import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
+import type { DatanodeCommand } from '../filemeta/block-map.js';
 import type { ReplicaInfo } from './block-store.js';
 
 export interface DatanodeIdentity {
@@ -33,10 +34,8 @@ export interface DatanodeIdentity {
   http: string;
 }
 
-/** A command from an FMS active (src/filemeta/block-map.ts DatanodeCommand). */
-export type FmsCommand =
-  | { type: 'delete'; blockIds: string[]; genStampsMax: number[] }
-  | { type: 'replicate'; blockId: string; genStamp: number; length: number; targets: { id: string; data: string }[] };
+/** A command from an FMS active: what its block map hands out, as it arrives over the wire. */
+export type FmsCommand = DatanodeCommand;
 
 export interface FmsLinksOptions {
   self: DatanodeIdentity;
