@@ -85,8 +85,10 @@ export async function runFileMetaBench(client: TandemClient, opts: FileMetaBench
     });
     if (made.errors > 0) throw new TandemError('INTERNAL', `creating the files failed ${made.errors} times: ${made.firstError}`);
 
-    const addBlockMs = new Float64Array(n);
-    const completeMs = new Float64Array(n);
+    // NaN until a file's two calls succeed: failed ones stay out of the percentiles and the rate.
+    const addBlockMs = new Float64Array(n).fill(NaN);
+    const completeMs = new Float64Array(n).fill(NaN);
+    const succeeded = (ms: Float64Array): Float64Array => ms.filter((x) => !Number.isNaN(x));
     const fileOp = async (i: number, timed: boolean): Promise<void> => {
       const { fileId, pool } = created[i]!;
       const t0 = performance.now();
@@ -116,19 +118,19 @@ export async function runFileMetaBench(client: TandemClient, opts: FileMetaBench
     const result = await runWindow(n, window, (i) => fileOp(i, true));
     const elapsedMs = performance.now() - started;
     const cpu = meter?.stop() ?? null;
-    const filesPerSec = Math.round((n / elapsedMs) * 1000);
+    const filesPerSec = Math.round(((n - result.errors) / elapsedMs) * 1000);
     return {
       n,
       window,
       shards: Object.keys(filesPerShard).length,
       filesPerShard,
       elapsedMs: Math.round(elapsedMs),
-      callsPerSec: Math.round(((2 * n) / elapsedMs) * 1000),
+      callsPerSec: Math.round(((2 * (n - result.errors)) / elapsedMs) * 1000),
       filesPerSec,
-      addBlockP50Ms: percentile(addBlockMs, 50),
-      addBlockP99Ms: percentile(addBlockMs, 99),
-      completeP50Ms: percentile(completeMs, 50),
-      completeP99Ms: percentile(completeMs, 99),
+      addBlockP50Ms: percentile(succeeded(addBlockMs), 50),
+      addBlockP99Ms: percentile(succeeded(addBlockMs), 99),
+      completeP50Ms: percentile(succeeded(completeMs), 50),
+      completeP99Ms: percentile(succeeded(completeMs), 99),
       errors: result.errors,
       firstError: result.firstError,
       cpu,

@@ -183,8 +183,23 @@ export class TandemClient {
       blockSize,
       fms,
       envelope: () => this.mutationEnvelope(),
-      completeInNamespace: (length) => this.complete(path, created.fileId, length),
+      completeInNamespace: (length) => this.completeWritten(path, created.fileId, length),
     });
+  }
+
+  /**
+   * NS.complete at the end of a write. FILE_NOT_OPEN with the same file there, closed at
+   * this length, is success: the namespace's lease round closed it first, at the length
+   * the FMS had (a write that ran past the lease limit between fms.complete and this).
+   */
+  private async completeWritten(path: string, fileId: number, length: number): Promise<void> {
+    try {
+      await this.complete(path, fileId, length);
+    } catch (err) {
+      if (!(err instanceof TandemError && err.code === 'FILE_NOT_OPEN')) throw err;
+      const now = await this.getFileInfo(path);
+      if (now?.fileId !== fileId || now.underConstruction || now.length !== length) throw err;
+    }
   }
 
   /** Writes a whole buffer as a new file. */

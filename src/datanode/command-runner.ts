@@ -15,7 +15,6 @@ import type { FmsCommand } from './fms-links.js';
 type ReplicateCommand = Extract<FmsCommand, { type: 'replicate' }>;
 
 export interface CommandRunnerOptions {
-  /** Deletes one replica here; answers whether it existed. */
   /** Deletes a replica unless it is at a genStamp newer than genStampMax (see DatanodeCommand). */
   deleteReplica: (blockId: string, genStampMax: number) => Promise<'deleted' | 'absent' | 'newer'>;
   /** A replica is gone (tell the FMS members). */
@@ -27,15 +26,25 @@ export interface CommandRunnerOptions {
   copiesQueuedMax: number;
 }
 
+/** Replicas waiting to be deleted, at most; a delete past it is dropped (and sent again later). */
+const DELETE_BLOCKS_QUEUED_MAX = 100_000;
+
 export class CommandRunner {
   private readonly copiesWaiting: { shard: string; command: ReplicateCommand }[] = [];
   /** Block ids being copied or waiting to be. Invariant: size = copiesRunning + copiesWaiting.length. */
   private readonly copying = new Set<string>();
   private copiesRunning = 0;
   private deletes: Promise<void> = Promise.resolve();
+  /** Block ids in delete commands taken and not done yet. Bounded by DELETE_BLOCKS_QUEUED_MAX. */
+  private deletesQueued = 0;
   private stopped = false;
 
   constructor(private readonly opts: CommandRunnerOptions) {}
+
+  /** Replicas waiting to be deleted here (sent with every heartbeat: the FMS holds back its next batch meanwhile). */
+  get deletesInProgress(): number {
+    return this.deletesQueued;
+  }
 
   /** Copies running or waiting here. */
   get copiesInProgress(): number {
@@ -46,7 +55,16 @@ export class CommandRunner {
   submit(shard: string, command: FmsCommand): void {
     if (this.stopped) return;
     if (command.type === 'delete') {
-      this.deletes = this.deletes.then(() => this.runDelete(shard, command.blockIds, command.genStampsMax));
+      const count = command.blockIds.length;
+      if (this.deletesQueued + count > DELETE_BLOCKS_QUEUED_MAX) {
+        // The FMS sends the deletes again when this datanode's next full report lists the replicas.
+        this.opts.log.warn({ shard, blocks: count, queued: this.deletesQueued }, `dropped a delete of ${count} replicas asked by ${shard}: ${this.deletesQueued} wait already`);
+        return;
+      }
+      this.deletesQueued += count;
+      this.deletes = this.deletes.then(() => this.runDelete(shard, command.blockIds, command.genStampsMax)).finally(() => {
+        this.deletesQueued -= count;
+      });
       return;
     }
     if (this.copying.has(command.blockId)) return; // the same copy is under way

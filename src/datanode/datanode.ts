@@ -8,6 +8,7 @@ import { statfs } from 'node:fs/promises';
 import type { Coordinator } from '../election/coordinator.js';
 import { DATANODES_PATH } from '../election/layout.js';
 import type { Limits } from '../config/limits.js';
+import { sleep } from '../client/backoff.js';
 import { TandemError } from '../errors.js';
 import { RpcServer } from '../rpc/server.js';
 import { parseHostPort } from '../util/address.js';
@@ -20,6 +21,10 @@ import { copyBlock } from './transfer-client.js';
 import { CommandRunner } from './command-runner.js';
 
 export { DATANODES_PATH } from '../election/layout.js';
+
+/** Re-registration after a session expiry backs off from this to that. */
+const REGISTER_RETRY_MS_MIN = 500;
+const REGISTER_RETRY_MS_MAX = 10_000;
 
 export interface DatanodeOptions {
   id: string;
@@ -105,6 +110,7 @@ export class Datanode {
       capacity: () => ({ capacityBytes: bound.node?.capacityBytes ?? 0, usedBytes: store.usedBytes() }),
       execute: (shard, command) => commands.submit(shard, command),
       copiesInProgress: () => commands.copiesInProgress,
+      deletesInProgress: () => commands.deletesInProgress,
       ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
     });
     const node = new Datanode(opts, store, transfer, rpcServer, info, links, commands);
@@ -135,14 +141,17 @@ export class Datanode {
         if (event !== 'expired' || this.stopped || this.coordinator !== coordinator) return;
         this.coordinator = null;
         this.opts.log.warn('ZooKeeper session expired: registering again');
-        void this.register().catch((err: unknown) => this.opts.log.error({ err }, 'could not register again'));
+        void this.registerAgain();
       });
       this.coordinator = coordinator;
-      await coordinator.ensurePath(DATANODES_PATH);
       const path = `${DATANODES_PATH}/${this.opts.id}`;
       try {
+        await coordinator.ensurePath(DATANODES_PATH);
         await coordinator.create(path, this.info, 'ephemeral');
       } catch (err) {
+        // This session is of no use: close it, so a retry does not leave one behind.
+        this.coordinator = null;
+        await coordinator.close().catch(() => undefined);
         if ((err as TandemError).code !== 'COORDINATOR_NODE_EXISTS') throw err;
         // Our own node from a session that is ending, or another process with this id.
         throw new TandemError('STORAGE_LOCKED', `${path} exists in ZooKeeper: another datanode runs as ${this.opts.id} (or its old session has not expired yet)`);
@@ -152,6 +161,22 @@ export class Datanode {
       this.registering = null;
     });
     return this.registering;
+  }
+
+  /**
+   * After a session expiry: registers until it succeeds (or the datanode stops). Out of
+   * /datanodes, the FMS shards would count this datanode dead after a short silence.
+   */
+  private async registerAgain(): Promise<void> {
+    for (let delayMs = REGISTER_RETRY_MS_MIN; !this.stopped; delayMs = Math.min(delayMs * 2, REGISTER_RETRY_MS_MAX)) {
+      try {
+        await this.register();
+        return;
+      } catch (err) {
+        this.opts.log.error({ err, retryInMs: delayMs }, `could not register again in ZooKeeper (retrying in ${delayMs} ms): ${(err as Error).message}`);
+        await sleep(delayMs);
+      }
+    }
   }
 
   private onReceived(replica: ReplicaInfo): void {
@@ -165,6 +190,7 @@ export class Datanode {
       replicas: this.store.list().length,
       usedBytes: this.store.usedBytes(),
       copiesInProgress: this.commands.copiesInProgress,
+      deletesInProgress: this.commands.deletesInProgress,
       fms: this.links.status(),
       fmsEpochs: this.links.epochs(),
     };

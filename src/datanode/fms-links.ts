@@ -17,6 +17,7 @@
 // can throttle re-replication.
 
 import { randomUUID } from 'node:crypto';
+import type { TandemError } from '../errors.js';
 import type { Coordinator, Watcher } from '../election/coordinator.js';
 import { shardPaths, type MemberInfo } from '../election/layout.js';
 import { readPoolMap } from '../election/pool-map.js';
@@ -49,6 +50,8 @@ export interface FmsLinksOptions {
   execute: (shard: string, command: FmsCommand) => void;
   /** Copies running or waiting here (sent with every heartbeat). */
   copiesInProgress?: () => number;
+  /** Replicas waiting to be deleted here (sent with every heartbeat). */
+  deletesInProgress?: () => number;
   heartbeatIntervalMs?: number;
 }
 
@@ -130,10 +133,16 @@ export class FmsLinks {
     await this.readEpoch(coordinator, shard);
     const election = shardPaths(shard).election;
     const watch = this.watchOf(election);
-    const nodes = await coordinator.children(election, watch).catch(() => {
+    let nodes: string[];
+    try {
+      nodes = await coordinator.children(election, watch);
+    } catch (err) {
       if (watch) this.watched.delete(election);
-      return [] as string[];
-    });
+      // No election node yet: the shard has no members. Any other failure says nothing
+      // about them: keep the links known (refresh logs it and tries again later).
+      if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
+      nodes = [];
+    }
     const members = new Map<string, MemberInfo>();
     for (const node of nodes) {
       const info = (await coordinator.get<MemberInfo>(`${election}/${node}`))?.data;
@@ -279,15 +288,15 @@ class MemberLink {
       const connection = await this.connect();
       const answer = await connection.call<{ epoch: number; active: boolean; needFullReport: boolean; commands: FmsCommand[] }>(
         'dn.heartbeat',
-        { ...this.opts.self, ...this.opts.capacity(), epoch: this.epochs.highest(), copiesInProgress: this.opts.copiesInProgress?.() ?? 0 },
+        { ...this.opts.self, ...this.opts.capacity(), epoch: this.epochs.highest(), copiesInProgress: this.opts.copiesInProgress?.() ?? 0, deletesInProgress: this.opts.deletesInProgress?.() ?? 0 },
         { deadlineMs: 5_000 },
       );
       this.lastAnswer = { active: answer.active, epoch: answer.epoch, at: Date.now() };
       this.epochs.note(answer.epoch);
       if (this.failing) this.opts.log.info({ shard: this.shard, member: this.member }, `${this.shard}/${this.member} answers heartbeats again`);
       this.failing = false;
-      if (answer.needFullReport || this.overflowed || !this.reportedOnce) await this.fullReport(connection);
-      else await this.incrementalReport(connection);
+      // Commands first: the member has handed them out already, and a report that fails
+      // below must not lose them (a lost copy would wait out the FMS's pending timeout).
       if (answer.commands.length > 0) {
         const highest = this.epochs.highest();
         if (answer.active && answer.epoch >= highest) {
@@ -299,6 +308,8 @@ class MemberLink {
           );
         }
       }
+      if (answer.needFullReport || this.overflowed || !this.reportedOnce) await this.fullReport(connection);
+      else await this.incrementalReport(connection);
     } catch (err) {
       this.connection?.close();
       this.connection = null;

@@ -219,19 +219,6 @@ export class BlockMap {
     this.datanodes.setRegistered(ids);
   }
 
-  /** A datanode unregistered for good: forget it and everything it held. */
-  removeDatanode(datanodeId: string): void {
-    for (const blockId of [...(this.byDatanode.get(datanodeId) ?? [])]) this.removeReplica(datanodeId, blockId);
-    for (const [key, entry] of this.deferred) if (entry.datanodeId === datanodeId) this.deferred.delete(key);
-    for (const [blockId, marks] of this.corrupt) {
-      marks.delete(datanodeId);
-      if (marks.size === 0) this.corrupt.delete(blockId);
-    }
-    this.toDelete.delete(datanodeId);
-    this.droppedFrom.delete(datanodeId);
-    this.datanodes.remove(datanodeId);
-  }
-
   // --- reports ------------------------------------------------------------------------
 
   /** Everything the datanode holds: replaces what it reported before. */

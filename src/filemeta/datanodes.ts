@@ -94,22 +94,12 @@ export class DatanodeRegistry {
     return silentMs <= this.heartbeatDeadlineMs && (this.isRegistered(id) || silentMs <= this.heartbeatDeadlineUnregisteredMs);
   }
 
-  /** Every datanode ever heard from, live or not (copies), by id. */
-  known(): DatanodeEntry[] {
-    return [...this.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((node) => ({ ...node }));
-  }
-
   /** Live datanodes, by id (copies). */
   liveDatanodes(now: number): DatanodeEntry[] {
     return [...this.nodes.values()]
       .filter((node) => this.isLive(node.id, now))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((node) => ({ ...node }));
-  }
-
-  /** Forgets a datanode (it unregistered). */
-  remove(id: string): boolean {
-    return this.nodes.delete(id);
   }
 
   freeBytes(id: string): number {

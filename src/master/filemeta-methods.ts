@@ -65,10 +65,12 @@ export const FILEMETA_SCHEMAS = {
     http: z.string().max(300),
     capacityBytes: length,
     usedBytes: length,
-    /** The highest epoch of this shard the datanode has obeyed. */
+    /** The highest epoch of this shard the datanode has seen (for logs; the FMS does not need it). */
     epoch: z.number().int().nonnegative(),
     /** Copies (replicate commands) it is running or has queued: the FMS gives it new ones only below its limit. */
     copiesInProgress: z.number().int().nonnegative().default(0),
+    /** Replicas it still has to delete: the FMS sends no new delete batch meanwhile. */
+    deletesInProgress: z.number().int().nonnegative().default(0),
   }),
   'dn.blockReport': z.object({
     id: datanodeId,

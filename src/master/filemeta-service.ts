@@ -68,6 +68,8 @@ const SAFE_MODE_LOG_MS = 5_000;
 /** How long a writer's complete (or next addBlock) waits for a datanode to report its finished block, and how often it looks. */
 const REPORTED_WAIT_MS_MAX = 2_000;
 const REPORTED_POLL_MS = 5;
+/** Replicas one datanode's full report may list (its pages together): a bound on the memory one assembly takes. */
+const REPORT_REPLICAS_PER_DATANODE_MAX = 10_000_000;
 /** Full reports being assembled from pages at once (one per datanode). */
 const REPORTS_IN_ASSEMBLY_MAX = 1_024;
 
@@ -89,8 +91,12 @@ class FileMetaService implements ShardService {
   private readonly commands = new Map<string, DatanodeCommand[]>();
   /** Copies each datanode runs or has queued, from its last heartbeat (plus those handed to it in the reply). */
   private readonly copiesInProgress = new Map<string, number>();
+  /** Replicas each datanode said it still has to delete, plus those handed out since. */
+  private readonly deletesInProgress = new Map<string, number>();
   /** Datanodes live at the last tick (deaths and returns are logged once). */
   private liveAtLastTick = new Set<string>();
+  /** Datanodes this member logged dead and has not seen back (bounded by the datanodes there are). */
+  private readonly deadLogged = new Set<string>();
   private registered: RegisteredDatanodes | null = null;
   private registeredIds: ReadonlySet<string> | null = null;
   private safeModeLoggedAt = 0;
@@ -177,8 +183,12 @@ class FileMetaService implements ShardService {
       }
       case 'fms.reportBadBlock': {
         const a = parseFileMetaArgs(m, args);
-        host.log.warn({ blockId: a.blockId, datanode: a.datanode, by: a.user }, `corrupt replica of ${a.blockId} on ${a.datanode} reported: it will be replaced`);
-        if (this.blockMap.markCorrupt(a.blockId, a.datanode)) this.corruptReported++;
+        if (this.blockMap.markCorrupt(a.blockId, a.datanode)) {
+          this.corruptReported++;
+          host.log.warn({ blockId: a.blockId, datanode: a.datanode, by: a.user }, `corrupt replica of ${a.blockId} on ${a.datanode} reported: it will be replaced`);
+        } else {
+          host.log.info({ blockId: a.blockId, datanode: a.datanode, by: a.user }, `corrupt replica of ${a.blockId} on ${a.datanode} reported, but no such replica is recorded here: nothing to do`);
+        }
         return null;
       }
       case 'fms.renewLease': {
@@ -188,7 +198,7 @@ class FileMetaService implements ShardService {
       }
       case 'dn.heartbeat': {
         const a = parseFileMetaArgs(m, args);
-        const { epoch: _seen, copiesInProgress, ...datanode } = a;
+        const { epoch: _seen, copiesInProgress, deletesInProgress, ...datanode } = a;
         // Back from the dead (or never heard by this member): its replicas may have changed
         // while nobody listened, so it sends everything it holds again.
         if (this.blockMap.heartbeat(datanode, now).fullReportNeeded) this.reported.delete(a.id);
@@ -199,6 +209,7 @@ class FileMetaService implements ShardService {
         const commands = active && !this.blockMap.inSafeMode && this.blockMap.mode === 'active' ? this.takeCommands(a.id) : [];
         // The copies handed out now run there until its next heartbeat says otherwise.
         this.copiesInProgress.set(a.id, copiesInProgress + commands.filter((c) => c.type === 'replicate').length);
+        this.deletesInProgress.set(a.id, deletesInProgress + commands.reduce((n, c) => n + (c.type === 'delete' ? c.blockIds.length : 0), 0));
         return { epoch, active, needFullReport: !this.reported.has(a.id), commands };
       }
       case 'dn.blockReport': {
@@ -212,6 +223,10 @@ class FileMetaService implements ShardService {
         if (!assembly || assembly.reportId !== a.reportId || assembly.next !== a.page) {
           this.reportPages.delete(a.id);
           throw new TandemError('INVALID_ARGUMENT', `dn.blockReport: page ${a.page} of report ${a.reportId} from ${a.id} is out of order; start again from page 0`);
+        }
+        if (assembly.replicas.length + a.replicas.length > REPORT_REPLICAS_PER_DATANODE_MAX) {
+          this.reportPages.delete(a.id);
+          throw new TandemError('TOO_MANY_IN_FLIGHT', `dn.blockReport: ${a.id}'s report is over ${REPORT_REPLICAS_PER_DATANODE_MAX} replicas; refused`);
         }
         for (const replica of a.replicas) assembly.replicas.push(replica);
         assembly.next++;
@@ -367,7 +382,8 @@ class FileMetaService implements ShardService {
     const queuedCopies = (id: string): number => (this.commands.get(id) ?? []).filter((c) => c.type === 'replicate').length;
     const load: WorkLoad = {
       copies: (id) => queuedCopies(id) + (this.copiesInProgress.get(id) ?? 0),
-      deletesQueued: (id) => (this.commands.get(id) ?? []).some((c) => c.type === 'delete'),
+      // One batch at a time: none while one waits here or is still being done there.
+      deletesQueued: (id) => (this.commands.get(id) ?? []).some((c) => c.type === 'delete') || (this.deletesInProgress.get(id) ?? 0) > 0,
     };
     const copiesMax = this.machine.config.replicationWorkPerDatanodeMax;
     for (const [datanode, work] of this.blockMap.computeWork(state, now, load)) {
@@ -390,22 +406,31 @@ class FileMetaService implements ShardService {
       const silentMs = node ? now - node.lastHeartbeatMs : null;
       const registered = this.blockMap.datanodes.isRegistered(id);
       const replicas = this.blockMap.replicasOn(id);
+      this.deadLogged.add(id);
       host.log.warn(
         { datanode: id, silentMs, zooKeeperNode: registered, replicas },
         `${id} is dead: silent for ${silentMs} ms${registered ? '' : ' and its ZooKeeper node is gone'}; its ${replicas} replicas no longer count${this.blockMap.mode === 'active' ? ' (under-replicated blocks are copied from their live replicas)' : ''}`,
       );
     }
-    for (const id of live) if (!this.liveAtLastTick.has(id) && this.blockMap.replicasOn(id) > 0) host.log.info({ datanode: id }, `${id} is live again`);
+    for (const id of live) {
+      if (this.liveAtLastTick.has(id)) continue;
+      // Only one this member said was dead comes back; the others are heard for the first time.
+      if (this.deadLogged.delete(id)) host.log.info({ datanode: id }, `${id} is live again: its replicas count once its full report lists them`);
+      else host.log.info({ datanode: id }, `first heartbeat from ${id}`);
+    }
     this.liveAtLastTick = live;
   }
 
   /** Closes files whose writer stopped renewing its lease, at the length their replicas agree on. */
   private recoverExpiredLeases(host: ServiceHost, state: FileMetaState, now: number): void {
     for (const open of this.leases.expired(state, now)) {
-      // The length every replica of the current genStamp holds (the shortest), else what FMS recorded.
-      const replicas = open.last ? this.blockMap.replicasOf(open.last.blockId).filter((r) => r.genStamp === open.last!.genStamp) : [];
-      const agreed = replicas.length > 0 ? Math.min(...replicas.map((r) => r.length)) : null;
-      const last = open.last ? { blockId: open.last.blockId, length: Math.max(agreed ?? open.last.length, open.last.length) } : null;
+      // The last block's length is what every finalized replica of its current genStamp
+      // holds (the shortest). With none, 0: no datanode finalizes a replica on its own, so a
+      // length taken from an unfinalized one (or from a pipeline recovery's record) would
+      // name bytes no reader could ever get, and no byte of an unfinished block was
+      // acknowledged to the writer's caller (there is no hflush).
+      const finalized = open.last ? this.blockMap.replicasOf(open.last.blockId).filter((r) => r.finalized && r.genStamp === open.last!.genStamp) : [];
+      const last = open.last ? { blockId: open.last.blockId, length: finalized.length > 0 ? Math.min(...finalized.map((r) => r.length)) : 0 } : null;
       host.log.warn({ fileId: open.fileId, holder: open.holder, last }, `lease of ${open.holder} on file ${open.fileId} expired: closing it`);
       const op: FileMetaMutation = { type: 'recoverLease', fileId: open.fileId, last, clientId: this.clientId, callId: this.callId++, time: now, user: this.opts.superuser ?? 'tandem' };
       host.engine().submit(op).catch((err: unknown) => host.log.warn({ err, fileId: open.fileId }, 'lease recovery failed; retried next round'));

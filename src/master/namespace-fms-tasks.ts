@@ -26,6 +26,8 @@ import { unwrap } from './unwrap.js';
 export const DEFAULT_LEASE_LIMIT_MS = DEFAULT_FILE_META_CONFIG.leaseHardLimitMs;
 /** Files handed over or asked about per round and shard, and how often each kind of round runs. */
 const FILES_PER_ROUND_MAX = 1_000;
+/** Queued ids one round looks at, at most (a shard that is down can leave many queued). */
+const SCAN_IDS_MAX = 100_000;
 const DELETE_ROUND_INTERVAL_MS = 200;
 /** Lease rounds run this often, or more often with a short limit (tests). */
 const LEASE_ROUND_INTERVAL_MS_MAX = 10_000;
@@ -43,6 +45,8 @@ export class NamespaceFmsTasks {
   private readonly busy = new Set<string>();
   private readonly callers = new Map<string, ShardCaller>();
   private callId = 1;
+  /** The newest file id a lease round asked about: the next round starts after it. */
+  private leaseCursor = 0;
   private readonly clientId = `ns-tasks-${randomUUID()}`;
 
   constructor(
@@ -92,36 +96,60 @@ export class NamespaceFmsTasks {
     return unwrap(await host.engine().submit(op));
   }
 
-  /** At most FILES_PER_ROUND_MAX ids, grouped by the shard that owns their pool. */
+  /**
+   * Up to FILES_PER_ROUND_MAX ids per shard, grouped by the shard that owns their pool,
+   * looking at no more than SCAN_IDS_MAX of them: a shard that is down, or whose files
+   * come first, does not hold back the others.
+   */
   private byShard(fileIds: Iterable<number>): Map<string, number[]> {
     const grouped = new Map<string, number[]>();
-    let taken = 0;
+    let scanned = 0;
     for (const fileId of fileIds) {
-      if (taken++ >= FILES_PER_ROUND_MAX) break;
+      if (scanned++ >= SCAN_IDS_MAX) break;
       const shard = shardOfPool(this.fms.poolMap, fileId % this.fms.poolMap.pools);
       const ids = grouped.get(shard) ?? [];
+      if (ids.length >= FILES_PER_ROUND_MAX) continue;
       ids.push(fileId);
       grouped.set(shard, ids);
     }
     return grouped;
   }
 
+  /** Runs `work` for every shard at once; one that fails is logged and tried again next round, the others go on. */
+  private async eachShard(host: ServiceHost, task: string, grouped: Map<string, number[]>, work: (shard: string, fileIds: number[]) => Promise<void>): Promise<void> {
+    const outcomes = await Promise.allSettled([...grouped].map(([shard, fileIds]) => work(shard, fileIds)));
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') return;
+      const shard = [...grouped.keys()][i];
+      const err = outcome.reason as Error;
+      host.log.warn({ err, task, shard }, `${task} with ${shard} failed (retried next round): ${err.message}`);
+    });
+  }
+
   private async deliverDeletes(host: ServiceHost): Promise<void> {
     const pending = this.state(host).pendingDeletes;
     if (pending.size === 0) return;
-    for (const [shard, fileIds] of this.byShard(pending.keys())) {
+    await this.eachShard(host, 'handing deleted files over', this.byShard(pending.keys()), async (shard, fileIds) => {
       await this.caller(shard).call('fms.deleteFiles', { fileIds, ...this.envelope() });
       await this.submit(host, { type: 'deletesDelivered', fileIds, ...this.envelope(), time: Date.now() });
       host.log.info({ shard, files: fileIds.length, stillPending: pending.size }, `handed ${fileIds.length} deleted files to ${shard}; ${pending.size} still pending`);
-    }
+    });
   }
 
   private async recoverLeases(host: ServiceHost): Promise<void> {
     const now = Date.now();
     const stale: number[] = [];
-    for (const [fileId, inode] of this.state(host).openFiles) if (now - inode.mtime > this.leaseLimitMs) stale.push(fileId);
-    if (stale.length === 0) return;
-    for (const [shard, fileIds] of this.byShard(stale)) {
+    // Open files in creation order (ids only grow); those after the last one asked come
+    // first, so long-lived files whose writers still renew do not hold back the rest.
+    const later: number[] = [];
+    for (const [fileId, inode] of this.state(host).openFiles) {
+      if (now - inode.mtime > this.leaseLimitMs) (fileId > this.leaseCursor ? later : stale).push(fileId);
+    }
+    const ordered = [...later, ...stale];
+    if (ordered.length === 0) return;
+    const grouped = this.byShard(ordered);
+    this.leaseCursor = Math.max(...[...grouped.values()].map((ids) => ids[ids.length - 1]!));
+    await this.eachShard(host, 'lease recovery', grouped, async (shard, fileIds) => {
       const user = { user: this.superuser, groups: [] as string[] };
       const states = await this.caller(shard).call<FmsFileState[]>('fms.fileStates', { fileIds, ...user });
       for (const file of states) {
@@ -134,12 +162,13 @@ export class NamespaceFmsTasks {
           );
         }
       }
-    }
+    });
   }
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
-    await Promise.all(this.rounds);
+    // Closed first: a round waiting on a dead shard then ends at once, not at its deadline.
     for (const caller of this.callers.values()) caller.close();
+    await Promise.all(this.rounds);
   }
 }

@@ -211,3 +211,34 @@ test('heartbeats go on while copies run, each saying how many are under way; cop
   assert.equal(member.heartbeats.at(-1)!.copiesInProgress, 0);
   await runner.stop();
 });
+
+test('deletes wait in a bounded backlog that heartbeats report, and a delete meant for an older genStamp keeps a newer replica', async () => {
+  const releases: Array<() => void> = [];
+  const asked: Array<[string, number]> = [];
+  const deletedReported: string[] = [];
+  const runner = new CommandRunner({
+    deleteReplica: (blockId, genStampMax) => {
+      asked.push([blockId, genStampMax]);
+      return new Promise((resolve) => releases.push(() => resolve(blockId === 'fms-0_2' ? 'newer' : 'deleted')));
+    },
+    onDeleted: (blockId) => deletedReported.push(blockId),
+    copy: async () => undefined,
+    log: silentLogger(),
+    copiesInFlightMax: 1,
+    copiesQueuedMax: 1,
+  });
+  runner.submit('fms-0', { type: 'delete', blockIds: ['fms-0_1', 'fms-0_2'], genStampsMax: [ANY_GEN_STAMP, 3] });
+  runner.submit('fms-0', { type: 'delete', blockIds: ['fms-0_3'], genStampsMax: [ANY_GEN_STAMP] });
+  assert.equal(runner.deletesInProgress, 3);
+  // Past the bound a batch is dropped, not queued.
+  runner.submit('fms-0', { type: 'delete', blockIds: Array.from({ length: 100_000 }, (_, i) => `fms-0_${i + 10}`), genStampsMax: Array.from({ length: 100_000 }, () => ANY_GEN_STAMP) });
+  assert.equal(runner.deletesInProgress, 3);
+  for (let i = 0; i < 3; i++) {
+    await waitFor(`delete ${i + 1} asked`, () => releases.length > i, 5_000);
+    releases[i]!();
+  }
+  await waitFor('the backlog drained', () => runner.deletesInProgress === 0, 5_000);
+  assert.deepEqual(asked, [['fms-0_1', ANY_GEN_STAMP], ['fms-0_2', 3], ['fms-0_3', ANY_GEN_STAMP]]);
+  assert.deepEqual(deletedReported, ['fms-0_1', 'fms-0_3'], 'the replica kept at its newer genStamp is not reported deleted');
+  await runner.stop();
+});
