@@ -18,7 +18,6 @@
 
 import { randomUUID } from 'node:crypto';
 import { TandemError } from '../errors.js';
-import { sleep } from '../client/backoff.js';
 import type { Limits } from '../config/limits.js';
 import { BlockMap, type DatanodeCommand, type WorkLoad } from '../filemeta/block-map.js';
 import type { Coordinator } from '../election/coordinator.js';
@@ -65,9 +64,8 @@ const KINDS: Record<FileMetaMethod, MethodKind> = {
 const TICK_MS = 500;
 /** How often a member still in safe mode says how far the reports got. */
 const SAFE_MODE_LOG_MS = 5_000;
-/** How long a writer's complete (or next addBlock) waits for a datanode to report its finished block, and how often it looks. */
+/** How long a writer's complete (or next addBlock) waits for a datanode to report its finished block. */
 const REPORTED_WAIT_MS_MAX = 2_000;
-const REPORTED_POLL_MS = 5;
 /** Replicas one datanode's full report may list (its pages together): a bound on the memory one assembly takes. */
 const REPORT_REPLICAS_PER_DATANODE_MAX = 10_000_000;
 /** Full reports being assembled from pages at once (one per datanode). */
@@ -93,6 +91,8 @@ class FileMetaService implements ShardService {
   private readonly copiesInProgress = new Map<string, number>();
   /** Replicas each datanode said it still has to delete, plus those handed out since. */
   private readonly deletesInProgress = new Map<string, number>();
+  /** Writers' calls waiting for a datanode to report their finished block (awaitReported). */
+  private readonly reportWaiters = new Set<{ check: () => boolean; resolve: (arrived: boolean) => void }>();
   /** Datanodes live at the last tick (deaths and returns are logged once). */
   private liveAtLastTick = new Set<string>();
   /** Datanodes this member logged dead and has not seen back (bounded by the datanodes there are). */
@@ -233,6 +233,7 @@ class FileMetaService implements ShardService {
         if (!a.last) return { pages: assembly.next };
         this.reportPages.delete(a.id);
         this.blockMap.fullReport(a.id, assembly.replicas, state(), now);
+        this.wakeReportWaiters();
         this.reported.add(a.id);
         host.log.info({ datanode: a.id, replicas: assembly.replicas.length }, `full block report from ${a.id}: ${assembly.replicas.length} replicas`);
         this.checkSafeMode(host);
@@ -241,6 +242,7 @@ class FileMetaService implements ShardService {
       case 'dn.incrementalReport': {
         const a = parseFileMetaArgs(m, args);
         this.blockMap.incrementalReport(a.id, { received: a.received, deleted: a.deleted }, state(), now);
+        if (a.received.length > 0) this.wakeReportWaiters();
         return null;
       }
     }
@@ -277,16 +279,34 @@ class FileMetaService implements ShardService {
    */
   private async awaitReported(host: ServiceHost, extent: { blockId: string; length: number } | null): Promise<void> {
     if (extent === null || extent.length === 0) return;
-    const deadline = Date.now() + REPORTED_WAIT_MS_MAX;
-    for (;;) {
+    const reported = (): boolean => {
       const genStamp = this.state(host).blocks.get(extent.blockId)?.genStamp;
-      const reported = this.blockMap.replicasOf(extent.blockId).some((r) => r.finalized && r.genStamp === genStamp && r.length === extent.length);
-      if (reported || genStamp === undefined) return;
-      if (Date.now() >= deadline) {
-        host.log.warn({ blockId: extent.blockId }, `no datanode reported ${extent.blockId} within ${REPORTED_WAIT_MS_MAX} ms of its writer finishing it; closing it all the same`);
-        return;
-      }
-      await sleep(REPORTED_POLL_MS);
+      return genStamp === undefined || this.blockMap.replicasOf(extent.blockId).some((r) => r.finalized && r.genStamp === genStamp && r.length === extent.length);
+    };
+    if (reported()) return;
+    // Woken by each report this member takes (wakeReportWaiters), or given up at the deadline.
+    // The waiters are bounded by the calls the RPC server lets in at once.
+    const arrived = await new Promise<boolean>((resolve) => {
+      const waiter = { check: reported, resolve: (yes: boolean) => resolve(yes) };
+      const timer = setTimeout(() => {
+        this.reportWaiters.delete(waiter);
+        resolve(false);
+      }, REPORTED_WAIT_MS_MAX);
+      waiter.resolve = (yes) => {
+        clearTimeout(timer);
+        resolve(yes);
+      };
+      this.reportWaiters.add(waiter);
+    });
+    if (!arrived) host.log.warn({ blockId: extent.blockId }, `no datanode reported ${extent.blockId} within ${REPORTED_WAIT_MS_MAX} ms of its writer finishing it; closing it all the same`);
+  }
+
+  /** After a report: lets go the calls waiting for a block it brought (awaitReported). */
+  private wakeReportWaiters(): void {
+    for (const waiter of this.reportWaiters) {
+      if (!waiter.check()) continue;
+      this.reportWaiters.delete(waiter);
+      waiter.resolve(true);
     }
   }
 
@@ -460,6 +480,9 @@ class FileMetaService implements ShardService {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    // Calls still waiting for a report go on at once (their replies are drained by the master).
+    for (const waiter of this.reportWaiters) waiter.resolve(false);
+    this.reportWaiters.clear();
     await this.registered?.stop();
   }
 }
