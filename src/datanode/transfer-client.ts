@@ -301,6 +301,9 @@ export class BlockWriter {
     const final = new Promise<void>((resolve, reject) => {
       this.finalWaiter = { resolve, reject };
     });
+    // A failure while the last packet waits for room rejects both; the send's rejection is
+    // the one thrown, and this one must not go unhandled (it would end the process).
+    final.catch(() => undefined);
     await this.sendPacket(Buffer.alloc(0), null, true);
     await final;
     this.socket.end();

@@ -348,3 +348,38 @@ test('reads: a slow reader pauses the datanode and still gets every byte; a cut 
   await assert.rejects(readAll({ server: { address: malformed.address } } as Node, 'fms-6_2', 1, 0, payload.length), { code: 'MALFORMED_FRAME' });
   await malformed.stop();
 });
+
+test('a pipeline that fails while finish() waits for room: finish rejects with PipelineError, and nothing is left unhandled', { timeout: 30_000 }, async () => {
+  // A datanode that takes the request, then never acks and hangs up once the window is full.
+  const windowBytes = DEFAULT_DATANODE_CONFIG.packetsInFlightMax * DEFAULT_DATANODE_CONFIG.packetDataBytesMax;
+  const server = net.createServer((socket) => {
+    let received = 0;
+    let answered = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (!answered) {
+        answered = true;
+        socket.write(encodeMessage({ ok: true }, DEFAULT_DATANODE_CONFIG.requestBytesMax));
+      }
+      received += chunk.length;
+      if (received > windowBytes) setTimeout(() => socket.destroy(), 50);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const address = server.address() as net.AddressInfo;
+    const writer = await BlockWriter.open({ targets: [{ id: 'mute', data: `127.0.0.1:${address.port}` }], blockId: 'fms-0_1', genStamp: 1 });
+    await writer.write(randomBytes(windowBytes)); // the whole window in flight, none acked
+    await assert.rejects(writer.finish(), (err: unknown) => err instanceof PipelineError && err.failedIndex === 0);
+    await sleep(100); // an unhandled rejection is reported after the microtask queue drains
+    assert.deepEqual(unhandled, [], 'no promise of the writer rejected unhandled');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    server.close();
+  }
+});
