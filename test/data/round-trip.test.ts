@@ -71,3 +71,33 @@ test('a delete frees the replicas on the datanodes, after NS and FMS both agreed
   const ns = await cluster.active('ns');
   await waitFor('the pending-delete queue drained', async () => (await cluster.status(ns!)).pendingDeletes === 0, 10_000, 100);
 });
+
+test('while the file\'s FMS shard is down, a delete removes the name but no byte; the replicas go once the shard is back and agreed', async () => {
+  await client.writeFile('/held/a', randomBytes(200_000), { replication: 3 });
+  const info = (await client.getFileInfo('/held/a'))!;
+  const blockIds = (await client.getBlockLocations('/held/a')).blocks.map((b) => b.blockId);
+  const shard = cluster.poolMap.shards[info.pool % cluster.poolMap.shards.length]!;
+  const member = (await cluster.active(shard))!;
+  await member.process.kill9();
+
+  assert.ok(await client.delete('/held/a'));
+  assert.equal(await client.getFileInfo('/held/a'), null, 'the name is gone at once');
+  const ns = (await cluster.active('ns'))!;
+  // Several delivery rounds fail meanwhile: the file waits in the queue, its replicas stay.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.ok(((await cluster.status(ns)).pendingDeletes as number) >= 1, 'the delete waits in the namespace queue');
+  for (const dn of cluster.datanodes) {
+    const held = await finalizedBlockIds(dn.dir);
+    for (const blockId of blockIds) assert.ok(held.includes(blockId), `${dn.id} still holds ${blockId}`);
+  }
+
+  await cluster.startMember(shard, member.name);
+  await waitFor('the namespace queue drained', async () => (await cluster.status(ns)).pendingDeletes === 0, 30_000, 100);
+  await waitFor('the replicas deleted on every datanode', async () => {
+    for (const dn of cluster.datanodes) {
+      const held = await finalizedBlockIds(dn.dir);
+      if (blockIds.some((blockId) => held.includes(blockId))) return false;
+    }
+    return true;
+  }, 30_000, 100);
+});
