@@ -22,6 +22,8 @@ import type { Coordinator, Watcher } from '../election/coordinator.js';
 import { shardPaths, type MemberInfo } from '../election/layout.js';
 import { readPoolMap } from '../election/pool-map.js';
 import type { Limits } from '../config/limits.js';
+import { LazySession } from '../election/lazy-session.js';
+import { SerialTask } from '../util/serial-task.js';
 import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
@@ -71,20 +73,27 @@ export class FmsLinks {
   private readonly links = new Map<string, Map<string, MemberLink>>();
   /** The highest epoch seen per shard (heartbeat answers, ZooKeeper's counter): commands from below it are ignored. */
   private readonly highestEpoch = new Map<string, number>();
-  private coordinator: Coordinator | null = null;
+  /** Watches died with an expired session: the next refresh sets them again. */
+  private readonly session: LazySession;
+  /** Reads of the members, one at a time; a watch firing during one asks for one more. */
+  private readonly refreshes: SerialTask;
   private refreshTimer: NodeJS.Timeout | null = null;
-  private refreshing = false;
-  private refreshAgain = false;
   private stopped = false;
   private shards: string[] = [];
   /** Paths (a shard's election node, its epoch counter) carrying a watch that has not fired yet: one at a time each. */
   private readonly watched = new Set<string>();
 
-  constructor(private readonly opts: FmsLinksOptions) {}
+  constructor(private readonly opts: FmsLinksOptions) {
+    this.session = new LazySession(opts.connect, () => this.watched.clear());
+    this.refreshes = new SerialTask(
+      () => this.refresh(),
+      (err) => this.opts.log.warn({ err }, `could not read the FMS members from ZooKeeper (kept the ones known): ${(err as Error).message}`),
+    );
+  }
 
   async start(): Promise<void> {
-    await this.refresh();
-    this.refreshTimer = setInterval(() => void this.refresh(), MEMBER_REFRESH_MS);
+    await this.refreshes.run();
+    this.refreshTimer = setInterval(() => void this.refreshes.run(), MEMBER_REFRESH_MS);
     this.refreshTimer.unref();
   }
 
@@ -109,24 +118,9 @@ export class FmsLinks {
 
   private async refresh(): Promise<void> {
     if (this.stopped) return;
-    if (this.refreshing) {
-      // A watch fired during a refresh: read once more when it ends.
-      this.refreshAgain = true;
-      return;
-    }
-    this.refreshing = true;
-    try {
-      do {
-        this.refreshAgain = false;
-        const coordinator = await this.session();
-        if (this.shards.length === 0) this.shards = (await readPoolMap(coordinator))?.shards ?? [];
-        for (const shard of this.shards) await this.refreshShard(coordinator, shard);
-      } while (this.refreshAgain && !this.stopped);
-    } catch (err) {
-      this.opts.log.warn({ err }, `could not read the FMS members from ZooKeeper (kept the ones known): ${(err as Error).message}`);
-    } finally {
-      this.refreshing = false;
-    }
+    const coordinator = await this.session.get();
+    if (this.shards.length === 0) this.shards = (await readPoolMap(coordinator))?.shards ?? [];
+    for (const shard of this.shards) await this.refreshShard(coordinator, shard);
   }
 
   private async refreshShard(coordinator: Coordinator, shard: string): Promise<void> {
@@ -189,7 +183,7 @@ export class FmsLinks {
     this.watched.add(path);
     return () => {
       this.watched.delete(path);
-      void this.refresh();
+      void this.refreshes.run();
     };
   }
 
@@ -206,26 +200,12 @@ export class FmsLinks {
     return Object.fromEntries(this.highestEpoch);
   }
 
-  private async session(): Promise<Coordinator> {
-    if (this.coordinator) return this.coordinator;
-    const coordinator = await this.opts.connect();
-    coordinator.onSessionEvent((event) => {
-      if (event === 'expired' && this.coordinator === coordinator) {
-        this.coordinator = null;
-        this.watched.clear();
-      }
-    });
-    this.coordinator = coordinator;
-    return coordinator;
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const members of this.links.values()) for (const link of members.values()) link.stop();
     this.links.clear();
-    await this.coordinator?.close();
-    this.coordinator = null;
+    await this.session.close();
   }
 }
 
@@ -233,9 +213,11 @@ export class FmsLinks {
 class MemberLink {
   private connection: RpcConnection | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private busy = false;
-  /** A beat was asked for while one ran: run another right after it. */
-  private beatAgain = false;
+  /** Heartbeats one at a time; one asked for while another runs comes right after it. */
+  private readonly beats = new SerialTask(
+    () => this.beat(),
+    () => undefined, // beat() handles its own failures
+  );
   private stopped = false;
   private received: ReplicaInfo[] = [];
   private deleted: string[] = [];
@@ -255,9 +237,9 @@ class MemberLink {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs ?? 1_000);
+    this.timer = setInterval(() => void this.beats.run(), this.opts.heartbeatIntervalMs ?? 1_000);
     this.timer.unref();
-    void this.beat();
+    void this.beats.run();
   }
 
   queueReceived(replica: ReplicaInfo): void {
@@ -265,7 +247,7 @@ class MemberLink {
     else this.received.push(replica);
     // A finished block is reported at once (not at the next heartbeat): the writer's
     // complete waits for it, and readers look for it right after.
-    void this.beat();
+    void this.beats.run();
   }
 
   queueDeleted(blockId: string): void {
@@ -279,11 +261,6 @@ class MemberLink {
 
   private async beat(): Promise<void> {
     if (this.stopped) return;
-    if (this.busy) {
-      this.beatAgain = true;
-      return;
-    }
-    this.busy = true;
     try {
       const connection = await this.connect();
       const answer = await connection.call<{ epoch: number; active: boolean; needFullReport: boolean; commands: FmsCommand[] }>(
@@ -317,12 +294,6 @@ class MemberLink {
       const level = this.failing ? 'debug' : 'warn';
       this.failing = true;
       this.opts.log[level]({ err, shard: this.shard, member: this.member }, `heartbeat to ${this.shard}/${this.member} failed: ${(err as Error).message}`);
-    } finally {
-      this.busy = false;
-      if (this.beatAgain) {
-        this.beatAgain = false;
-        void this.beat();
-      }
     }
   }
 
