@@ -17,6 +17,8 @@ type ReplicateCommand = Extract<FmsCommand, { type: 'replicate' }>;
 export interface CommandRunnerOptions {
   /** Deletes a replica unless it is at a genStamp newer than genStampMax (see DatanodeCommand). */
   deleteReplica: (blockId: string, genStampMax: number) => Promise<'deleted' | 'absent' | 'newer'>;
+  /** Block recovery: finalizes what this datanode holds of a block at a newer genStamp (and reports it). */
+  recoverReplica: (blockId: string, genStamp: number) => Promise<void>;
   /** A replica is gone (tell the FMS members). */
   onDeleted: (blockId: string) => void;
   /** Copies one replica to the command's targets. */
@@ -28,6 +30,8 @@ export interface CommandRunnerOptions {
 
 /** Replicas waiting to be deleted, at most; a delete past it is dropped (and sent again later). */
 const DELETE_BLOCKS_QUEUED_MAX = 100_000;
+/** Block recoveries waiting, at most (each is one dead writer's last block). */
+const RECOVERIES_QUEUED_MAX = 1_024;
 
 export class CommandRunner {
   private readonly copiesWaiting: { shard: string; command: ReplicateCommand }[] = [];
@@ -37,6 +41,9 @@ export class CommandRunner {
   private deletes: Promise<void> = Promise.resolve();
   /** Block ids in delete commands taken and not done yet. Bounded by DELETE_BLOCKS_QUEUED_MAX. */
   private deletesQueued = 0;
+  /** Block recoveries run one after another; at most RECOVERIES_QUEUED_MAX wait. */
+  private recoveries: Promise<void> = Promise.resolve();
+  private recoveriesQueued = 0;
   private stopped = false;
 
   constructor(private readonly opts: CommandRunnerOptions) {}
@@ -65,6 +72,20 @@ export class CommandRunner {
       this.deletes = this.deletes.then(() => this.runDelete(shard, command.blockIds, command.genStampsMax)).finally(() => {
         this.deletesQueued -= count;
       });
+      return;
+    }
+    if (command.type === 'recover') {
+      if (this.recoveriesQueued >= RECOVERIES_QUEUED_MAX) {
+        this.opts.log.warn({ shard, blockId: command.blockId }, `dropped the recovery of ${command.blockId} asked by ${shard}: ${this.recoveriesQueued} wait already`);
+        return;
+      }
+      this.recoveriesQueued++;
+      this.recoveries = this.recoveries
+        .then(() => this.opts.recoverReplica(command.blockId, command.genStamp))
+        .catch((err: unknown) => this.opts.log.warn({ err, shard, blockId: command.blockId }, `could not recover ${command.blockId}: ${(err as Error).message}`))
+        .finally(() => {
+          this.recoveriesQueued--;
+        });
       return;
     }
     if (this.copying.has(command.blockId)) return; // the same copy is under way

@@ -94,6 +94,12 @@ export class Datanode {
     const commands = new CommandRunner({
       deleteReplica: (blockId, genStampMax) => store.delete(blockId, genStampMax),
       onDeleted: (blockId) => bound.node?.links.noteDeleted(blockId),
+      recoverReplica: async (blockId, genStamp) => {
+        const replica = await recoverReplica(store, blockId, genStamp);
+        if (replica === null) return;
+        log.info({ blockId, genStamp, length: replica.length }, `recovered ${blockId}: finalized at genStamp ${genStamp} with the ${replica.length} bytes held here`);
+        bound.node?.onReceived(replica);
+      },
       copy: async (command) => {
         await copyBlock(info.data, { blockId: command.blockId, genStamp: command.genStamp, length: command.length, targets: command.targets }, config);
       },
@@ -206,4 +212,17 @@ export class Datanode {
     await this.store.close();
     this.opts.log.info(`datanode ${this.opts.id} stopped`);
   }
+}
+
+/**
+ * Block recovery on this datanode: a replica of `blockId` at an older genStamp (a dead
+ * writer's, in rbw/) is moved to `genStamp` at the length it holds and finalized. Null when
+ * there is none to recover (absent, or already at that genStamp or newer).
+ */
+export async function recoverReplica(store: BlockStore, blockId: string, genStamp: number): Promise<ReplicaInfo | null> {
+  const here = store.get(blockId);
+  if (here === undefined || here.genStamp >= genStamp) return null;
+  const moved = await store.resumeRbw(blockId, here.genStamp, genStamp, here.length);
+  const writer = await store.openRbw(blockId, genStamp, moved.length);
+  return writer.finalize();
 }

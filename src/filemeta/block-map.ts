@@ -58,7 +58,13 @@ export type DatanodeCommand =
    * `genStampsMax` entry: a delete meant for a stale replica must not remove the same block
    * after a pipeline recovery moved it to a new genStamp (ANY_GEN_STAMP: whatever it is at).
    */
-  | { type: 'delete'; blockIds: string[]; genStampsMax: number[] };
+  | { type: 'delete'; blockIds: string[]; genStampsMax: number[] }
+  /**
+   * Block recovery (a dead writer's open last block, handed out by the FMS service, not the
+   * block map): a replica of `blockId` here at an older genStamp is moved to `genStamp` at the
+   * length it holds and finalized, then reported. The FMS closes the block at the shortest.
+   */
+  | { type: 'recover'; blockId: string; genStamp: number };
 
 /** A delete bound that matches every genStamp: the block itself is gone. */
 export const ANY_GEN_STAMP = Number.MAX_SAFE_INTEGER;

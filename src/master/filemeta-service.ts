@@ -66,6 +66,9 @@ const TICK_MS = 500;
 const SAFE_MODE_LOG_MS = 5_000;
 /** How long a writer's complete (or next addBlock) waits for a datanode to report its finished block. */
 const REPORTED_WAIT_MS_MAX = 2_000;
+/** How long a block recovery waits for datanodes to report what they finalized, and the mark of a step being journaled. */
+const BLOCK_RECOVERY_WAIT_MS = 5_000;
+const IN_FLIGHT = -1;
 /** Replicas one datanode's full report may list (its pages together): a bound on the memory one assembly takes. */
 const REPORT_REPLICAS_PER_DATANODE_MAX = 10_000_000;
 /** Full reports being assembled from pages at once (one per datanode). */
@@ -91,6 +94,8 @@ class FileMetaService implements ShardService {
   private readonly copiesInProgress = new Map<string, number>();
   /** Replicas each datanode said it still has to delete, plus those handed out since. */
   private readonly deletesInProgress = new Map<string, number>();
+  /** Files whose lease recovery is under way: when their block recovery began, or IN_FLIGHT while a journal write runs. */
+  private readonly recovering = new Map<number, number>();
   /** Writers' calls waiting for a datanode to report their finished block (awaitReported). */
   private readonly reportWaiters = new Set<{ check: () => boolean; resolve: (arrived: boolean) => void }>();
   /** Datanodes live at the last tick (deaths and returns are logged once). */
@@ -335,6 +340,7 @@ class FileMetaService implements ShardService {
       if (this.blockMap.mode === 'active') {
         this.blockMap.becomeStandby();
         this.commands.clear();
+        this.recovering.clear();
         this.safeModeSince = null;
       }
       return;
@@ -342,6 +348,7 @@ class FileMetaService implements ShardService {
     if (this.blockMap.mode !== 'active') {
       this.blockMap.becomeActive(state);
       this.commands.clear();
+      this.recovering.clear();
       this.safeModeSince = now;
       this.safeModeLoggedAt = now;
       const counts = this.blockMap.safeModeCounts(state, now);
@@ -441,20 +448,77 @@ class FileMetaService implements ShardService {
     this.liveAtLastTick = live;
   }
 
-  /** Closes files whose writer stopped renewing its lease, at the length their replicas agree on. */
+  /**
+   * Closes files whose writer stopped renewing its lease. The last block closes at the
+   * length its finalized replicas of the current genStamp hold (the shortest). With none
+   * finalized, the datanodes first recover it (HDFS's block recovery): the block gets a new
+   * genStamp (journaled, as a pipeline recovery), every live datanode is told to finalize
+   * what it holds of it at that genStamp and report it, and the next ticks close the block
+   * once reports are in — or at 0 after BLOCK_RECOVERY_WAIT_MS when no datanode had any of
+   * it. No byte of an unfinished block was acknowledged to the writer's caller (there is no
+   * hflush), so recovering them is a gift; naming more than a reader could get would not be.
+   */
   private recoverExpiredLeases(host: ServiceHost, state: FileMetaState, now: number): void {
     for (const open of this.leases.expired(state, now)) {
-      // The last block's length is what every finalized replica of its current genStamp
-      // holds (the shortest). With none, 0: no datanode finalizes a replica on its own, so a
-      // length taken from an unfinalized one (or from a pipeline recovery's record) would
-      // name bytes no reader could ever get, and no byte of an unfinished block was
-      // acknowledged to the writer's caller (there is no hflush).
-      const finalized = open.last ? this.blockMap.replicasOf(open.last.blockId).filter((r) => r.finalized && r.genStamp === open.last!.genStamp) : [];
-      const last = open.last ? { blockId: open.last.blockId, length: finalized.length > 0 ? Math.min(...finalized.map((r) => r.length)) : 0 } : null;
-      host.log.warn({ fileId: open.fileId, holder: open.holder, last }, `lease of ${open.holder} on file ${open.fileId} expired: closing it`);
-      const op: FileMetaMutation = { type: 'recoverLease', fileId: open.fileId, last, clientId: this.clientId, callId: this.callId++, time: now, user: this.opts.superuser ?? 'tandem' };
-      host.engine().submit(op).catch((err: unknown) => host.log.warn({ err, fileId: open.fileId }, 'lease recovery failed; retried next round'));
+      if (this.recovering.get(open.fileId) === IN_FLIGHT) continue;
+      const last = open.last;
+      const finalized = last ? this.blockMap.replicasOf(last.blockId).filter((r) => r.finalized && r.genStamp === last.genStamp) : [];
+      if (last !== null && finalized.length === 0) {
+        const started = this.recovering.get(open.fileId);
+        if (started === undefined) {
+          this.startBlockRecovery(host, open.fileId, open.holder, last, now);
+          continue;
+        }
+        if (now - started < BLOCK_RECOVERY_WAIT_MS) continue; // reports on their way
+      }
+      const length = finalized.length > 0 ? Math.min(...finalized.map((r) => r.length)) : 0;
+      const closing = last ? { blockId: last.blockId, length } : null;
+      host.log.warn({ fileId: open.fileId, holder: open.holder, last: closing, replicas: finalized.length }, `lease of ${open.holder} on file ${open.fileId} expired: closing it${closing ? ` with its last block ${closing.blockId} at ${length} bytes` : ''}`);
+      const op: FileMetaMutation = { type: 'recoverLease', fileId: open.fileId, last: closing, clientId: this.clientId, callId: this.callId++, time: now, user: this.opts.superuser ?? 'tandem' };
+      this.recovering.set(open.fileId, IN_FLIGHT);
+      host
+        .engine()
+        .submit(op)
+        .then(
+          () => this.recovering.delete(open.fileId),
+          (err: unknown) => {
+            this.recovering.delete(open.fileId);
+            host.log.warn({ err, fileId: open.fileId }, 'lease recovery failed; retried next round');
+          },
+        );
     }
+  }
+
+  /** Gives the dead writer's open block a new genStamp and asks every live datanode to finalize what it holds of it. */
+  private startBlockRecovery(host: ServiceHost, fileId: number, holder: string, last: { blockId: string; length: number }, now: number): void {
+    const live = this.blockMap.liveDatanodes(now).slice(0, this.machine.config.replicationMax);
+    if (live.length === 0) {
+      this.recovering.set(fileId, now - BLOCK_RECOVERY_WAIT_MS); // nobody to ask: close it at 0 next tick
+      return;
+    }
+    this.recovering.set(fileId, IN_FLIGHT);
+    const targets = live.map((dn) => ({ id: dn.id, data: dn.data }));
+    const op: FileMetaMutation = { type: 'updatePipeline', blockId: last.blockId, holder, length: last.length, targets, clientId: this.clientId, callId: this.callId++, time: now, user: this.opts.superuser ?? 'tandem' };
+    host
+      .engine()
+      .submit(op)
+      .then(unwrap)
+      .then(
+        (answer) => {
+          const { genStamp } = answer as PipelineAnswer;
+          for (const dn of live) {
+            const queued = this.commands.get(dn.id) ?? [];
+            queued.push({ type: 'recover', blockId: last.blockId, genStamp });
+            this.commands.set(dn.id, queued);
+          }
+          this.recovering.set(fileId, Date.now());
+          host.log.warn({ fileId, holder, blockId: last.blockId, genStamp, datanodes: live.length }, `lease of ${holder} on file ${fileId} expired with ${last.blockId} unfinished: recovering it at genStamp ${genStamp} on ${live.length} datanodes`);
+        },
+        (err: unknown) => {
+          this.recovering.delete(fileId);
+          host.log.warn({ err, fileId }, `block recovery of ${last.blockId} could not start; retried next round: ${(err as Error).message}`);
+        },
+      );
   }
 
   status(host: ServiceHost): Record<string, unknown> {

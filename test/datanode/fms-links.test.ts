@@ -175,6 +175,7 @@ test('heartbeats go on while copies run, each saying how many are under way; cop
   const copied: string[] = [];
   const runner = new CommandRunner({
     deleteReplica: async () => 'deleted' as const,
+    recoverReplica: async () => undefined,
     onDeleted: () => undefined,
     copy: (command) => {
       copied.push(command.blockId);
@@ -222,6 +223,7 @@ test('deletes wait in a bounded backlog that heartbeats report, and a delete mea
       return new Promise((resolve) => releases.push(() => resolve(blockId === 'fms-0_2' ? 'newer' : 'deleted')));
     },
     onDeleted: (blockId) => deletedReported.push(blockId),
+    recoverReplica: async () => undefined,
     copy: async () => undefined,
     log: silentLogger(),
     copiesInFlightMax: 1,
