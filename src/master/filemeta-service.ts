@@ -459,6 +459,8 @@ class FileMetaService implements ShardService {
    * hflush), so recovering them is a gift; naming more than a reader could get would not be.
    */
   private recoverExpiredLeases(host: ServiceHost, state: FileMetaState, now: number): void {
+    // A file closed or deleted meanwhile needs no more recovery.
+    for (const fileId of this.recovering.keys()) if (!state.openFiles.has(fileId)) this.recovering.delete(fileId);
     for (const open of this.leases.expired(state, now)) {
       if (this.recovering.get(open.fileId) === IN_FLIGHT) continue;
       const last = open.last;
