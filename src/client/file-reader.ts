@@ -45,15 +45,19 @@ export interface FileReadOptions {
 const LOCATION_REFRESHES_MAX = 4;
 const LOCATION_REFRESH_PAUSE_MS = 200;
 
-export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buffer> {
-  let file: LocatedFile;
+/** A file's blocks and where their replicas are, from its FMS shard. */
+export async function locateFile(opts: Pick<FileReadOptions, 'fileId' | 'fms' | 'caller' | 'namespaceLength'>): Promise<LocatedFile> {
   try {
-    file = await opts.fms.call<LocatedFile>('fms.getBlockLocations', { fileId: opts.fileId, ...opts.caller });
+    return await opts.fms.call<LocatedFile>('fms.getBlockLocations', { fileId: opts.fileId, ...opts.caller });
   } catch (err) {
     // A file that never had a block (empty, or not written yet) is unknown to its FMS shard.
-    if (err instanceof TandemError && err.code === 'NOT_FOUND' && opts.namespaceLength === 0) return;
+    if (err instanceof TandemError && err.code === 'NOT_FOUND' && opts.namespaceLength === 0) return { fileId: opts.fileId, length: 0, blocks: [] };
     throw err;
   }
+}
+
+export async function* readFileBytes(opts: FileReadOptions): AsyncGenerator<Buffer> {
+  const file = await locateFile(opts);
   const start = Math.max(0, opts.offset ?? 0);
   const end = Math.min(file.length, opts.length === undefined ? file.length : start + opts.length);
   // Datanodes that failed this read once: tried last for the blocks after (a dead node

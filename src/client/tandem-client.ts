@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
 import { shardOfPool, type PoolMap } from '../election/pool-map.js';
 import { FileWriter } from './file-writer.js';
-import { readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
+import { locateFile, readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
 
 export type { ActiveResolver } from './shard-caller.js';
 
@@ -229,7 +229,7 @@ export class TandemClient {
    */
   async callFileMeta<T>(pool: number, method: string, args: Record<string, unknown>): Promise<T> {
     const fms = await this.fmsOfPool(pool);
-    return fms.call<T>(method, { ...args, ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ });
+    return fms.call<T>(method, { ...args, ...this.mutationEnvelope() });
   }
 
   /** The FMS shard that owns `pool`. */
@@ -251,17 +251,7 @@ export class TandemClient {
 
   /** A file's blocks and the live datanodes holding each (finalized replicas first). */
   async getBlockLocations(path: string): Promise<LocatedFile> {
-    const info = await this.getFileInfo(path);
-    if (info === null) throw new TandemError('NOT_FOUND', `no file ${JSON.stringify(path)}`);
-    if (info.type !== 'file') throw new TandemError('IS_DIRECTORY', `${JSON.stringify(path)} is a directory`);
-    const fms = await this.fmsOfPool(info.pool);
-    try {
-      return await fms.call<LocatedFile>('fms.getBlockLocations', { fileId: info.fileId, ...this.caller() });
-    } catch (err) {
-      // A file that never had a block is unknown to its FMS shard (see readFileBytes).
-      if (err instanceof TandemError && err.code === 'NOT_FOUND' && info.length === 0) return { fileId: info.fileId, length: 0, blocks: [] };
-      throw err;
-    }
+    return locateFile(await this.fileToRead(path));
   }
 
   /** The FMS shard's caller for a pool (one per shard, made on first use). */
