@@ -201,27 +201,30 @@ export function registerUp(program: Command): void {
         restarts.add(start);
         return start.finally(() => restarts.delete(start));
       };
-      // Supervisor: a master that dies is restarted on the same storage; it rejoins as a standby.
-      const supervise = async (m: Member): Promise<void> => {
+      // Supervisor: a process that dies is started again on the same storage (a master
+      // rejoins as a standby), with a backoff from 1 s to 30 s while starting fails.
+      const keepAlive = async (what: string, child: () => ChildProcess, start: () => Promise<void>, log: string, after: string): Promise<void> => {
         while (!stopping) {
-          const child = m.process!.child;
-          if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+          const running = child();
+          if (running.exitCode === null && running.signalCode === null) await new Promise((r) => running.once('exit', r));
           if (stopping) return;
-          say(`master ${m.shard}/${m.name} (pid ${m.process!.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it as a standby in 1 s`);
+          say(`${what} (pid ${running.pid}) exited (code ${running.exitCode}, signal ${running.signalCode}); restarting it${after} in 1 s`);
           for (let delayMs = 1_000; !stopping; delayMs = Math.min(delayMs * 2, 30_000)) {
             await sleep(delayMs);
             if (stopping) return;
             try {
-              await restarting(startMember(m));
+              await restarting(start());
               await writeClusterFile();
-              say(`master ${m.name} restarted as pid ${m.process!.pid}`);
+              say(`${what} restarted as pid ${child().pid}`);
               break;
             } catch (err) {
-              say(`master ${m.name} could not restart: ${err instanceof Error ? err.message : String(err)}; see ${m.log}`);
+              // A datanode's old ZooKeeper node lives until its old session expires: try again.
+              say(`${what} could not restart: ${err instanceof Error ? err.message : String(err)}; see ${log}`);
             }
           }
         }
       };
+      const supervise = (m: Member): Promise<void> => keepAlive(`master ${m.shard}/${m.name}`, () => m.process!.child, () => startMember(m), m.log, ' as a standby');
       // Monitors are restarted too: without one, a crash fails over only after the session timeout.
       const superviseMonitor = async (m: Member): Promise<void> => {
         while (!stopping) {
@@ -239,27 +242,7 @@ export function registerUp(program: Command): void {
         void supervise(m);
         void superviseMonitor(m);
       }
-      const superviseDatanode = async (d: Datanode): Promise<void> => {
-        while (!stopping) {
-          const child = d.process!.child;
-          if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-          if (stopping) return;
-          say(`datanode ${d.id} (pid ${d.process!.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it`);
-          for (let delayMs = 1_000; !stopping; delayMs = Math.min(delayMs * 2, 30_000)) {
-            await sleep(delayMs);
-            if (stopping) return;
-            try {
-              await restarting(startDatanode(d));
-              await writeClusterFile();
-              say(`datanode ${d.id} restarted as pid ${d.process!.pid}`);
-              break;
-            } catch (err) {
-              // Its old ZooKeeper node lives until the old session expires: try again.
-              say(`datanode ${d.id} could not restart: ${err instanceof Error ? err.message : String(err)}; see ${d.log}`);
-            }
-          }
-        }
-      };
+      const superviseDatanode = (d: Datanode): Promise<void> => keepAlive(`datanode ${d.id}`, () => d.process!.child, () => startDatanode(d), d.log, '');
       for (const d of datanodes) void superviseDatanode(d);
 
       // The live table: printed whenever the shard's picture changes.
