@@ -27,7 +27,7 @@ export function registerDatanode(program: Command): void {
     .requiredOption('--dir <dir>', 'where its blocks live')
     .option('--rpc <host:port>', 'RPC (status) listen address', '127.0.0.1:0')
     .option('--data <host:port>', 'data-transfer listen address (pipeline writes, reads)', '127.0.0.1:0')
-    .option('--http <host:port>', 'HTTP address (WebHDFS data endpoint, later)')
+    .option('--http <host:port>', 'HTTP address: /health, /metrics and the WebHDFS data endpoint (default: the rpc host, a free port)')
     .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
     .option('--log-level <level>', 'pino log level', 'info')

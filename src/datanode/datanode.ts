@@ -19,6 +19,8 @@ import { FmsLinks } from './fms-links.js';
 import { DataTransferServer } from './transfer-server.js';
 import { copyBlock } from './transfer-client.js';
 import { CommandRunner } from './command-runner.js';
+import { startDatanodeHttp, type HttpRoutes } from './http-server.js';
+import type { FastifyInstance } from 'fastify';
 
 export { DATANODES_PATH } from '../election/layout.js';
 
@@ -37,6 +39,8 @@ export interface DatanodeOptions {
   log: Logger;
   config?: DatanodeConfig;
   heartbeatIntervalMs?: number;
+  /** Routes added to the datanode's HTTP server (WebHDFS data endpoint, metrics). */
+  httpRoutes?: ReadonlyArray<HttpRoutes<Datanode>>;
 }
 
 /** What a datanode registers in ZooKeeper: what it says in heartbeats, less the usage that changes. */
@@ -57,6 +61,8 @@ export class Datanode {
     private readonly links: FmsLinks,
     private readonly commands: CommandRunner,
   ) {}
+
+  private http: FastifyInstance | null = null;
 
   static async start(opts: DatanodeOptions): Promise<Datanode> {
     const { log } = opts;
@@ -88,7 +94,7 @@ export class Datanode {
       id: opts.id,
       rpc: `${rpcAddress.host}:${rpcAddress.port}`,
       data: transfer.address,
-      http: opts.http ?? '',
+      http: '', // set once the HTTP server listens, before registering
       capacityBytes: 0,
     };
     const commands = new CommandRunner({
@@ -108,7 +114,7 @@ export class Datanode {
       copiesQueuedMax: config.copiesQueuedMax,
     });
     const links = new FmsLinks({
-      self: { id: info.id, rpc: info.rpc, data: info.data, http: info.http },
+      self: info, // its http is filled in once the HTTP server listens
       connect: opts.connect,
       limits: opts.limits,
       log,
@@ -122,6 +128,16 @@ export class Datanode {
     const node = new Datanode(opts, store, transfer, rpcServer, info, links, commands);
     bound.node = node;
     try {
+      const http = await startDatanodeHttp({
+        http: opts.http,
+        defaultHost: rpcAddress.host,
+        log,
+        routes: opts.httpRoutes ?? [],
+        host: node,
+        health: () => (node.stopped ? { ok: false, reason: 'stopping' } : node.coordinator === null ? { ok: false, reason: 'not registered in ZooKeeper' } : { ok: true }),
+      });
+      node.http = http.server;
+      info.http = http.address;
       await node.measureCapacity();
       await node.register();
       await links.start();
@@ -129,7 +145,7 @@ export class Datanode {
       await node.stop();
       throw err;
     }
-    log.info({ ...info, replicas: store.list().length }, `serving as datanode ${opts.id}: ${store.list().length} replicas; data on ${info.data}, rpc on ${info.rpc}`);
+    log.info({ ...info, replicas: store.list().length }, `serving as datanode ${opts.id}: ${store.list().length} replicas; data on ${info.data}, rpc on ${info.rpc}, http on ${info.http}`);
     return node;
   }
 
@@ -206,6 +222,7 @@ export class Datanode {
     this.stopped = true;
     await this.links.stop();
     await this.commands.stop();
+    await this.http?.close();
     await this.rpcServer.close();
     await this.transfer.close();
     await this.coordinator?.close();
