@@ -1,0 +1,71 @@
+// The WebHDFS probes of `tandem bench chaos`: the gap arithmetic (pure), and the probe loop
+// against a small stand-in for an adapter's WebHDFS MKDIRS — next to an adapter that refuses
+// connections, which the probes must step over.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { test } from 'node:test';
+import Fastify from 'fastify';
+import { gapsAroundKills, WebHdfsProbes } from '../../src/bench/webhdfs-probe.js';
+import { sleep } from '../../src/client/backoff.js';
+
+test('gapsAroundKills: from the last success before each kill to the first after it', () => {
+  const successes = [1, 2, 3, 10, 11, 30];
+  assert.deepEqual(gapsAroundKills(successes, [3.5, 11, 29, 31]), [7, 19, 19, null]);
+  assert.deepEqual(gapsAroundKills(successes, [0]), [1], 'a kill before any success is measured from the kill');
+  assert.deepEqual(gapsAroundKills([], [5]), [null]);
+  assert.deepEqual(gapsAroundKills(successes, []), []);
+});
+
+/** A port nothing listens on. */
+async function deadAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `127.0.0.1:${port}`;
+}
+
+test('WebHdfsProbes make directories through the adapter that answers, and measure a held call as a gap', async () => {
+  const made = new Set<string>();
+  let stallMs = 0;
+  const app = Fastify();
+  app.put('/webhdfs/v1/*', async (req, reply) => {
+    const query = req.query as Record<string, string>;
+    if (query.op !== 'MKDIRS' || query['user.name'] !== 'prober') return reply.code(400).send({});
+    if (stallMs > 0) await sleep(stallMs); // a failover: the adapter holds the call
+    made.add(decodeURIComponent(req.url.slice('/webhdfs/v1'.length).split('?')[0]!));
+    return reply.send({ boolean: true });
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const live = `127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  try {
+    // Worker 0 starts on the dead adapter, worker 1 on the live one.
+    const probes = new WebHdfsProbes({ adapters: [await deadAddress(), live], workers: 2, dir: '/chaos/t', user: 'prober' });
+    await probes.start();
+    await sleep(150);
+    stallMs = 300;
+    const killedAt = performance.now();
+    await sleep(400);
+    stallMs = 0;
+    await sleep(150);
+    const result = await probes.stop();
+    assert.ok(result.acked > 10, `the probes made directories (${result.acked})`);
+    assert.deepEqual(Object.keys(result.errors), [], 'the setup stepped over the dead adapter; the load never went back to it');
+    assert.equal(result.made.length, 2);
+    for (const dirs of result.made) {
+      assert.ok(dirs.length > 0);
+      for (const d of dirs) assert.ok(made.has(d), `${d}, acknowledged, was made on the server`);
+    }
+    const [gap] = gapsAroundKills(probes.successTimes(), [killedAt]);
+    assert.ok(gap !== null && gap !== undefined && gap >= 250, `a held call shows up as a gap (${gap} ms)`);
+  } finally {
+    await app.close();
+  }
+});
+
+test('WebHdfsProbes: a setup no adapter answers fails, naming each', async () => {
+  const probes = new WebHdfsProbes({ adapters: [await deadAddress(), await deadAddress()], workers: 1, dir: '/chaos/x', user: 'prober' });
+  await assert.rejects(probes.start(), /failed on every adapter: .* answered transport; .* answered transport/);
+  await probes.stop();
+});
