@@ -28,12 +28,13 @@ async function deadAddress(): Promise<string> {
 
 test('WebHdfsProbes make directories through the adapter that answers, and measure a held call as a gap', async () => {
   const made = new Set<string>();
-  let stallMs = 0;
+  let holdUntil = 0;
   const app = Fastify();
   app.put('/webhdfs/v1/*', async (req, reply) => {
     const query = req.query as Record<string, string>;
     if (query.op !== 'MKDIRS' || query['user.name'] !== 'prober') return reply.code(400).send({});
-    if (stallMs > 0) await sleep(stallMs); // a failover: the adapter holds the call
+    const holdMs = holdUntil - performance.now();
+    if (holdMs > 0) await sleep(holdMs); // a failover: the adapter holds the call
     made.add(decodeURIComponent(req.url.slice('/webhdfs/v1'.length).split('?')[0]!));
     return reply.send({ boolean: true });
   });
@@ -44,11 +45,10 @@ test('WebHdfsProbes make directories through the adapter that answers, and measu
     const probes = new WebHdfsProbes({ adapters: [await deadAddress(), live], workers: 2, dir: '/chaos/t', user: 'prober' });
     await probes.start();
     await sleep(150);
-    stallMs = 300;
+    holdUntil = performance.now() + 400;
+    await sleep(50); // replies already on their way arrive; then every call is held
     const killedAt = performance.now();
-    await sleep(400);
-    stallMs = 0;
-    await sleep(150);
+    await sleep(500);
     const result = await probes.stop();
     assert.ok(result.acked > 10, `the probes made directories (${result.acked})`);
     assert.deepEqual(Object.keys(result.errors), [], 'the setup stepped over the dead adapter; the load never went back to it');
