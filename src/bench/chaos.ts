@@ -27,6 +27,7 @@
 // namespace's failovers only.
 
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../client/backoff.js';
 import type { FileWriter } from '../client/file-writer.js';
@@ -53,6 +54,7 @@ import {
   type Step,
   type Verdict,
 } from './chaos-judge.js';
+import { gapsAroundKills, WebHdfsProbes, type WebHdfsProbeResult } from './webhdfs-probe.js';
 import { ActiveWatch, KILL_MODES, KILL_TARGETS, killInTurn, NS_SHARD, sinceStart, withTimeout, type KillerContext, type KillMode, type KillTarget } from './chaos-kill.js';
 
 export { KILL_MODES, KILL_TARGETS, type KillMode, type KillTarget };
@@ -114,6 +116,8 @@ export interface ChaosOptions {
   replication?: number;
   /** Concurrent workers, each with its own connection. */
   workers: number;
+  /** WebHDFS clients alongside (through the adapters of cluster.json): what HTTP users see of each failover. Default 0. */
+  webhdfsWorkers?: number;
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
 }
@@ -155,6 +159,21 @@ export interface ChaosResult {
   runId: string;
   /** The first violations, each as `<worker dir> slot <i> (record …, found …): <verdict>`. */
   violations: string[];
+  /** With --webhdfs-workers: what the WebHDFS clients saw; null without. */
+  webhdfs: WebHdfsChaosResult | null;
+}
+
+export interface WebHdfsChaosResult {
+  workers: number;
+  /** MKDIRS calls answered `true`. */
+  acked: number;
+  /** Calls answered with an error or not at all, by HTTP status. */
+  errors: Record<string, number>;
+  /** Per namespace kill: from the last WebHDFS success before it to the first after it. */
+  unavailableMsP50: number | null;
+  unavailableMsMax: number | null;
+  /** Directories a WebHDFS client was told were made that are not there at the check. */
+  missing: number;
 }
 
 interface Counts {
@@ -247,14 +266,26 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
     writing: null,
   }));
   const allWatches = [run.watches.ns, ...run.watches.fms];
+  const webhdfsWorkers = opts.webhdfsWorkers ?? 0;
+  const adapters = webhdfsWorkers > 0 ? (readClusterFile(opts.cluster).adapters ?? []).map((a) => a.http) : [];
+  if (webhdfsWorkers > 0 && adapters.length === 0) throw new TandemError('INVALID_ARGUMENT', `--webhdfs-workers: ${opts.cluster}/cluster.json lists no adapter`);
+  const probes = webhdfsWorkers > 0 ? new WebHdfsProbes({ adapters, workers: webhdfsWorkers, dir: `/chaos/${runId}`, user: os.userInfo().username }) : null;
+  let stoppedProbes: Promise<WebHdfsProbeResult> | null = null;
   try {
     await Promise.all(allWatches.map((w) => w.start()));
     // Setup (untimed): one directory per worker.
     await Promise.all(workers.map((w) => checker.mkdirs(w.dir)));
     run.progress(`run ${runId}: ${describeWorkers(workers, replication)} under /chaos/${runId}, ${opts.seconds} s, ${describeKills(run)} every ${opts.killEverySeconds} s`);
+    if (probes) {
+      await probes.start();
+      run.progress(`${opts.webhdfsWorkers} WebHDFS clients make directories under /chaos/${runId}/web<k> through ${adapters.join(', ')}`);
+    }
     run.startAt = performance.now();
     run.endAt = run.startAt + opts.seconds * 1000;
-    const { counts, loadMs } = await loadWhileKilling(run, workers);
+    const loaded = await loadWhileKilling(run, workers).finally(() => {
+      stoppedProbes = probes?.stop() ?? null;
+    });
+    const { counts, loadMs } = loaded;
 
     // Check: wait for actives newer than the last victims, then list every worker's directory and read the data back.
     const active = await run.watches.ns.until((a) => clock.succeeds(a), performance.now() + ACTIVE_WAIT_MS_MAX);
@@ -266,6 +297,7 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
     }
     run.progress(`checking the namespace through ${active.member} (epoch ${active.epoch})`);
     const verdicts = await withTimeout(checkEverything(run, checker, workers), CHECK_MS_MAX, 'the check');
+    const webhdfs = stoppedProbes ? await withTimeout(checkWebHdfs(run, runId, checker, probes!, await stoppedProbes), CHECK_MS_MAX, 'the WebHDFS check') : null;
 
     for (const [k, kill] of clock.kills.entries()) run.progress(describeGap(run, k, kill));
     const gaps = clock.gapsMs().sort((a, b) => a - b);
@@ -294,8 +326,10 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
       mismatches: verdicts.mismatches,
       runId,
       violations: verdicts.samples,
+      webhdfs,
     };
   } finally {
+    await (stoppedProbes ?? probes?.stop())?.catch(() => undefined);
     for (const w of workers) w.client.close();
     checker.close();
     await Promise.all(allWatches.map((w) => w.stop()));
@@ -595,6 +629,27 @@ async function checkEverything(run: Run, client: TandemClient, workers: readonly
     }
   }
   return { lost: tally.lost, duplicated: tally.duplicated, phantom: tally.phantom, mismatches: tally.mismatch, filesRead, bytesRead, samples };
+}
+
+/** Every directory a WebHDFS client was told was made must be there; the gaps are measured over the namespace kills. */
+async function checkWebHdfs(run: Run, runId: string, client: TandemClient, probes: WebHdfsProbes, result: WebHdfsProbeResult): Promise<WebHdfsChaosResult> {
+  let missing = 0;
+  for (const [k, made] of result.made.entries()) {
+    const names = await listAllNames(client, `/chaos/${runId}/web${k}`);
+    for (const path of made) if (!names.has(path.slice(path.lastIndexOf('/') + 1))) missing++;
+  }
+  const gaps = gapsAroundKills(probes.successTimes(), run.clock.kills.map((kill) => kill.killedAt))
+    .filter((g): g is number => g !== null)
+    .sort((a, b) => a - b);
+  for (const [k, gap] of gaps.entries()) run.progress(`WebHDFS clients, namespace kill ${k + 1} (sorted): no success for ${round1(gap)} ms`);
+  return {
+    workers: result.made.length,
+    acked: result.acked,
+    errors: result.errors,
+    unavailableMsP50: gaps.length > 0 ? round1(gaps[Math.ceil(gaps.length / 2) - 1]!) : null,
+    unavailableMsMax: gaps.length > 0 ? round1(gaps.at(-1)!) : null,
+    missing,
+  };
 }
 
 async function listAllNames(client: TandemClient, dir: string): Promise<Set<string>> {

@@ -80,9 +80,21 @@ export function registerBench(program: Command): void {
     .option('--workload <w>', `${WORKLOADS.join('|')}: names only; files of 4-200 KiB of random bytes written and read back; every other worker writing files`, 'meta')
     .option('--replication <n>', `replicas of each file written (1..${REPLICATION_MAX})`, '3')
     .option('--window <w>', `concurrent workers, each with its own connection (at most ${WORKERS_MAX})`, '16')
+    .option('--webhdfs-workers <n>', "WebHDFS clients alongside, making directories through the cluster's adapters: the unavailability HTTP users see", '0')
     .option('--json', 'print one JSON line')
     .action(
-      (flags: { cluster: string; seconds: string; killEvery: string; kill: string; killTargets: string; workload: string; replication: string; window: string; json?: boolean }) =>
+      (flags: {
+        cluster: string;
+        seconds: string;
+        killEvery: string;
+        kill: string;
+        killTargets: string;
+        workload: string;
+        replication: string;
+        window: string;
+        webhdfsWorkers: string;
+        json?: boolean;
+      }) =>
         runCommand(async () => {
           if (!(KILL_MODES as readonly string[]).includes(flags.kill)) {
             throw new TandemError('INVALID_ARGUMENT', `--kill must be one of ${KILL_MODES.join('|')}, got "${flags.kill}"`);
@@ -104,6 +116,7 @@ export function registerBench(program: Command): void {
             workload: flags.workload as Workload,
             replication: parsePositiveInt(flags.replication, '--replication'),
             workers: parsePositiveInt(flags.window, '--window'),
+            webhdfsWorkers: flags.webhdfsWorkers === '0' ? 0 : parsePositiveInt(flags.webhdfsWorkers, '--webhdfs-workers'),
             progress,
           });
           for (const v of r.violations) progress(`violation: ${v}`);
@@ -126,10 +139,14 @@ export function registerBench(program: Command): void {
                     `${r.filesRead} files read back (${(r.bytesRead / 2 ** 20).toFixed(1)} MiB): mismatches ${r.mismatches}\n`) +
                 `  namespace unavailable per failover: p50 ${ms(r.unavailableMsP50)}, max ${ms(r.unavailableMsMax)}` +
                 (r.unmeasuredKills > 0 ? ` (${r.unmeasuredKills} ${graceful ? 'hand-overs' : 'kills'} not measured: no call answered by the successor before the end)` : '') +
-                '\n',
+                '\n' +
+                (r.webhdfs
+                  ? `  WebHDFS (${r.webhdfs.workers} clients): ${r.webhdfs.acked} MKDIRS acknowledged, errors ${JSON.stringify(r.webhdfs.errors)}, missing ${r.webhdfs.missing}; ` +
+                    `unavailable per namespace failover: p50 ${ms(r.webhdfs.unavailableMsP50)}, max ${ms(r.webhdfs.unavailableMsMax)}\n`
+                  : ''),
             );
           }
-          if (r.lost > 0 || r.duplicated > 0 || r.phantom > 0 || r.mismatches > 0) process.exitCode = 3;
+          if (r.lost > 0 || r.duplicated > 0 || r.phantom > 0 || r.mismatches > 0 || (r.webhdfs?.missing ?? 0) > 0) process.exitCode = 3;
         }),
     );
 

@@ -19,6 +19,7 @@ export interface ClusterFile {
   zkAuth: string;
   shards: Record<string, { members: Array<{ member: string; rpc: string; pid: number | null; dir: string; log: string; monitorPid?: number | null }> }>;
   datanodes?: Array<{ id: string; rpc: string; data: string; pid: number | null; dir: string; log: string }>;
+  adapters?: Array<{ rpc: string; http: string; pid: number | null }>;
   supervisorPid: number;
 }
 
