@@ -12,7 +12,7 @@ import { DEFAULT_LIMITS } from '../config/limits.js';
 import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
-import type { ActiveInfo } from '../election/layout.js';
+import { memberOfReplica, type ActiveInfo } from '../election/layout.js';
 import { ClusterHistory, DEFAULT_HISTORY_LIMITS, type ActiveStatus, type HistoryLimits, type RegistryReading, type StatusResult } from './cluster-history.js';
 import type { DashboardSnapshot } from './snapshot.js';
 
@@ -121,7 +121,11 @@ export class ClusterWatch implements DashboardSource {
   }
 }
 
-/** The fields the dashboard needs from an `admin.status` answer (it came off the wire: checked). */
+/**
+ * The fields the dashboard needs from an `admin.status` answer (it came off the wire:
+ * checked). Replica ids (`m2#3fa9c1d2`, the ISR's and the replication stream's names) become
+ * member names: the page lists members.
+ */
 export function parseActiveStatus(value: unknown): ActiveStatus {
   const s = value as Record<string, unknown> | null;
   const num = (v: unknown, name: string): number => {
@@ -135,14 +139,14 @@ export function parseActiveStatus(value: unknown): ActiveStatus {
   const followers = Array.isArray(ha.followers) ? (ha.followers as Array<Record<string, unknown>>) : [];
   const datanodes = Array.isArray(s.datanodes) ? (s.datanodes as Array<Record<string, unknown>>) : null;
   return {
-    member: s.member,
+    member: memberOfReplica(s.member),
     role: s.role,
     epoch: num(s.epoch, 'epoch'),
     appliedTxid: num(s.appliedTxid, 'appliedTxid'),
     committedTxid: num(s.committedTxid, 'committedTxid'),
-    isr: Array.isArray(ha.isr) ? ha.isr.filter((m): m is string => typeof m === 'string') : [],
+    isr: Array.isArray(ha.isr) ? ha.isr.filter((m): m is string => typeof m === 'string').map(memberOfReplica) : [],
     followers: followers.map((f) => ({
-      member: String(f.member),
+      member: memberOfReplica(String(f.member)),
       inSync: f.inSync === true,
       connected: f.connected === true,
       durableTxid: num(f.durableTxid, 'followers[].durableTxid'),

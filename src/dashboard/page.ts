@@ -20,8 +20,8 @@ header #updated { color: #cbd5e1; font-size: 13px; }
 #fetch-banner { background: #fee2e2; color: #7f1d1d; }
 main { padding: 16px 20px; display: grid; gap: 16px; }
 section > h2 { font-size: 15px; margin: 0 0 8px; color: var(--dim); text-transform: uppercase; letter-spacing: .6px; }
-.shards { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 12px; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px; }
+.shards { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 12px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px; overflow-x: auto; }
 .card h3 { margin: 0 0 6px; font-size: 16px; display: flex; gap: 12px; align-items: baseline; flex-wrap: wrap; }
 .card h3 .meta { font-size: 13px; font-weight: normal; color: var(--dim); }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
@@ -76,16 +76,17 @@ function shardColor(name, shards) {
   return SHARD_COLORS[(i < 0 ? 0 : i) % SHARD_COLORS.length];
 }
 
-// A small line chart over the snapshot's time window: x is time, y from 0 to the largest value.
+// A small line chart over the snapshot's time window: x is time, y from 0 to the largest
+// value; the top TOP pixels are left to the scale's label.
 function chart(kind, points, nowMs, windowMs, color, unit) {
-  var W = 210, H = 56, PAD = 3;
+  var W = 210, H = 60, PAD = 3, TOP = 14;
   var max = 0;
   points.forEach(function (p) { if (p[1] > max) max = p[1]; });
   var top = max > 0 ? max : 1;
   var from = nowMs - windowMs;
   var coords = points.filter(function (p) { return p[0] >= from; }).map(function (p) {
     var x = PAD + ((p[0] - from) / windowMs) * (W - 2 * PAD);
-    var y = H - PAD - (p[1] / top) * (H - 2 * PAD);
+    var y = H - PAD - (p[1] / top) * (H - PAD - TOP);
     return x.toFixed(1) + ',' + y.toFixed(1);
   });
   var latest = points.length ? points[points.length - 1][1] : null;
@@ -94,7 +95,7 @@ function chart(kind, points, nowMs, windowMs, color, unit) {
     '<line x1="0" y1="' + (H - PAD) + '" x2="' + W + '" y2="' + (H - PAD) + '" stroke="#e5e7eb"/>' +
     (coords.length > 1 ? '<polyline fill="none" stroke="' + color + '" stroke-width="1.6" points="' + coords.join(' ') + '"/>' : '') +
     (coords.length ? '<circle r="2.2" fill="' + color + '" cx="' + coords[coords.length - 1].split(',')[0] + '" cy="' + coords[coords.length - 1].split(',')[1] + '"/>' : '') +
-    '<text x="' + (W - 4) + '" y="12" text-anchor="end" font-size="10" fill="#667085">max ' + esc(num(Math.round(max * 100) / 100)) + '</text>' +
+    '<text x="' + (W - 4) + '" y="10" text-anchor="end" font-size="9" fill="#667085">max ' + esc(num(Math.round(max * 100) / 100)) + '</text>' +
     '</svg>';
   return '<div class="chart-box"><div>' + esc(kind === 'throughput' ? 'throughput' : 'standby lag') + ': <b>' +
     esc(latest == null ? '–' : num(latest)) + '</b> ' + unit + '</div>' + svg + '</div>';
@@ -156,14 +157,17 @@ function timeline(snap) {
   var x = function (t) { return PAD + ((t - from) / span) * (W - 2 * PAD); };
   var marks = evs.map(function (e) {
     var cx = x(e.atMs).toFixed(1);
-    return '<g class="failover-mark" data-shard="' + esc(e.shard) + '"><line x1="' + cx + '" y1="14" x2="' + cx + '" y2="' + (H - 20) + '" stroke="' + shardColor(e.shard, shards) + '" stroke-width="2"/>' +
-      '<circle cx="' + cx + '" cy="14" r="5" fill="' + shardColor(e.shard, shards) + '"><title>' + esc(e.shard + ' ' + (e.from || '?') + ' → ' + e.to + ', epoch ' + e.toEpoch) + '</title></circle>' +
-      '<text x="' + cx + '" y="' + (H - 8) + '" font-size="10" text-anchor="middle" fill="#1d2430">' + esc(e.shard + ' e' + e.toEpoch) + '</text></g>';
+    // The label goes to the left of marks in the right half, so that it stays inside the box.
+    var right = x(e.atMs) > W / 2;
+    return '<g class="failover-mark" data-shard="' + esc(e.shard) + '"><line x1="' + cx + '" y1="12" x2="' + cx + '" y2="' + (H - 20) + '" stroke="' + shardColor(e.shard, shards) + '" stroke-width="2"/>' +
+      '<circle cx="' + cx + '" cy="12" r="5" fill="' + shardColor(e.shard, shards) + '"><title>' + esc(e.shard + ' ' + (e.from || '?') + ' → ' + e.to + ', epoch ' + e.toEpoch) + '</title></circle>' +
+      '<text x="' + (x(e.atMs) + (right ? -8 : 8)).toFixed(1) + '" y="16" font-size="11" text-anchor="' + (right ? 'end' : 'start') + '" fill="#1d2430">' +
+      esc(e.shard + ' → ' + e.to + ' (epoch ' + e.toEpoch + ')') + '</text></g>';
   }).join('');
   var svg = '<svg id="failover-timeline" class="chart" data-failovers="' + evs.length + '" width="100%" height="' + H + '" viewBox="0 0 ' + W + ' ' + H + '" preserveAspectRatio="none">' +
     '<line x1="' + PAD + '" y1="' + (H - 20) + '" x2="' + (W - PAD) + '" y2="' + (H - 20) + '" stroke="#98a2b3"/>' +
-    '<text x="' + PAD + '" y="' + (H - 28) + '" font-size="10" fill="#667085">' + esc(clock(from)) + '</text>' +
-    '<text x="' + (W - PAD) + '" y="' + (H - 28) + '" font-size="10" text-anchor="end" fill="#667085">now ' + esc(clock(snap.nowMs)) + '</text>' +
+    '<text x="' + PAD + '" y="' + (H - 6) + '" font-size="10" fill="#667085">' + esc(clock(from)) + '</text>' +
+    '<text x="' + (W - PAD) + '" y="' + (H - 6) + '" font-size="10" text-anchor="end" fill="#667085">now ' + esc(clock(snap.nowMs)) + '</text>' +
     marks + '</svg>';
   var list = evs.length
     ? '<ol id="failover-list" reversed>' + evs.slice().reverse().map(function (e) {
