@@ -94,7 +94,8 @@ export class ClusterWatch implements DashboardSource {
   async pollOnce(): Promise<void> {
     const reading = await this.opts.source.registry();
     if (reading.stale !== this.wasStale) {
-      if (reading.stale) this.opts.log.warn({ ageMs: reading.ageMs, error: reading.error }, `registry unreachable (${reading.error ?? 'no reason given'}): showing the cache, ${Math.round(reading.ageMs / 1000)} s old`);
+      if (reading.stale && reading.registry === null) this.opts.log.warn({ error: reading.error }, `registry not readable yet (${reading.error ?? 'no reason given'}): nothing to show until it is`);
+      else if (reading.stale) this.opts.log.warn({ ageMs: reading.ageMs, error: reading.error }, `registry unreachable (${reading.error ?? 'no reason given'}): showing the cache, ${Math.round(reading.ageMs / 1000)} s old`);
       else if (this.wasStale !== null) this.opts.log.info('registry readable again: the dashboard is live');
       this.wasStale = reading.stale;
     }

@@ -164,7 +164,7 @@ function timeline(snap) {
       '<text x="' + (x(e.atMs) + (right ? -8 : 8)).toFixed(1) + '" y="16" font-size="11" text-anchor="' + (right ? 'end' : 'start') + '" fill="#1d2430">' +
       esc(e.shard + ' → ' + e.to + ' (epoch ' + e.toEpoch + ')') + '</text></g>';
   }).join('');
-  var svg = '<svg id="failover-timeline" class="chart" data-failovers="' + evs.length + '" width="100%" height="' + H + '" viewBox="0 0 ' + W + ' ' + H + '" preserveAspectRatio="none">' +
+  var svg = '<svg id="failover-timeline" class="chart" data-failovers="' + evs.length + '" width="100%" viewBox="0 0 ' + W + ' ' + H + '">' +
     '<line x1="' + PAD + '" y1="' + (H - 20) + '" x2="' + (W - PAD) + '" y2="' + (H - 20) + '" stroke="#98a2b3"/>' +
     '<text x="' + PAD + '" y="' + (H - 6) + '" font-size="10" fill="#667085">' + esc(clock(from)) + '</text>' +
     '<text x="' + (W - PAD) + '" y="' + (H - 6) + '" font-size="10" text-anchor="end" fill="#667085">now ' + esc(clock(snap.nowMs)) + '</text>' +
@@ -188,7 +188,8 @@ function render(snap) {
   var stale = document.getElementById('stale-banner');
   if (snap.registry.stale) {
     stale.className = 'banner on';
-    stale.innerHTML = '⚠ ZooKeeper unreachable: showing the registry as cached <b id="stale-age">' + esc(age(snap.registry.ageMs)) + '</b> ago' +
+    stale.innerHTML = '⚠ ZooKeeper unreachable: ' + (snap.registry.ageMs == null ? 'the registry has not been read yet' :
+      'showing the registry as cached <b id="stale-age">' + esc(age(snap.registry.ageMs)) + '</b> ago') +
       (snap.registry.error ? ' <span class="muted">(' + esc(snap.registry.error) + ')</span>' : '');
   } else {
     stale.className = 'banner';
