@@ -116,8 +116,9 @@ describe('the dashboard in headless Chromium', () => {
       const line = await page.$('[data-shard="ns"] svg.chart-throughput polyline');
       return points.length === 2 && points.every((n) => n >= 3) && line !== null;
     });
-    const rate = await text('[data-shard="ns"] .chart-box b');
-    assert.ok(Number(rate.replace(/,/g, '')) > 0, `the NS writes a few records a second under the test's load, the page says "${rate}"`);
+    // The chart's scale is its largest point: the NS commits records every second under the test's load.
+    const scale = await text('[data-shard="ns"] svg.chart-throughput text');
+    assert.ok(Number(scale.replace(/^max /, '').replace(/,/g, '')) > 0, `the throughput chart's scale says "${scale}"`);
   });
 
   test('a failover on the timeline after the NS active is killed: new active, higher epoch', async () => {
