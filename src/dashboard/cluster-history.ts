@@ -228,7 +228,8 @@ export class ClusterHistory {
         member,
         rpc,
         role,
-        firstStandby: member === firstStandby,
+        // The standby entry may still name the member that just took over (it is cleared after).
+        firstStandby: member === firstStandby && member !== active,
         inIsr: isr.includes(member),
         txid: isActiveStatus ? status.appliedTxid : (follower?.durableTxid ?? null),
         lagTxids: isActiveStatus ? 0 : (follower?.lagTxids ?? null),

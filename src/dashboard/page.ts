@@ -20,12 +20,12 @@ header #updated { color: #cbd5e1; font-size: 13px; }
 #fetch-banner { background: #fee2e2; color: #7f1d1d; }
 main { padding: 16px 20px; display: grid; gap: 16px; }
 section > h2 { font-size: 15px; margin: 0 0 8px; color: var(--dim); text-transform: uppercase; letter-spacing: .6px; }
-.shards { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 12px; }
+.shards { display: grid; grid-template-columns: repeat(auto-fill, minmax(580px, 1fr)); gap: 12px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px; overflow-x: auto; }
 .card h3 { margin: 0 0 6px; font-size: 16px; display: flex; gap: 12px; align-items: baseline; flex-wrap: wrap; }
 .card h3 .meta { font-size: 13px; font-weight: normal; color: var(--dim); }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 3px 8px 3px 0; border-bottom: 1px solid #eef0f4; white-space: nowrap; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: 3px 6px 3px 0; border-bottom: 1px solid #eef0f4; white-space: nowrap; }
 th { font-size: 12px; color: var(--dim); font-weight: 600; }
 td.num, th.num { text-align: right; }
 .role { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 12px; font-weight: 600; }

@@ -71,6 +71,15 @@ test('a new active member or a new epoch is a failover; the first active seen an
   assert.equal(m1?.role, 'gone', 'a member seen before and now nowhere stays listed, as gone');
 });
 
+test('a member that just took over is not shown as first standby, though the standby entry still names it', () => {
+  const history = new ClusterHistory(LIMITS);
+  const entry = shardEntry('m2', 2, ['m3']);
+  entry.standby.current = { member: 'm2', rpc: '127.0.0.1:7002' };
+  history.observe({ atMs: 1_000, reading: reading({ ns: entry }), statuses: new Map() });
+  const members = history.snapshot(1_000).shards[0]!.members;
+  assert.deepEqual(members.map((m) => [m.member, m.role, m.firstStandby]), [['m2', 'active', false], ['m3', 'standby', false]]);
+});
+
 test('failovers, series and remembered members are bounded; the oldest go first', () => {
   const history = new ClusterHistory(LIMITS);
   for (let i = 0; i < 10; i++) {
