@@ -102,7 +102,12 @@ export class ClusterHistory {
   /** Takes in one poll; answers the failovers it revealed. */
   observe(obs: Observation): FailoverEvent[] {
     const seen: FailoverEvent[] = [];
-    this.reading = obs.reading;
+    // A source with nothing to answer (no registry) does not wipe what was shown: keep the last one.
+    const previous = this.reading;
+    this.reading =
+      obs.reading.registry === null && previous !== null
+        ? { ...obs.reading, stale: true, registry: previous.registry, datanodes: obs.reading.datanodes ?? previous.datanodes ?? null }
+        : obs.reading;
     if (obs.reading.registry) this.registryAtMs = obs.atMs - obs.reading.ageMs;
     const registry = obs.reading.registry;
     for (const [shard, entry] of Object.entries(registry?.shards ?? {})) {

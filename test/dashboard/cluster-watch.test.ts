@@ -111,8 +111,11 @@ test('a stale reading keeps the last registry, statuses and datanodes on show, w
   const good = { ...reading({ 'fms-0': shardEntry('m1', 1, ['m2']) }), datanodes: [{ id: 'dn1', capacityBytes: 1_000 }, { id: 'dn2' }] };
   history.observe({ atMs: 1_000, reading: good, statuses: new Map([['fms-0', withDatanodes]]) });
   history.observe({ atMs: 4_000, reading: { ...good, stale: true, ageMs: 3_000, error: 'COORDINATOR_UNAVAILABLE: down' }, statuses: new Map([['fms-0', { ok: false, error: 'CONNECTION_LOST: gone' }]]) });
+  // A source that has nothing at all to answer does not wipe the picture either.
+  history.observe({ atMs: 5_000, reading: { registry: null, stale: true, ageMs: 0, error: 'lost it' }, statuses: new Map() });
   const snap = history.snapshot(6_000);
   assert.equal(snap.registry.stale, true);
+  assert.equal(snap.registry.error, 'lost it');
   assert.equal(snap.registry.ageMs, 5_000, 'read at 1 000, shown at 6 000');
   assert.equal(snap.shards[0]!.active, 'm1');
   assert.equal(snap.shards[0]!.status?.error, 'CONNECTION_LOST: gone');
