@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerAdmin } from './admin.js';
 import { registerBench } from './bench.js';
+import { registerDashboardCommand } from './dashboard.js';
 import { registerDatanode } from './datanode.js';
 import { registerFs } from './fs.js';
 import { registerMaster } from './master.js';
@@ -17,6 +18,7 @@ registerFs(program);
 registerAdmin(program);
 registerBench(program);
 registerUp(program);
+registerDashboardCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tandem: ${err instanceof Error ? err.message : String(err)}\n`);

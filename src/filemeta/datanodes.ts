@@ -102,6 +102,13 @@ export class DatanodeRegistry {
       .map((node) => ({ ...node }));
   }
 
+  /** Every datanode heard from and not removed, live or not, by id (copies): what an operator's view lists. */
+  knownDatanodes(now: number): Array<DatanodeEntry & { live: boolean }> {
+    return [...this.nodes.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((node) => ({ ...node, live: this.isLive(node.id, now) }));
+  }
+
   freeBytes(id: string): number {
     const node = this.nodes.get(id);
     return node === undefined ? 0 : Math.max(0, node.capacityBytes - node.usedBytes);

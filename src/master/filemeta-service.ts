@@ -541,6 +541,18 @@ class FileMetaService implements ShardService {
       safeModeFraction: safeModeBlocks.complete === 0 ? 1 : safeModeBlocks.reported / safeModeBlocks.complete,
       safeModeBlocks,
       deferredDropped: this.blockMap.deferredDropped(),
+      // Per datanode, as this member last heard it (the dashboard shows them). Ages rather
+      // than times, so a reader's clock need not agree with this one.
+      datanodes: this.blockMap.datanodes.knownDatanodes(now).map((dn) => ({
+        id: dn.id,
+        rpc: dn.rpc,
+        http: dn.http,
+        live: dn.live,
+        capacityBytes: dn.capacityBytes,
+        usedBytes: dn.usedBytes,
+        replicas: this.blockMap.replicasOn(dn.id),
+        lastHeartbeatAgoMs: Math.max(0, now - dn.lastHeartbeatMs),
+      })),
     };
   }
 

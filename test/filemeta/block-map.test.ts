@@ -500,6 +500,19 @@ describe('chooseTargets', () => {
   });
 });
 
+test('knownDatanodes lists every datanode heard from, the dead ones too, with when it was last heard', () => {
+  const map = activeMap(machine.initial(), 2);
+  heartbeat(map, 'dn2', 9_000, 40);
+  const known = map.datanodes.knownDatanodes(12_000);
+  assert.deepEqual(
+    known.map((d) => [d.id, d.live, d.lastHeartbeatMs, d.usedBytes / GIB]),
+    [
+      ['dn1', false, 0, 90],
+      ['dn2', true, 9_000, 60],
+    ],
+  );
+});
+
 describe('leases', () => {
   test('a holder silent for longer than the hard limit loses its files; unknown holders start their lease when first seen', () => {
     const state = machine.initial();
