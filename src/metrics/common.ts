@@ -1,0 +1,31 @@
+// Metrics every kind of Tandem process has: its role, and the latency of its RPC server.
+
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import type { CallObserver } from '../rpc/server.js';
+
+/** RPC calls from 50 µs (a cached read) to the default 30 s deadline. */
+const RPC_BUCKETS_SECONDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** `tandem_rpc_duration_seconds{method, outcome}`: handed to the RpcServer as its onCallDone. */
+export function rpcLatency(registry: Registry): CallObserver {
+  const histogram = new Histogram({
+    name: 'tandem_rpc_duration_seconds',
+    help: 'RPC calls served, from the request to the reply (a write includes its commit), by method and outcome (ok or error)',
+    labelNames: ['method', 'outcome'],
+    buckets: RPC_BUCKETS_SECONDS,
+    registers: [registry],
+  });
+  return (method, ms, outcome) => histogram.observe({ method, outcome }, ms / 1000);
+}
+
+/**
+ * `tandem_role{role}`: 1 for the process's role now, 0 for each other role it can take, so
+ * a query like `tandem_role{role="active"} == 1` finds the actives. Returns the setter.
+ */
+export function roleGauge(registry: Registry, roles: readonly string[]): (role: string) => void {
+  const gauge = new Gauge({ name: 'tandem_role', help: 'Role of the process: 1 for the role it has now, 0 for the others', labelNames: ['role'], registers: [registry] });
+  return (now) => {
+    for (const role of roles) gauge.set({ role }, role === now ? 1 : 0);
+    if (!roles.includes(now)) gauge.set({ role: now }, 1);
+  };
+}
