@@ -29,3 +29,12 @@ export function roleGauge(registry: Registry, roles: readonly string[]): (role: 
     if (!roles.includes(now)) gauge.set({ role: now }, 1);
   };
 }
+
+/**
+ * Sets an unlabelled gauge, or removes its series when the figure does not apply here (the
+ * ISR size on a standby): absent, not 0, so that a query over the shard sees only real figures.
+ */
+export function setOrRemove(gauge: Gauge, value: number | null | undefined): void {
+  if (value === null || value === undefined) gauge.remove({});
+  else gauge.set(value);
+}

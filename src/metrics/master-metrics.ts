@@ -11,7 +11,7 @@ import type { GroupCommitObserver } from '../replication/journal-writer.js';
 import type { CallObserver } from '../rpc/server.js';
 import { ALERT_NAMES, type Alert, type CheckpointFigures } from './alerts.js';
 import { ProcessMetrics } from './registry.js';
-import { rpcLatency, roleGauge } from './common.js';
+import { rpcLatency, roleGauge, setOrRemove } from './common.js';
 
 /** Roles a master reports in `tandem_role` (MemberRole of src/master/ha-member.ts). */
 export const MASTER_ROLES = ['active', 'standby', 'joining', 'taking-over', 'stopped'] as const;
@@ -107,8 +107,7 @@ export class MasterMetrics {
       applied.set(s.appliedTxid);
       durable.set(s.durableTxid);
       committed.set(s.committedTxid);
-      isr.reset();
-      if (s.isrSize !== null) isr.set(s.isrSize);
+      setOrRemove(isr, s.isrSize);
       // Standbys come and go: only the current ones have series.
       for (const g of [lagTxids, lagSeconds, inSync]) g.reset();
       for (const standby of s.standbys) {
@@ -117,12 +116,11 @@ export class MasterMetrics {
         if (standby.lagMsP50 !== null) lagSeconds.set({ standby: standby.member, quantile: '0.5' }, standby.lagMsP50 / 1000);
         if (standby.lagMsP99 !== null) lagSeconds.set({ standby: standby.member, quantile: '0.99' }, standby.lagMsP99 / 1000);
       }
-      for (const g of [safeMode, reported, deferred, imageTxid, imageAge]) g.reset();
-      if (s.shard.safeMode !== undefined) safeMode.set(s.shard.safeMode ? 1 : 0);
-      if (s.shard.safeModeReportedFraction !== undefined) reported.set(s.shard.safeModeReportedFraction);
-      if (s.shard.deferredReports !== undefined) deferred.set(s.shard.deferredReports);
-      if (s.checkpoint.newestImageTxid !== null) imageTxid.set(s.checkpoint.newestImageTxid);
-      if (s.checkpoint.newestImageAgeMs !== null) imageAge.set(s.checkpoint.newestImageAgeMs / 1000);
+      setOrRemove(safeMode, s.shard.safeMode === undefined ? null : s.shard.safeMode ? 1 : 0);
+      setOrRemove(reported, s.shard.safeModeReportedFraction);
+      setOrRemove(deferred, s.shard.deferredReports);
+      setOrRemove(imageTxid, s.checkpoint.newestImageTxid);
+      setOrRemove(imageAge, s.checkpoint.newestImageAgeMs === null ? null : s.checkpoint.newestImageAgeMs / 1000);
       pending.set((s.checkpoint.checkpointPendingMs ?? 0) / 1000);
       segments.set(s.checkpoint.segmentsSinceImage);
       for (const name of ALERT_NAMES) alert.set({ alert: name }, s.alerts.some((a) => a.alert === name) ? 1 : 0);

@@ -2,7 +2,7 @@
 // whether it holds a ZooKeeper session. Labels: {shard, member} (the watched master's).
 
 import { Gauge } from 'prom-client';
-import { roleGauge } from './common.js';
+import { roleGauge, setOrRemove } from './common.js';
 import { ProcessMetrics } from './registry.js';
 
 export interface MonitorFigures {
@@ -23,8 +23,7 @@ export function monitorMetrics(labels: { shard: string; member: string }, figure
   metrics.onScrape(() => {
     const f = figures();
     setRole('monitor');
-    alive.reset();
-    if (f.masterAlive !== null) alive.set(f.masterAlive ? 1 : 0);
+    setOrRemove(alive, f.masterAlive === null ? null : f.masterAlive ? 1 : 0);
     session.set(f.zooKeeperSession ? 1 : 0);
     deaths.set(f.masterDeaths);
   });
