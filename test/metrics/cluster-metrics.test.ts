@@ -2,9 +2,12 @@
 // datanode) scraped over HTTP: the FMS figures (safe mode, the deferred queue) and the
 // datanode's usage are there, and move when a file is written.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import type { TandemClient } from '../../src/client/tandem-client.js';
+import { CLI_ENTRY } from '../../src/cluster/master-process.js';
 import { useDataCluster, type ClusterMember, type DataCluster } from '../helpers/data-cluster.js';
 import { health, scrape } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/zookeeper.js';
@@ -69,4 +72,14 @@ test('the datanode and the FMS members serve their metrics and health, and the f
   assert.deepEqual(await health(standbyHttp), { code: 200, body: { status: 'ok', role: 'standby' } });
   assert.deepEqual(await health(nsHttp), { code: 200, body: { status: 'ok', role: 'active' } });
   assert.deepEqual(await health(dnHttp), { code: 200, body: { status: 'ok', role: 'datanode' } });
+});
+
+test('tandem admin status --zk asks every shard\'s active for its alerts', { timeout: 60_000 }, async () => {
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, [CLI_ENTRY, 'admin', 'status', '--zk', cluster.zkAddress, '--zk-auth', cluster.zkAuth, ...args], { timeout: 30_000 });
+  const json = JSON.parse((await run('--json')).stdout) as { shards: Record<string, unknown>; alerts: Record<string, unknown> };
+  assert.deepEqual(Object.keys(json.shards).sort(), ['fms-0', 'ns']);
+  assert.deepEqual(json.alerts, { ns: [], 'fms-0': [] }, 'both actives answered, calm');
+  const text = (await run()).stdout;
+  assert.match(text, /^shard fms-0: epoch \d+/m);
+  assert.doesNotMatch(text, /WARNING|alerts unknown/);
 });
