@@ -216,6 +216,11 @@ export class Monitor {
     );
   }
 
+  /** host:port of its HTTP server (edits of a dead master, /health, /metrics); empty before start(). */
+  get http(): string {
+    return this.httpAddress;
+  }
+
   /** Healthy while it can do its job: it holds a ZooKeeper session to remove a dead master's nodes with. */
   health(): HealthVerdict {
     const detail = { role: 'monitor', masterAlive: this.watchedPid !== null };

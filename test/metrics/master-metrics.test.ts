@@ -170,7 +170,7 @@ test('a monitor serves /health and /metrics', { timeout: 60_000 }, async () => {
   const monitor = new Monitor({ shard: 'ns', member: 'a', dir: a.engine.dir, connect: connect(chroot), log: silentLogger() });
   await monitor.start();
   try {
-    const http = (monitor as unknown as { httpAddress: string }).httpAddress;
+    const http = monitor.http;
     await waitFor('the monitor found its master', async () => (await scrape(http)).value('tandem_monitor_master_alive') === 1);
     const scraped = await scrape(http);
     assert.equal(scraped.role(), 'monitor');
