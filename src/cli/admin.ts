@@ -7,6 +7,8 @@ import { formatFsckReport } from '../admin/fsck-report.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { readRegistry } from './registry.js';
 import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
+import { TandemClient } from '../client/tandem-client.js';
+import type { Alert } from '../metrics/alerts.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -47,9 +49,11 @@ export function registerAdmin(program: Command): void {
           const session = await coordinatorFactory(zk)();
           try {
             const registry = await readRegistry(session, ['ns', ...((await readPoolMap(session))?.shards ?? [])]);
-            if (flags.json) return printJson(registry);
+            const alerts = await shardAlerts(registry.shards);
+            if (flags.json) return printJson({ ...registry, alerts });
             for (const [shard, r] of Object.entries(registry.shards)) {
               process.stdout.write(`shard ${shard}: epoch ${r.epoch ?? '-'}, in-sync [${r.isr?.members.join(', ') ?? ''}]\n`);
+              for (const line of alertLines(alerts[shard])) process.stdout.write(`  ${line}\n`);
               for (const entry of ['active', 'standby', 'monitor'] as const) {
                 const v = r[entry];
                 process.stdout.write(`  ${entry.padEnd(8)} current ${JSON.stringify(v.current)}  lastNotNull ${JSON.stringify(v.lastNotNull)}\n`);
@@ -63,7 +67,9 @@ export function registerAdmin(program: Command): void {
         }
         const status = await client.status();
         if (flags.json) return printJson(status);
+        for (const line of alertLines(status.alerts as Alert[] | undefined)) process.stdout.write(`${line}\n`);
         for (const [k, v] of Object.entries(status)) {
+          if (k === 'alerts') continue;
           process.stdout.write(`${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
         }
       }),
@@ -118,4 +124,36 @@ async function fsck(flags: AdminFlags & { repair?: boolean }): Promise<void> {
     process.stderr.write(`tandem: ${err.code}: ${err.message}\n`);
     process.exitCode = 2;
   }
+}
+
+/**
+ * The checkpoint alerts of every shard, as its active judges them (src/metrics/alerts.ts):
+ * shard → alerts, or a string saying why the active could not be asked.
+ */
+async function shardAlerts(shards: Record<string, { active: { current: unknown } }>): Promise<Record<string, Alert[] | string>> {
+  const out: Record<string, Alert[] | string> = {};
+  await Promise.all(
+    Object.entries(shards).map(async ([shard, r]) => {
+      const rpc = (r.active.current as { rpc?: unknown } | null)?.rpc;
+      if (typeof rpc !== 'string') {
+        out[shard] = 'no active';
+        return;
+      }
+      const client = new TandemClient({ masters: [rpc], deadlineMs: 3_000 });
+      try {
+        out[shard] = ((await client.status()).alerts as Alert[] | undefined) ?? [];
+      } catch (err) {
+        out[shard] = `could not ask the active at ${rpc}: ${(err as Error).message}`;
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  return out;
+}
+
+function alertLines(alerts: Alert[] | string | undefined): string[] {
+  if (alerts === undefined) return [];
+  if (typeof alerts === 'string') return [`alerts unknown: ${alerts}`];
+  return alerts.map((a) => `WARNING ${a.alert}: ${a.message}`);
 }

@@ -75,6 +75,12 @@ export interface Limits {
    * a member out of the ISR: 200k ≈ 4 s.
    */
   checkpointTxids: number;
+  /**
+   * The shard's active raises the image-edit-distance alert when its newest edit is more
+   * than this many edit segments past its newest image (DESIGN §1: Peta2 alerted at 100
+   * versions apart). The checkpoint-overdue alert fires at twice checkpointIntervalMs.
+   */
+  alertSegmentsSinceImageMax: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -107,6 +113,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   imageBytesMax: 1024 * 1024 * 1024,
   checkpointIntervalMs: 3_600_000,
   checkpointTxids: 200_000,
+  alertSegmentsSinceImageMax: 100,
 });
 
 export function limitsWith(overrides: Partial<Limits> = {}): Limits {

@@ -21,6 +21,8 @@ import { copyBlock } from './transfer-client.js';
 import { CommandRunner } from './command-runner.js';
 import { startDatanodeHttp, type HttpRoutes } from './http-server.js';
 import type { FastifyInstance } from 'fastify';
+import { DatanodeMetrics, type DatanodeUsage } from '../metrics/datanode-metrics.js';
+import { metricsRoutes } from '../metrics/registry.js';
 
 export { DATANODES_PATH } from '../election/layout.js';
 
@@ -69,6 +71,7 @@ export class Datanode {
     const config = opts.config ?? DEFAULT_DATANODE_CONFIG;
     const store = await BlockStore.open(opts.dir, log, config);
     const bound: { node?: Datanode } = {};
+    const metrics = new DatanodeMetrics(opts.id, () => bound.node!.usage());
     const data = parseHostPort(opts.data);
     const transfer = await DataTransferServer.start({
       store,
@@ -87,6 +90,7 @@ export class Datanode {
       limits: opts.limits,
       log,
       serverName: `tandem-datanode ${opts.id}`,
+      onCallDone: metrics.onCallDone,
     });
     const rpc = parseHostPort(opts.rpc);
     const rpcAddress = await rpcServer.listen(rpc.host, rpc.port);
@@ -132,7 +136,7 @@ export class Datanode {
         http: opts.http,
         defaultHost: rpcAddress.host,
         log,
-        routes: opts.httpRoutes ?? [],
+        routes: [metricsRoutes(metrics.metrics), ...(opts.httpRoutes ?? [])],
         host: node,
         health: () => (node.stopped ? { ok: false, reason: 'stopping' } : node.coordinator === null ? { ok: false, reason: 'not registered in ZooKeeper' } : { ok: true }),
       });
@@ -203,6 +207,17 @@ export class Datanode {
 
   private onReceived(replica: ReplicaInfo): void {
     this.links.noteReceived(replica);
+  }
+
+  /** What the datanode metrics show (src/metrics/datanode-metrics.ts). */
+  usage(): DatanodeUsage {
+    return {
+      capacityBytes: this.capacityBytes,
+      usedBytes: this.store.usedBytes(),
+      replicas: this.store.list().length,
+      copiesInProgress: this.commands.copiesInProgress,
+      deletesInProgress: this.commands.deletesInProgress,
+    };
   }
 
   status(): Record<string, unknown> {

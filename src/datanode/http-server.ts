@@ -1,11 +1,12 @@
 // The datanode's HTTP server, on its --http address (advertised as `http` in its
-// registration and heartbeats). It answers `GET /health` itself; the WebHDFS data endpoint
-// and `/metrics` plug in through `routes` — each a function given the fastify instance
-// before it listens.
+// registration and heartbeats). It answers `GET /health` itself (src/metrics/registry.ts);
+// `/metrics` and the WebHDFS data endpoint plug in through `routes` — each a function
+// given the fastify instance before it listens.
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
+import { healthRoutes } from '../metrics/registry.js';
 
 export type HttpRoutes<T> = (app: FastifyInstance, host: T) => void | Promise<void>;
 
@@ -23,10 +24,7 @@ export interface DatanodeHttpOptions<T> {
 
 export async function startDatanodeHttp<T>(opts: DatanodeHttpOptions<T>): Promise<{ server: FastifyInstance; address: string }> {
   const server = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-  server.get('/health', async (_req, reply) => {
-    const health = opts.health();
-    return reply.code(health.ok ? 200 : 503).send({ status: health.ok ? 'ok' : 'unavailable', ...(health.reason ? { reason: health.reason } : {}) });
-  });
+  healthRoutes(() => ({ ...opts.health(), detail: { role: 'datanode' } }))(server);
   for (const routes of opts.routes) await routes(server, opts.host);
   const { host, port } = opts.http ? parseHostPort(opts.http) : { host: opts.defaultHost, port: 0 };
   await server.listen({ host, port });

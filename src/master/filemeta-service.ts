@@ -28,6 +28,7 @@ import type { FileMetaMutation, PipelineAnswer, DeleteFilesAnswer, DatanodeRef }
 import { poolsOfShard, type PoolMap } from '../election/pool-map.js';
 import { FILEMETA_SCHEMAS, LIST_BLOCKS_PER_PAGE_MAX, parseFileMetaArgs, type ArgsOf, type FileMetaMethod } from './filemeta-methods.js';
 import { describeFiles, listFilePage } from '../filemeta/file-listing.js';
+import type { ShardGauges } from '../metrics/master-metrics.js';
 import type { MethodKind, ServiceHost, ShardService } from './shard-service.js';
 import { unwrap } from './unwrap.js';
 import type { FmsFileState } from './namespace-fms-tasks.js';
@@ -554,6 +555,20 @@ class FileMetaService implements ShardService {
         lastHeartbeatAgoMs: Math.max(0, now - dn.lastHeartbeatMs),
       })),
     };
+  }
+
+  gauges(host: ServiceHost): ShardGauges {
+    const { reported, complete } = this.blockMap.safeModeCounts(this.state(host), Date.now());
+    return {
+      safeModeReportedFraction: complete === 0 ? 1 : reported / complete,
+      ...(this.blockMap.mode === 'active' ? { safeMode: this.blockMap.inSafeMode } : {}),
+      deferredReports: this.blockMap.deferredCount(),
+    };
+  }
+
+  healthProblem(host: ServiceHost): string | null {
+    if (this.blockMap.mode !== 'active' || !this.blockMap.inSafeMode) return null;
+    return `in safe mode: ${this.safeModeProgress(this.state(host), Date.now())}`;
   }
 
   async stop(): Promise<void> {

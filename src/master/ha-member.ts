@@ -88,6 +88,8 @@ export class HaMember {
   // Starts at process start: a standby restarted within a lease of its last acknowledgement
   // to an active must still wait that lease out before it takes over.
   private lastHeardFromActiveAt = performance.now();
+  /** Some active has reached this member since it started (else lastHeardFromActiveAt is only the start). */
+  private heardFromActive = false;
   /** The active released this standby from the lease wait (graceful hand-over). */
   private leaseReleased = false;
   /** The epoch whose active this standby follows; records from others are refused by the engine. */
@@ -662,6 +664,7 @@ export class HaMember {
       throw new TandemError('STALE_EPOCH', `${this.opts.self.member} follows epoch ${engine.epochHistory().promisedEpoch}; refuses epoch ${epoch}`);
     }
     this.lastHeardFromActiveAt = performance.now();
+    this.heardFromActive = true;
     switch (method) {
       case 'repl.hello': {
         if (epoch !== this.followingEpoch) {
@@ -720,6 +723,16 @@ export class HaMember {
       durableTxid: engine.durableTxid,
       epochs: [...engine.epochHistory().entries()],
     };
+  }
+
+  /** ms since an active last reached this member (a standby's health); null if none has yet. */
+  sinceActiveMs(): number | null {
+    return this.heardFromActive ? performance.now() - this.lastHeardFromActiveAt : null;
+  }
+
+  /** A truncation or image install ordered by the active is running (the engine is being replaced). */
+  get replacingStorage(): boolean {
+    return this.truncating !== null;
   }
 
   /** For reads on the active: resolves when the epoch is confirmed by the in-sync standbys (the lease). */

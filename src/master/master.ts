@@ -21,6 +21,13 @@ import { readFile, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseHostPort } from '../util/address.js';
+import { MasterMetrics, type MasterSnapshot } from '../metrics/master-metrics.js';
+import { healthRoutes, metricsRoutes, type HealthVerdict } from '../metrics/registry.js';
+import { masterHealth } from '../metrics/health.js';
+import { checkpointAlerts, type Alert } from '../metrics/alerts.js';
+import { checkpointFiguresOf, storageFigures } from '../metrics/checkpoint-figures.js';
+import type { GroupCommitObserver } from '../replication/journal-writer.js';
+import { memberOfReplica } from '../election/layout.js';
 
 export interface MasterOptions {
   shard: string;
@@ -97,6 +104,7 @@ export class Master {
     private readonly service: ShardService,
     readonly server: RpcServer,
     readonly address: { host: string; port: number },
+    readonly metrics: MasterMetrics,
   ) {
     this.rollTimer = setInterval(() => {
       this.engine.maybeRoll().catch((err: unknown) => this.options.log.error({ err }, 'segment roll failed'));
@@ -127,15 +135,18 @@ export class Master {
         ...(options.superuser ? { superuser: options.superuser } : {}),
         ...(options.supergroup ? { supergroup: options.supergroup } : {}),
       });
-    const engine = await Master.openEngine(options, service);
-    // The server is built before the Master that handles its calls; no call can arrive before listen().
+    // The metrics are made before the engine and the server they observe; scrapes reach the master once it exists.
     const bound: { master?: Master } = {};
+    const metrics = new MasterMetrics({ shard: options.shard, member: options.member }, () => bound.master!.metricsSnapshot());
+    const engine = await Master.openEngine(options, service, metrics.onGroupCommit);
+    // The server is built before the Master that handles its calls; no call can arrive before listen().
     const server = new RpcServer({
       handler: (method, args) => bound.master!.handle(method, args),
       methods: new Set<string>([...service.methods.keys(), ...ADMIN_METHODS, ...REPLICATION_METHODS]),
       limits,
       log,
       serverName: `tandem-master ${options.shard}/${options.member}`,
+      onCallDone: metrics.onCallDone,
     });
     let address: { host: string; port: number };
     try {
@@ -144,7 +155,7 @@ export class Master {
       await engine.close();
       throw err;
     }
-    const master = new Master(options, engine, service, server, address);
+    const master = new Master(options, engine, service, server, address, metrics);
     bound.master = master;
     try {
       const http = options.http ? parseHostPort(options.http) : { host: address.host, port: 0 };
@@ -159,6 +170,7 @@ export class Master {
           durableTxid: () => master.engineNow.durableTxid,
           imageStored: (txid) => master.engineNow.imageStored(txid),
         },
+        routes: [metricsRoutes(metrics.metrics), healthRoutes(() => master.health())],
       });
       master.imageServer = started.server;
       master.httpAddress = started.address;
@@ -211,7 +223,7 @@ export class Master {
     return master;
   }
 
-  private static async openEngine(options: MasterOptions, service: ShardService): Promise<Engine> {
+  private static async openEngine(options: MasterOptions, service: ShardService, onGroupCommit: GroupCommitObserver): Promise<Engine> {
     const { log, limits } = options;
     return (await ReplicationEngine.open({
       dir: options.dir,
@@ -219,6 +231,7 @@ export class Master {
       limits,
       log,
       role: options.ha ? 'follower' : 'standalone',
+      onGroupCommit,
       ...(options.onFatal ? { onFatal: options.onFatal } : {}),
     })) as Engine;
   }
@@ -238,14 +251,14 @@ export class Master {
     // The active's epoch starts up to the image: the history the records below it had.
     await saveEpochHistory(dir, new EpochHistory(epochs, promised));
     log.warn({ txid, bytes: bytes.length }, `bootstrapped from the active's image at txid ${txid} (${bytes.length} bytes); older local storage deleted`);
-    this.engineNow = await Master.openEngine(this.options, this.service);
+    this.engineNow = await Master.openEngine(this.options, this.service, this.metrics.onGroupCommit);
   }
 
   /** A standby told by the active to drop its uncommitted tail: close, cut, reopen. */
   private async truncateAndReopen(txid: number): Promise<void> {
     await this.engineNow.close();
     await truncateStorageAfter(this.options.dir, txid, this.options.log);
-    this.engineNow = await Master.openEngine(this.options, this.service);
+    this.engineNow = await Master.openEngine(this.options, this.service, this.metrics.onGroupCommit);
   }
 
   private handle(method: string, args: unknown): Promise<unknown> | unknown {
@@ -278,7 +291,7 @@ export class Master {
       case 'admin.status':
         // `gc: true` collects garbage first (when node runs with --expose-gc) so RSS means live data.
         if ((args as { gc?: unknown } | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
-        return this.status();
+        return this.alerts().then((alerts) => ({ ...this.status(), alerts }));
       case 'admin.saveNamespace':
         return this.engine.saveImage();
       case 'admin.checkpoint':
@@ -321,6 +334,48 @@ export class Master {
       journal: engine.journal,
       ...(this.ha ? { ha: this.ha.status() } : {}),
       ...this.service.status(this.serviceHost),
+    };
+  }
+
+  /** What `GET /health` answers (src/metrics/health.ts). */
+  health(): HealthVerdict {
+    const ha = this.ha;
+    return masterHealth({
+      stopping: this.stopping !== null,
+      fatal: this.engineNow.failure,
+      role: ha ? ha.currentRole : 'active',
+      handingOver: ha?.handingOver ?? false,
+      replacingStorage: ha?.replacingStorage ?? false,
+      sinceActiveMs: ha?.sinceActiveMs() ?? null,
+      // A live stream carries a message at least every heartbeat; the active drops a standby silent this long from the ISR.
+      activeSilenceMaxMs: this.options.limits.isrLagMaxMs,
+      shardProblem: this.service.healthProblem?.(this.serviceHost) ?? null,
+    });
+  }
+
+  /** The checkpoint alerts firing now: judged on the shard's active (src/metrics/alerts.ts), none elsewhere. */
+  async alerts(): Promise<Alert[]> {
+    return (await this.metricsSnapshot()).alerts;
+  }
+
+  /** Everything the metrics show, read at once (one scrape). */
+  async metricsSnapshot(): Promise<MasterSnapshot> {
+    const engine = this.engineNow.status();
+    const role = this.ha ? this.ha.currentRole : 'active';
+    const ha = this.ha?.status();
+    const storage = await storageFigures(this.engineNow.dir, engine.durableTxid, Date.now());
+    const checkpoint = checkpointFiguresOf(storage, engine, this.options.limits);
+    return {
+      role,
+      epoch: engine.epoch,
+      appliedTxid: engine.appliedTxid,
+      durableTxid: engine.durableTxid,
+      committedTxid: engine.committedTxid,
+      isrSize: role !== 'active' ? null : ha ? ha.isr.length : 1,
+      standbys: (ha?.followers ?? []).map((f) => ({ member: memberOfReplica(f.member), inSync: f.inSync, lagTxids: f.lagTxids, lagMsP50: f.lagMsP50, lagMsP99: f.lagMsP99 })),
+      checkpoint,
+      alerts: role === 'active' ? checkpointAlerts(checkpoint) : [],
+      shard: this.service.gauges?.(this.serviceHost) ?? {},
     };
   }
 

@@ -14,6 +14,7 @@
 import type { Logger } from '../util/log.js';
 import type { ReplicationEngine } from '../replication/engine.js';
 import type { StateMachine } from '../replication/state-machine.js';
+import type { ShardGauges } from '../metrics/master-metrics.js';
 
 export type MethodKind = 'write' | 'read' | 'member';
 
@@ -38,6 +39,10 @@ export interface ShardService {
   handle(method: string, args: unknown, host: ServiceHost): unknown;
   /** Shard-specific fields of `admin.status`. */
   status(host: ServiceHost): Record<string, unknown>;
+  /** Shard-specific metrics (an FMS shard's safe mode and deferred queue), read at each scrape. */
+  gauges?(host: ServiceHost): ShardGauges;
+  /** Why this member cannot do its job now though its role is fine (an FMS active in safe mode), or null. */
+  healthProblem?(host: ServiceHost): string | null;
   /** Called once the master serves (timers start here). */
   start?(host: ServiceHost): void;
   stop?(): Promise<void>;

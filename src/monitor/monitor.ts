@@ -15,6 +15,9 @@
 // valid record, never written to), at `GET /edits?from=<txid>`: a standby taking over
 // fetches from there what it lacks (DESIGN §4, step 3) — the records an async-mode active
 // acknowledged alone, or any tail it had not streamed yet.
+//
+// Its HTTP server also answers `GET /health` (200 while it holds a ZooKeeper session) and
+// `GET /metrics` (src/metrics/monitor-metrics.ts).
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +31,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { encodeRecords, readEditsFrom } from '../replication/edits-transfer.js';
 import { parseHostPort } from '../util/address.js';
 import { publishRegistryEntry } from '../election/registry-entry.js';
+import { monitorMetrics } from '../metrics/monitor-metrics.js';
+import { healthRoutes, metricsRoutes, type HealthVerdict } from '../metrics/registry.js';
 
 /** How often the monitor re-reads which sessions the master holds (and whether it is active). */
 const LEARN_INTERVAL_MS = 500;
@@ -69,6 +74,8 @@ export class Monitor {
   private httpAddress = '';
   /** The master this monitor watches is dead (and not restarted yet): its edits may be served. */
   private masterDead = false;
+  /** Deaths of the master seen since this monitor started (a metric). */
+  private masterDeaths = 0;
 
   constructor(private readonly opts: MonitorOptions) {
     this.paths = shardPaths(opts.shard);
@@ -76,6 +83,13 @@ export class Monitor {
 
   async start(): Promise<void> {
     const server = Fastify({ logger: false });
+    const metrics = monitorMetrics({ shard: this.opts.shard, member: this.opts.member }, () => ({
+      masterAlive: this.watchedPid !== null ? true : this.masterDead ? false : null,
+      zooKeeperSession: this.coordinator !== null,
+      masterDeaths: this.masterDeaths,
+    }));
+    metricsRoutes(metrics)(server);
+    healthRoutes(() => this.health())(server);
     server.get<{ Querystring: { from?: string } }>('/edits', async (req, reply) => {
       const from = Number(req.query.from);
       if (!Number.isSafeInteger(from) || from < 1) return reply.code(400).send({ code: 'INVALID_ARGUMENT', message: `/edits needs from=<txid>` });
@@ -168,6 +182,7 @@ export class Monitor {
   /** The master's process is gone: remove its session's ephemeral nodes now. */
   private async masterDied(pid: number): Promise<void> {
     const coordinator = await this.ensureSession();
+    if (!this.masterDead) this.masterDeaths++;
     this.masterDead = true;
     // First, if this is the shard's monitor (its master was active), say the master is dead,
     // before its nodes go: the next active then fetches the sealed tail from here.
@@ -199,6 +214,19 @@ export class Monitor {
         ? `master ${this.opts.member} (pid ${pid}) died: removed its ${removed.join(', ')} so the next member takes over now`
         : `master ${this.opts.member} (pid ${pid}) died; it held no ZooKeeper nodes`,
     );
+  }
+
+  /** host:port of its HTTP server (edits of a dead master, /health, /metrics); empty before start(). */
+  get http(): string {
+    return this.httpAddress;
+  }
+
+  /** Healthy while it can do its job: it holds a ZooKeeper session to remove a dead master's nodes with. */
+  health(): HealthVerdict {
+    const detail = { role: 'monitor', masterAlive: this.watchedPid !== null };
+    if (this.stopped) return { ok: false, reason: 'stopping', detail };
+    if (this.coordinator === null) return { ok: false, reason: 'no ZooKeeper session', detail };
+    return { ok: true, detail };
   }
 
   async stop(): Promise<void> {

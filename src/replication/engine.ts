@@ -24,7 +24,7 @@ import { DurabilityWaiters } from './durability-waiters.js';
 import { EpochHistory, loadEpochHistory, saveEpochHistory } from './epoch-history.js';
 import { loadNewestValidImage, writeImage } from './image-store.js';
 import { readEdits, recoverJournal } from './journal-recovery.js';
-import { JournalWriter } from './journal-writer.js';
+import { JournalWriter, type GroupCommitObserver } from './journal-writer.js';
 import { purgeOldStorage } from './retention.js';
 import { listImages, listSegments } from './storage-layout.js';
 import { checkAppend } from './rules.js';
@@ -42,6 +42,8 @@ export interface EngineOptions<S, Op, I> {
   onFatal?: (err: Error) => void;
   /** 'standalone' (default) serves at once; 'follower' waits for records from an active. */
   role?: 'standalone' | 'follower';
+  /** Told of every group commit of the journal (the fsync-latency histogram). */
+  onGroupCommit?: GroupCommitObserver;
 }
 
 export type EngineRole = 'standalone' | 'active' | 'follower';
@@ -67,6 +69,8 @@ export interface EngineStatus {
   /** Durable here and on every in-sync member: what replies have been released up to. */
   committedTxid: number;
   imageTxid: number;
+  /** How long the oldest edit past the newest image has waited for a checkpoint (null: none waits). */
+  checkpointPendingMs: number | null;
   pendingReplies: number;
   journal: JournalWriter['stats'];
 }
@@ -104,6 +108,13 @@ export class ReplicationEngine<S, Op, I> {
   /** Epoch stamped on every record. Issue 3 takes it from ZooKeeper; here it is carried over from the journal. */
   private epoch: number;
   private imageTxid: number;
+  /**
+   * Wall time (this.now()) since when edits past the newest image exist here: when the first
+   * one was applied, or when the image was taken if later edits were already applied. Null
+   * while the newest image holds every applied edit. After a restart it counts from the
+   * restart (an under-estimate). The checkpoint-overdue alert reads it (src/metrics/alerts.ts).
+   */
+  private editsPastImageSinceMs: number | null;
   private savingImage: Promise<SavedImage> | null = null;
   private historyWrite: Promise<void> = Promise.resolve();
   private fatal: Error | null = null;
@@ -131,6 +142,7 @@ export class ReplicationEngine<S, Op, I> {
     this.appliedTxid = init.appliedTxid;
     this.epoch = init.epoch;
     this.imageTxid = init.imageTxid;
+    this.editsPastImageSinceMs = init.appliedTxid > init.imageTxid ? this.now() : null;
     this.journal = init.journal;
     this.history = init.history;
     this.role = opts.role ?? 'standalone';
@@ -176,7 +188,13 @@ export class ReplicationEngine<S, Op, I> {
       history.truncateAfter(appliedTxid);
       if (history.lastEpoch > epoch) epoch = history.lastEpoch;
       if (image === null && appliedTxid === 0) log.info('no image and no edits: starting a new namespace');
-      const journal = await JournalWriter.open(dir, { firstTxid: appliedTxid + 1, limits: opts.limits, log, now: opts.now });
+      const journal = await JournalWriter.open(dir, {
+        firstTxid: appliedTxid + 1,
+        limits: opts.limits,
+        log,
+        now: opts.now,
+        ...(opts.onGroupCommit ? { onGroupCommit: opts.onGroupCommit } : {}),
+      });
       log.info(
         { imageTxid, appliedTxid, replayed: appliedTxid - imageTxid, ms: Math.round(performance.now() - started) },
         `recovered to txid ${appliedTxid} (${appliedTxid - imageTxid} edits replayed after the image)`,
@@ -232,6 +250,7 @@ export class ReplicationEngine<S, Op, I> {
 
   /** Journals a record already applied in memory, then hands it to the replicator (if any). */
   private appendLocally(record: EditRecord): void {
+    this.editsPastImageSinceMs ??= this.now();
     try {
       this.journal.append(record);
     } catch (err) {
@@ -263,6 +282,11 @@ export class ReplicationEngine<S, Op, I> {
   setCommitLimit(limit: () => number): void {
     this.commitLimit = limit;
     this.advanceCommit();
+  }
+
+  /** Why this engine stopped serving (its journal failed), or null. */
+  get failure(): string | null {
+    return this.fatal?.message ?? null;
   }
 
   get committedTxid(): number {
@@ -398,7 +422,7 @@ export class ReplicationEngine<S, Op, I> {
 
   /** An image was stored here by someone else (a standby's uploaded checkpoint): note it, apply retention. */
   async imageStored(txid: number): Promise<void> {
-    if (txid > this.imageTxid) this.imageTxid = txid;
+    if (txid > this.imageTxid) this.noteImage(txid, this.now());
     await this.purge();
   }
 
@@ -429,12 +453,13 @@ export class ReplicationEngine<S, Op, I> {
     const txid = this.appliedTxid;
     // The image is taken synchronously so it is exactly the state at `txid`.
     const payload = this.machine.toImage(this.state);
+    const takenAtMs = this.now();
     this.savingImage = (async () => {
       try {
         // Never persist an image ahead of the journal: a crash would leave state no edit explains.
         await this.untilDurable(txid);
         const saved = await writeImage(this.dir, txid, payload, this.log);
-        this.imageTxid = txid;
+        this.noteImage(txid, takenAtMs);
         await this.purge();
         return { txid, ...saved };
       } finally {
@@ -442,6 +467,12 @@ export class ReplicationEngine<S, Op, I> {
       }
     })();
     return this.savingImage;
+  }
+
+  /** The newest image is now at `txid`, taken at `takenAtMs`: edits applied since wait for the next one. */
+  private noteImage(txid: number, takenAtMs: number): void {
+    this.imageTxid = txid;
+    this.editsPastImageSinceMs = this.appliedTxid > txid ? takenAtMs : null;
   }
 
   /** Applies the retention policy (DESIGN §3: by age and count, never breaking recovery). */
@@ -467,6 +498,7 @@ export class ReplicationEngine<S, Op, I> {
       durableTxid: this.journal.durableTxid,
       committedTxid: this.committed,
       imageTxid: this.imageTxid,
+      checkpointPendingMs: this.editsPastImageSinceMs === null ? null : Math.max(0, this.now() - this.editsPastImageSinceMs),
       pendingReplies: this.waiters.size,
       journal: this.journal.stats,
     };

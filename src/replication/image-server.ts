@@ -9,6 +9,7 @@
 //   PUT /images/<txid>?epoch=E → a checkpoint uploaded by a standby; stored only if its
 //                                header and CRC check out, E is this active's epoch and
 //                                <txid> is durable here; then retention runs
+//   GET /metrics, GET /health  → added by the master (src/metrics/, docs/metrics.md)
 //
 // A new or far-behind standby downloads the newest image from here, then streams the
 // edits after it over RPC. The active never pauses to checkpoint: standbys do it and push
@@ -62,6 +63,8 @@ export async function startImageServer(opts: {
   imageBytesMax: number;
   log: Logger;
   member: ImageServerHost;
+  /** More routes on this server: the master's `/metrics` and `/health` (src/metrics/). */
+  routes?: ReadonlyArray<(app: FastifyInstance) => void>;
 }): Promise<{ server: FastifyInstance; address: string }> {
   const { member, log } = opts;
   const server = Fastify({ logger: false, bodyLimit: opts.imageBytesMax });
@@ -129,6 +132,7 @@ export async function startImageServer(opts: {
     return reply.code(existing ? 200 : 201).send({ txid, stored: !existing });
   });
 
+  for (const routes of opts.routes ?? []) routes(server);
   await server.listen({ host: opts.host, port: opts.port });
   const bound = server.server.address();
   if (bound === null || typeof bound === 'string') throw new Error('invariant broken: the image server has no TCP address');

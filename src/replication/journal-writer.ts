@@ -30,7 +30,11 @@ export interface JournalWriterOptions {
   log: Logger;
   /** Wall clock in ms, injected so tests can age a segment; Date.now by default. */
   now?: () => number;
+  /** Told of every group commit: its latency (write + fdatasync) and size (the fsync histogram, src/metrics/). */
+  onGroupCommit?: GroupCommitObserver;
 }
+
+export type GroupCommitObserver = (commit: { ms: number; records: number; bytes: number }) => void;
 
 export interface JournalStats {
   /** Group commits: one write + one fdatasync each. */
@@ -71,6 +75,7 @@ export class JournalWriter {
   private readonly limits: Limits;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly onGroupCommit: GroupCommitObserver | undefined;
 
   /** Open in-progress segment. Only touched inside runExclusive tasks (and open()). */
   private handle!: FileHandle;
@@ -109,6 +114,7 @@ export class JournalWriter {
     this.limits = options.limits;
     this.log = options.log;
     this.now = options.now ?? Date.now;
+    this.onGroupCommit = options.onGroupCommit;
     this.durable = options.firstTxid - 1;
     this.written = this.durable;
     this.lastAppended = options.firstTxid - 1;
@@ -315,7 +321,9 @@ export class JournalWriter {
     return this.handle.datasync().then(() => {
       // After any failure nothing more may be acknowledged, whatever this sync returned.
       if (this.failure) return;
-      this.counters.flushMsTotal += performance.now() - startedMs;
+      const ms = performance.now() - startedMs;
+      this.counters.flushMsTotal += ms;
+      this.onGroupCommit?.({ ms, records: count, bytes });
       this.counters.flushes++;
       this.counters.fsyncs++;
       if (lastTxid > this.durable) {

@@ -39,7 +39,15 @@ export interface RpcServerOptions {
   log: Logger;
   /** Sent in the hello reply, e.g. "master ns/m1". */
   serverName: string;
+  /** Told of every answered call of a known method: its latency and outcome (the RPC histogram, src/metrics/). */
+  onCallDone?: CallObserver;
 }
+
+/**
+ * `method` is always one of the server's methods: a peer's made-up method names never reach
+ * an observer, so a metric labelled by method has a bounded set of series.
+ */
+export type CallObserver = (method: string, ms: number, outcome: 'ok' | 'error') => void;
 
 export interface RpcServerStats {
   connections: number;
@@ -121,6 +129,8 @@ interface ServerCall {
   readonly id: number;
   readonly method: string;
   readonly deadlineAt: number;
+  /** performance.now() when the handler was called. */
+  readonly startedAt: number;
 }
 
 export class RpcServer {
@@ -129,6 +139,7 @@ export class RpcServer {
   private readonly limits: Limits;
   private readonly log: Logger;
   private readonly serverName: string;
+  private readonly onCallDone: CallObserver | undefined;
 
   private server: Server | undefined;
   private readonly connections = new Set<ServerConnection>();
@@ -150,6 +161,7 @@ export class RpcServer {
     this.limits = opts.limits;
     this.log = opts.log;
     this.serverName = opts.serverName;
+    this.onCallDone = opts.onCallDone;
   }
 
   /** Starts listening; port 0 picks a free port. Resolves with the address bound. */
@@ -369,21 +381,25 @@ export class RpcServer {
       this.replyError(connection, id, 'DEADLINE_EXCEEDED', 'the call arrived with no time left');
       return;
     }
-    const deadlineAt = performance.now() + deadlineMs;
+    const startedAt = performance.now();
+    const deadlineAt = startedAt + deadlineMs;
     let result: unknown;
     try {
       result = this.handler(method, request.args, { connectionId: connection.id, remote: connection.remote, deadlineAt });
     } catch (err) {
       this.replyFailure(connection, id, method, err);
+      this.onCallDone?.(method, performance.now() - startedAt, 'error');
       return;
     }
     if (!isThenable(result)) {
       // Synchronous handler: answered without entering the in-flight table.
-      if (performance.now() > deadlineAt) this.replyDeadlineExceeded(connection, id);
+      const now = performance.now();
+      if (now > deadlineAt) this.replyDeadlineExceeded(connection, id);
       else this.replyOk(connection, id, result);
+      this.onCallDone?.(method, now - startedAt, now > deadlineAt ? 'error' : 'ok');
       return;
     }
-    const call: ServerCall = { connection, id, method, deadlineAt };
+    const call: ServerCall = { connection, id, method, deadlineAt, startedAt };
     connection.calls.set(id, call);
     this.inFlightTotal++;
     this.deadlines.watch(deadlineAt);
@@ -398,9 +414,11 @@ export class RpcServer {
     // Already answered DEADLINE_EXCEEDED, or the connection is gone: drop the late result.
     if (connection.calls.get(call.id) !== call) return;
     this.removeCall(call);
-    if (performance.now() > call.deadlineAt) this.replyDeadlineExceeded(connection, call.id);
+    const now = performance.now();
+    if (now > call.deadlineAt) this.replyDeadlineExceeded(connection, call.id);
     else if (succeeded) this.replyOk(connection, call.id, outcome);
     else this.replyFailure(connection, call.id, call.method, outcome);
+    this.onCallDone?.(call.method, now - call.startedAt, succeeded && now <= call.deadlineAt ? 'ok' : 'error');
   }
 
   /** The deadline timer fired: answer every call past its deadline, re-arm for the next. */
@@ -412,6 +430,7 @@ export class RpcServer {
         if (call.deadlineAt <= now) {
           this.removeCall(call);
           this.replyDeadlineExceeded(connection, call.id);
+          this.onCallDone?.(call.method, now - call.startedAt, 'error');
         } else if (call.deadlineAt < nextDeadlineAt) {
           nextDeadlineAt = call.deadlineAt;
         }
