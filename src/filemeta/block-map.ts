@@ -10,9 +10,17 @@
 //   - a block the state does not know: on a standby whose journal has not reached it yet
 //     (seq ≥ nextBlockSeq), deferred; otherwise it was deleted (or never committed), and
 //     the replica is scheduled for deletion;
-//   - an older genStamp than the block's: stale (a pipeline recovery left it behind),
-//     scheduled for deletion; a newer one: deferred on a standby, ignored on the active
-//     (it cannot happen there, and deleting data on a surprise is the wrong default);
+//   - an older genStamp than the block's: stale (a pipeline recovery left it behind, or
+//     is moving it on right now), recorded as it is but never counted or listed. It is not
+//     deleted on the spot: a pipeline member that took the writer's last packet finalizes
+//     its replica even when its downstream breaks, and reports it; the writer's recovery
+//     then resumes that very replica at the new genStamp (BlockStore.resumeRbw), so
+//     deleting it would race the recovery and cost the pipeline a member. computeWork
+//     judges it once the block is complete: it is a fine copy target (a copy resumes an
+//     older replica as the pipeline does), and it is deleted once the block has its
+//     replication without it;
+//   - a newer genStamp: deferred on a standby, ignored on the active (it cannot happen
+//     there, and deleting data on a surprise is the wrong default);
 //   - a finalized replica of a complete block with another length: corrupt;
 //   - otherwise recorded.
 // A replica scheduled for deletion is dropped from the map at once; if the datanode
@@ -45,7 +53,7 @@ export interface IncrementalReport {
 export interface ReportSummary {
   recorded: number;
   deferred: number;
-  /** Scheduled for deletion: unknown, stale or corrupt. */
+  /** Scheduled for deletion: unknown or corrupt (a stale one is recorded; computeWork deletes it later). */
   invalidated: number;
   /** Another shard's, malformed, or a future genStamp on the active. */
   ignored: number;
@@ -425,8 +433,16 @@ export class BlockMap {
       if (block.state !== 'complete') continue; // an open block is its writer's business
       const file = state.files.get(block.fileId)!;
       const live = this.goodLiveHolders(block, now);
+      const pendingTargets = this.pending.get(blockId);
+      if (live.length >= file.replication) {
+        // Stale replicas (see the header) are garbage once the block has its replication
+        // without them and no copy is on its way to them (a copy resumes the stale replica).
+        for (const [datanodeId, replica] of [...holders]) {
+          if (replica.genStamp < block.genStamp && !pendingTargets?.has(datanodeId)) this.invalidate(datanodeId, blockId, replica.genStamp);
+        }
+      }
       if (live.length === 0) continue; // missing: nothing to copy from
-      const pendingCount = this.pending.get(blockId)?.size ?? 0;
+      const pendingCount = pendingTargets?.size ?? 0;
       if (live.length + pendingCount < file.replication) {
         needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - live.length - pendingCount });
       } else if (live.length > file.replication) {
@@ -460,7 +476,9 @@ export class BlockMap {
       const leastWork = Math.min(...sources.map((id) => sourceWork.get(id) ?? 0));
       const idle = sources.filter((id) => (sourceWork.get(id) ?? 0) === leastWork);
       const source = idle[Math.min(idle.length - 1, Math.floor(this.random() * idle.length))]!;
-      const exclude = [...(this.replicas.get(need.block.blockId)?.keys() ?? []), ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
+      // Not the holders of a stale replica: a copy to one resumes it at the block's genStamp.
+      const current = [...(this.replicas.get(need.block.blockId) ?? [])].flatMap(([id, r]) => (r.genStamp === need.block.genStamp ? [id] : []));
+      const exclude = [...current, ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
       const chosen = this.datanodes.chooseTargets(need.missing, exclude, now);
       if (!chosen.ok) continue;
       push(source, { type: 'replicate', blockId: need.block.blockId, genStamp: need.block.genStamp, length: need.block.length, targets: chosen.value });
@@ -521,11 +539,16 @@ export class BlockMap {
       return 'deferred';
     }
     const block = state.blocks.get(blockId);
-    if (block === undefined || replica.genStamp < block.genStamp) {
-      this.invalidate(datanodeId, blockId, block === undefined ? ANY_GEN_STAMP : replica.genStamp);
+    if (block === undefined) {
+      this.invalidate(datanodeId, blockId, ANY_GEN_STAMP);
       return 'invalidated';
     }
     if (replica.genStamp > block.genStamp) return 'ignored'; // the active only: see the header
+    if (replica.genStamp < block.genStamp) {
+      // Stale: kept on record for computeWork to judge once the block is complete (see the header).
+      this.record(datanodeId, blockId, replica);
+      return 'recorded';
+    }
     const mark = this.corrupt.get(blockId)?.get(datanodeId);
     if (mark !== undefined && mark.genStamp === replica.genStamp) {
       mark.deleteScheduled = false; // still there: its delete was lost or not done yet, so computeWork sends it again
@@ -536,16 +559,21 @@ export class BlockMap {
       this.addCorruptMark(blockId, datanodeId, replica.genStamp);
       return 'invalidated';
     }
+    this.record(datanodeId, blockId, replica);
+    // At the block's genStamp: a delete meant for an older copy of it is moot, a copy to it has landed.
+    this.toDelete.get(datanodeId)?.delete(blockId);
+    const pending = this.pending.get(blockId);
+    if (pending?.delete(datanodeId) && pending.size === 0) this.pending.delete(blockId);
+    return 'recorded';
+  }
+
+  private record(datanodeId: string, blockId: string, replica: ReplicaReport): void {
     let holders = this.replicas.get(blockId);
     if (holders === undefined) this.replicas.set(blockId, (holders = new Map()));
     holders.set(datanodeId, { genStamp: replica.genStamp, length: replica.length, finalized: replica.finalized });
     let held = this.byDatanode.get(datanodeId);
     if (held === undefined) this.byDatanode.set(datanodeId, (held = new Set()));
     held.add(blockId);
-    this.toDelete.get(datanodeId)?.delete(blockId);
-    const pending = this.pending.get(blockId);
-    if (pending?.delete(datanodeId) && pending.size === 0) this.pending.delete(blockId);
-    return 'recorded';
   }
 
   private defer(datanodeId: string, replica: ReplicaReport): void {
