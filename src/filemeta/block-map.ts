@@ -132,6 +132,11 @@ export class BlockMap {
   private readonly toDelete = new Map<string, Map<string, number>>();
   /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
   private readonly pending = new Map<string, Map<string, number>>();
+  /**
+   * blockId → the datanodes of its last write pipeline (expectPipeline), until computeWork
+   * first finds the block complete. Bounded by the blocks being written through this member.
+   */
+  private readonly expected = new Map<string, { genStamp: number; datanodeIds: string[] }>();
 
   constructor(
     private readonly config: Readonly<FileMetaConfig>,
@@ -161,6 +166,7 @@ export class BlockMap {
   becomeStandby(): void {
     this.modeValue = 'standby';
     this.safeMode = false;
+    this.expected.clear(); // its writers' pipelines are the next active's business
   }
 
   get inSafeMode(): boolean {
@@ -322,7 +328,24 @@ export class BlockMap {
       for (const datanodeId of this.corrupt.get(blockId)?.keys() ?? []) this.scheduleDelete(datanodeId, blockId, ANY_GEN_STAMP);
       this.corrupt.delete(blockId);
       this.pending.delete(blockId);
+      this.expected.delete(blockId);
     }
+  }
+
+  /**
+   * A write pipeline was handed out (fms.addBlock, fms.updatePipeline): its datanodes will
+   * report the block once it is finished. A block closes as soon as ONE of them reported
+   * it (the FMS service's awaitReported), so the next round of computeWork would otherwise
+   * take it for under-replicated while the others' reports are on their way — and copy it
+   * onto datanodes that hold it already: the copy is refused there ("a replica already
+   * exists"), and every target of it then counts as pending for pendingReplicationTimeoutMs,
+   * one that did not hold it included, so a replica lost later is not replaced for minutes.
+   * Instead the members that have not reported count as pending copies from the moment the
+   * block is found complete (HDFS's addExpectedReplicasToPending).
+   */
+  expectPipeline(blockId: string, genStamp: number, datanodeIds: readonly string[]): void {
+    if (this.modeValue !== 'active') return;
+    this.expected.set(blockId, { genStamp, datanodeIds: [...datanodeIds] });
   }
 
   // --- queries ------------------------------------------------------------------------
@@ -420,6 +443,7 @@ export class BlockMap {
       if (list === undefined) commands.set(datanodeId, (list = []));
       list.push(command);
     };
+    this.expectedToPending(state, now);
     this.expirePending(now);
 
     const needs: { block: BlockRecord; closed: boolean; live: string[]; missing: number }[] = [];
@@ -615,6 +639,23 @@ export class BlockMap {
     if (holders?.delete(datanodeId) && holders.size === 0) this.replicas.delete(blockId);
     const held = this.byDatanode.get(datanodeId);
     if (held?.delete(blockId) && held.size === 0) this.byDatanode.delete(datanodeId);
+  }
+
+  /** Blocks found complete: their pipeline's members that have not reported them yet count as pending copies (expectPipeline). O(expected). */
+  private expectedToPending(state: FileMetaState, now: number): void {
+    for (const [blockId, { genStamp, datanodeIds }] of [...this.expected]) {
+      const block = state.blocks.get(blockId);
+      if (block !== undefined && block.state !== 'complete' && block.genStamp === genStamp) continue; // still being written
+      this.expected.delete(blockId);
+      if (block === undefined || block.genStamp !== genStamp) continue; // deleted, or recovered on other datanodes
+      const holders = this.replicas.get(blockId);
+      let pending = this.pending.get(blockId);
+      for (const datanodeId of datanodeIds) {
+        if (holders?.get(datanodeId)?.genStamp === genStamp) continue; // reported already
+        if (pending === undefined) this.pending.set(blockId, (pending = new Map()));
+        pending.set(datanodeId, now + this.config.pendingReplicationTimeoutMs);
+      }
+    }
   }
 
   /** Forgets scheduled copies past their timeout, and those to a target that died meanwhile (scheduled again elsewhere at once). */

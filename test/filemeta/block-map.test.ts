@@ -371,6 +371,27 @@ describe('replication work', () => {
     assert.equal(map.datanodes.isLive('dn3', 14_100), false);
   });
 
+  test('a block closed at its first report is not copied onto its pipeline\'s other datanodes while their reports are on the way', () => {
+    // The FMS closes a block once one datanode reported it; the others' reports can lag on a
+    // loaded machine. A copy onto them would be refused ("a replica already exists"), and its
+    // targets — a fourth datanode among them — would count as pending for minutes.
+    const state = machine.initial();
+    const targets = [1, 2, 3].map((i) => ({ id: `dn${i}`, data: `dn${i}:2` }));
+    const map = activeMap(state, 4);
+    const answer = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    map.expectPipeline(answer.blockId, answer.genStamp, answer.targets.map((t) => t.id));
+    map.incrementalReport('dn1', { received: [replica(answer.blockId, answer.genStamp, 100)], deleted: [] }, state, 0);
+    apply(state, { type: 'complete', fileId: 7, holder: 'w', last: { blockId: answer.blockId, length: 100 } });
+    assert.equal(map.computeWork(state, 0).size, 0, 'dn2 and dn3 are expected to report: no copy');
+    map.incrementalReport('dn2', { received: [replica(answer.blockId, answer.genStamp, 100)], deleted: [] }, state, 0);
+    assert.equal(map.computeWork(state, 0).size, 0);
+
+    // dn3 dies before its report arrives: the block is copied elsewhere at once, not after the pending timeout.
+    for (const dn of ['dn1', 'dn2', 'dn4']) heartbeat(map, dn, 10_000);
+    const copies = commandsOf(map.computeWork(state, 15_000), 'replicate');
+    assert.deepEqual(copies.map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id)), [['dn4']]);
+  });
+
   test('a copy not reported within the pending timeout is scheduled again', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7, 2);
