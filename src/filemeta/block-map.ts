@@ -562,6 +562,7 @@ export class BlockMap {
       this.defer(datanodeId, replica);
       return 'deferred';
     }
+    this.heardFrom(datanodeId, blockId, replica.genStamp);
     const block = state.blocks.get(blockId);
     if (block === undefined) {
       this.invalidate(datanodeId, blockId, ANY_GEN_STAMP);
@@ -589,6 +590,13 @@ export class BlockMap {
     const pending = this.pending.get(blockId);
     if (pending?.delete(datanodeId) && pending.size === 0) this.pending.delete(blockId);
     return 'recorded';
+  }
+
+  /** A pipeline member reported the block: it is not on its way any more, whatever is made of the report (expectPipeline). */
+  private heardFrom(datanodeId: string, blockId: string, genStamp: number): void {
+    const expected = this.expected.get(blockId);
+    if (expected === undefined || genStamp < expected.genStamp) return;
+    expected.datanodeIds = expected.datanodeIds.filter((id) => id !== datanodeId);
   }
 
   private record(datanodeId: string, blockId: string, replica: ReplicaReport): void {
@@ -648,10 +656,9 @@ export class BlockMap {
       if (block !== undefined && block.state !== 'complete' && block.genStamp === genStamp) continue; // still being written
       this.expected.delete(blockId);
       if (block === undefined || block.genStamp !== genStamp) continue; // deleted, or recovered on other datanodes
-      const holders = this.replicas.get(blockId);
+      // Those left never reported it (heardFrom): their reports are on their way.
       let pending = this.pending.get(blockId);
       for (const datanodeId of datanodeIds) {
-        if (holders?.get(datanodeId)?.genStamp === genStamp) continue; // reported already
         if (pending === undefined) this.pending.set(blockId, (pending = new Map()));
         pending.set(datanodeId, now + this.config.pendingReplicationTimeoutMs);
       }

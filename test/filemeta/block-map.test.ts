@@ -390,6 +390,18 @@ describe('replication work', () => {
     for (const dn of ['dn1', 'dn2', 'dn4']) heartbeat(map, dn, 10_000);
     const copies = commandsOf(map.computeWork(state, 15_000), 'replicate');
     assert.deepEqual(copies.map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id)), [['dn4']]);
+
+    // A member that reported is not on its way any more, even once its replica is found corrupt
+    // before the block is first seen complete: the block is copied to the spare at once.
+    const other = machine.initial();
+    const fresh = activeMap(other, 4);
+    const second = apply(other, { type: 'addBlock', fileId: 8, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    fresh.expectPipeline(second.blockId, second.genStamp, second.targets.map((t) => t.id));
+    for (const dn of ['dn1', 'dn2', 'dn3']) fresh.incrementalReport(dn, { received: [replica(second.blockId, second.genStamp, 100)], deleted: [] }, other, 0);
+    apply(other, { type: 'complete', fileId: 8, holder: 'w', last: { blockId: second.blockId, length: 100 } });
+    assert.ok(fresh.markCorrupt(second.blockId, 'dn1'));
+    const replaced = commandsOf(fresh.computeWork(other, 0), 'replicate');
+    assert.deepEqual(replaced.map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id)), [['dn4']]);
   });
 
   test('a copy not reported within the pending timeout is scheduled again', () => {
