@@ -10,9 +10,17 @@
 //   - a block the state does not know: on a standby whose journal has not reached it yet
 //     (seq ≥ nextBlockSeq), deferred; otherwise it was deleted (or never committed), and
 //     the replica is scheduled for deletion;
-//   - an older genStamp than the block's: stale (a pipeline recovery left it behind),
-//     scheduled for deletion; a newer one: deferred on a standby, ignored on the active
-//     (it cannot happen there, and deleting data on a surprise is the wrong default);
+//   - an older genStamp than the block's: stale (a pipeline recovery left it behind, or
+//     is moving it on right now), recorded as it is but never counted or listed. It is not
+//     deleted on the spot: a pipeline member that took the writer's last packet finalizes
+//     its replica even when its downstream breaks, and reports it; the writer's recovery
+//     then resumes that very replica at the new genStamp (BlockStore.resumeRbw), so
+//     deleting it would race the recovery and cost the pipeline a member. computeWork
+//     judges it once the block is complete: it is a fine copy target (a copy resumes an
+//     older replica as the pipeline does), and it is deleted once the block has its
+//     replication without it;
+//   - a newer genStamp: deferred on a standby, ignored on the active (it cannot happen
+//     there, and deleting data on a surprise is the wrong default);
 //   - a finalized replica of a complete block with another length: corrupt;
 //   - otherwise recorded.
 // A replica scheduled for deletion is dropped from the map at once; if the datanode
@@ -45,7 +53,7 @@ export interface IncrementalReport {
 export interface ReportSummary {
   recorded: number;
   deferred: number;
-  /** Scheduled for deletion: unknown, stale or corrupt. */
+  /** Scheduled for deletion: unknown or corrupt (a stale one is recorded; computeWork deletes it later). */
   invalidated: number;
   /** Another shard's, malformed, or a future genStamp on the active. */
   ignored: number;
@@ -124,6 +132,11 @@ export class BlockMap {
   private readonly toDelete = new Map<string, Map<string, number>>();
   /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
   private readonly pending = new Map<string, Map<string, number>>();
+  /**
+   * blockId → the datanodes of its last write pipeline (expectPipeline), until computeWork
+   * first finds the block complete. Bounded by the blocks being written through this member.
+   */
+  private readonly expected = new Map<string, { genStamp: number; datanodeIds: string[] }>();
 
   constructor(
     private readonly config: Readonly<FileMetaConfig>,
@@ -153,6 +166,7 @@ export class BlockMap {
   becomeStandby(): void {
     this.modeValue = 'standby';
     this.safeMode = false;
+    this.expected.clear(); // its writers' pipelines are the next active's business
   }
 
   get inSafeMode(): boolean {
@@ -314,7 +328,24 @@ export class BlockMap {
       for (const datanodeId of this.corrupt.get(blockId)?.keys() ?? []) this.scheduleDelete(datanodeId, blockId, ANY_GEN_STAMP);
       this.corrupt.delete(blockId);
       this.pending.delete(blockId);
+      this.expected.delete(blockId);
     }
+  }
+
+  /**
+   * A write pipeline was handed out (fms.addBlock, fms.updatePipeline): its datanodes will
+   * report the block once it is finished. A block closes as soon as ONE of them reported
+   * it (the FMS service's awaitReported), so the next round of computeWork would otherwise
+   * take it for under-replicated while the others' reports are on their way — and copy it
+   * onto datanodes that hold it already: the copy is refused there ("a replica already
+   * exists"), and every target of it then counts as pending for pendingReplicationTimeoutMs,
+   * one that did not hold it included, so a replica lost later is not replaced for minutes.
+   * Instead the members that have not reported count as pending copies from the moment the
+   * block is found complete (HDFS's addExpectedReplicasToPending).
+   */
+  expectPipeline(blockId: string, genStamp: number, datanodeIds: readonly string[]): void {
+    if (this.modeValue !== 'active') return;
+    this.expected.set(blockId, { genStamp, datanodeIds: [...datanodeIds] });
   }
 
   // --- queries ------------------------------------------------------------------------
@@ -412,6 +443,7 @@ export class BlockMap {
       if (list === undefined) commands.set(datanodeId, (list = []));
       list.push(command);
     };
+    this.expectedToPending(state, now);
     this.expirePending(now);
 
     const needs: { block: BlockRecord; closed: boolean; live: string[]; missing: number }[] = [];
@@ -425,8 +457,16 @@ export class BlockMap {
       if (block.state !== 'complete') continue; // an open block is its writer's business
       const file = state.files.get(block.fileId)!;
       const live = this.goodLiveHolders(block, now);
+      const pendingTargets = this.pending.get(blockId);
+      if (live.length >= file.replication) {
+        // Stale replicas (see the header) are garbage once the block has its replication
+        // without them and no copy is on its way to them (a copy resumes the stale replica).
+        for (const [datanodeId, replica] of [...holders]) {
+          if (replica.genStamp < block.genStamp && !pendingTargets?.has(datanodeId)) this.invalidate(datanodeId, blockId, replica.genStamp);
+        }
+      }
       if (live.length === 0) continue; // missing: nothing to copy from
-      const pendingCount = this.pending.get(blockId)?.size ?? 0;
+      const pendingCount = pendingTargets?.size ?? 0;
       if (live.length + pendingCount < file.replication) {
         needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - live.length - pendingCount });
       } else if (live.length > file.replication) {
@@ -460,7 +500,9 @@ export class BlockMap {
       const leastWork = Math.min(...sources.map((id) => sourceWork.get(id) ?? 0));
       const idle = sources.filter((id) => (sourceWork.get(id) ?? 0) === leastWork);
       const source = idle[Math.min(idle.length - 1, Math.floor(this.random() * idle.length))]!;
-      const exclude = [...(this.replicas.get(need.block.blockId)?.keys() ?? []), ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
+      // Not the holders of a stale replica: a copy to one resumes it at the block's genStamp.
+      const current = [...(this.replicas.get(need.block.blockId) ?? [])].flatMap(([id, r]) => (r.genStamp === need.block.genStamp ? [id] : []));
+      const exclude = [...current, ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
       const chosen = this.datanodes.chooseTargets(need.missing, exclude, now);
       if (!chosen.ok) continue;
       push(source, { type: 'replicate', blockId: need.block.blockId, genStamp: need.block.genStamp, length: need.block.length, targets: chosen.value });
@@ -520,12 +562,18 @@ export class BlockMap {
       this.defer(datanodeId, replica);
       return 'deferred';
     }
+    this.heardFrom(datanodeId, blockId, replica.genStamp);
     const block = state.blocks.get(blockId);
-    if (block === undefined || replica.genStamp < block.genStamp) {
-      this.invalidate(datanodeId, blockId, block === undefined ? ANY_GEN_STAMP : replica.genStamp);
+    if (block === undefined) {
+      this.invalidate(datanodeId, blockId, ANY_GEN_STAMP);
       return 'invalidated';
     }
     if (replica.genStamp > block.genStamp) return 'ignored'; // the active only: see the header
+    if (replica.genStamp < block.genStamp) {
+      // Stale: kept on record for computeWork to judge once the block is complete (see the header).
+      this.record(datanodeId, blockId, replica);
+      return 'recorded';
+    }
     const mark = this.corrupt.get(blockId)?.get(datanodeId);
     if (mark !== undefined && mark.genStamp === replica.genStamp) {
       mark.deleteScheduled = false; // still there: its delete was lost or not done yet, so computeWork sends it again
@@ -536,16 +584,28 @@ export class BlockMap {
       this.addCorruptMark(blockId, datanodeId, replica.genStamp);
       return 'invalidated';
     }
+    this.record(datanodeId, blockId, replica);
+    // At the block's genStamp: a delete meant for an older copy of it is moot, a copy to it has landed.
+    this.toDelete.get(datanodeId)?.delete(blockId);
+    const pending = this.pending.get(blockId);
+    if (pending?.delete(datanodeId) && pending.size === 0) this.pending.delete(blockId);
+    return 'recorded';
+  }
+
+  /** A pipeline member reported the block: it is not on its way any more, whatever is made of the report (expectPipeline). */
+  private heardFrom(datanodeId: string, blockId: string, genStamp: number): void {
+    const expected = this.expected.get(blockId);
+    if (expected === undefined || genStamp < expected.genStamp) return;
+    expected.datanodeIds = expected.datanodeIds.filter((id) => id !== datanodeId);
+  }
+
+  private record(datanodeId: string, blockId: string, replica: ReplicaReport): void {
     let holders = this.replicas.get(blockId);
     if (holders === undefined) this.replicas.set(blockId, (holders = new Map()));
     holders.set(datanodeId, { genStamp: replica.genStamp, length: replica.length, finalized: replica.finalized });
     let held = this.byDatanode.get(datanodeId);
     if (held === undefined) this.byDatanode.set(datanodeId, (held = new Set()));
     held.add(blockId);
-    this.toDelete.get(datanodeId)?.delete(blockId);
-    const pending = this.pending.get(blockId);
-    if (pending?.delete(datanodeId) && pending.size === 0) this.pending.delete(blockId);
-    return 'recorded';
   }
 
   private defer(datanodeId: string, replica: ReplicaReport): void {
@@ -587,6 +647,22 @@ export class BlockMap {
     if (holders?.delete(datanodeId) && holders.size === 0) this.replicas.delete(blockId);
     const held = this.byDatanode.get(datanodeId);
     if (held?.delete(blockId) && held.size === 0) this.byDatanode.delete(datanodeId);
+  }
+
+  /** Blocks found complete: their pipeline's members that have not reported them yet count as pending copies (expectPipeline). O(expected). */
+  private expectedToPending(state: FileMetaState, now: number): void {
+    for (const [blockId, { genStamp, datanodeIds }] of [...this.expected]) {
+      const block = state.blocks.get(blockId);
+      if (block !== undefined && block.state !== 'complete' && block.genStamp === genStamp) continue; // still being written
+      this.expected.delete(blockId);
+      if (block === undefined || block.genStamp !== genStamp) continue; // deleted, or recovered on other datanodes
+      // Those left never reported it (heardFrom): their reports are on their way.
+      let pending = this.pending.get(blockId);
+      for (const datanodeId of datanodeIds) {
+        if (pending === undefined) this.pending.set(blockId, (pending = new Map()));
+        pending.set(datanodeId, now + this.config.pendingReplicationTimeoutMs);
+      }
+    }
   }
 
   /** Forgets scheduled copies past their timeout, and those to a target that died meanwhile (scheduled again elsewhere at once). */

@@ -141,7 +141,9 @@ class FileMetaService implements ShardService {
         this.checkOutOfSafeMode(host);
         this.leases.renew(a.clientId, now);
         const targets = unwrap(this.blockMap.chooseTargets(a.replication, a.excluded, now));
-        return this.awaitReported(host, a.previous).then(() => this.submit(host, { type: 'addBlock', fileId: a.fileId, pool: a.pool, replication: a.replication, blockSize: a.blockSize, holder: a.clientId, previous: a.previous, targets, ...envelope(a, now) }));
+        return this.awaitReported(host, a.previous)
+          .then(() => this.submit(host, { type: 'addBlock', fileId: a.fileId, pool: a.pool, replication: a.replication, blockSize: a.blockSize, holder: a.clientId, previous: a.previous, targets, ...envelope(a, now) }))
+          .then((answer) => this.expectPipeline(answer as PipelineAnswer));
       }
       case 'fms.updatePipeline': {
         const a = parseFileMetaArgs(m, args);
@@ -158,7 +160,9 @@ class FileMetaService implements ShardService {
           const chosen = this.blockMap.chooseTargets(wanted, [...a.survivors, ...a.failed], now);
           if (chosen.ok) replacements = chosen.value;
         }
-        return this.submit(host, { type: 'updatePipeline', blockId: a.blockId, holder: a.clientId, length: a.length, targets: [...survivors, ...replacements], ...envelope(a, now) });
+        return this.submit(host, { type: 'updatePipeline', blockId: a.blockId, holder: a.clientId, length: a.length, targets: [...survivors, ...replacements], ...envelope(a, now) }).then((answer) =>
+          this.expectPipeline(answer as PipelineAnswer),
+        );
       }
       case 'fms.complete': {
         const a = parseFileMetaArgs(m, args);
@@ -269,6 +273,12 @@ class FileMetaService implements ShardService {
       const now = Date.now();
       return { ...summary, files: describeFiles(s, a.fileIds, (block) => this.blockMap.replicaHealth(block, now)) };
     });
+  }
+
+  /** The pipeline's datanodes will report the block: none is a copy target meanwhile (BlockMap.expectPipeline). */
+  private expectPipeline(answer: PipelineAnswer): PipelineAnswer {
+    this.blockMap.expectPipeline(answer.blockId, answer.genStamp, answer.targets.map((t) => t.id));
+    return answer;
   }
 
   private submit(host: ServiceHost, op: FileMetaMutation): Promise<unknown> {

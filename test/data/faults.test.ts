@@ -106,10 +106,16 @@ test('a datanode killed mid-write: the pipeline is rebuilt on a spare, the block
   // Blocks finished before the kill that had a replica on it are re-replicated once the FMS
   // declares it dead; then every block has three good replicas, none on the dead node.
   await liveDatanodes(3);
-  await waitFor('every block with three live replicas', async () => {
-    const blocks = (await client.getBlockLocations('/faults/write-spare')).blocks;
-    return blocks.every((b) => b.locations.length === 3 && !b.locations.some((l) => l.id === victim));
-  }, 30_000, 200);
+  let seen = 'nothing yet';
+  try {
+    await waitFor('every block with three live replicas', async () => {
+      const blocks = (await client.getBlockLocations('/faults/write-spare')).blocks;
+      seen = blocks.map((b) => `${b.blockId}@${b.genStamp}: [${b.locations.map((l) => l.id).join(', ')}]`).join('; ');
+      return blocks.every((b) => b.locations.length === 3 && !b.locations.some((l) => l.id === victim));
+    }, 30_000, 200);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; ${victim} was killed, the last locations seen: ${seen} (logs in ${cluster.base})`, { cause: err });
+  }
   await checkReplicas('/faults/write-spare', whole, 3, [victim!]);
 });
 

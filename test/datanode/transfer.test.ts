@@ -195,6 +195,24 @@ test('a pipeline that failed before any ack is rebuilt at offset 0: the survivor
   for (const node of [e1, e2]) await node.server.close();
 });
 
+test('a copy onto a datanode holding a stale finalized replica of the block resumes it at the new genStamp', { timeout: 30_000 }, async () => {
+  // The FMS copies a complete block onto a datanode that finalized it at an older genStamp
+  // before failing its pipeline (src/filemeta/block-map.ts): the copy takes that replica over.
+  const [source, stale] = [await startNode('s1'), await startNode('s2')] as [Node, Node];
+  const blockId = 'fms-3_12';
+  const old = await BlockWriter.open({ targets: [target(stale)], blockId, genStamp: 1, config });
+  await old.write(randomBytes(200_000));
+  await old.finish();
+  const data = randomBytes(300_000);
+  const writer = await BlockWriter.open({ targets: [target(source)], blockId, genStamp: 2, config });
+  await writer.write(data);
+  await writer.finish();
+  assert.deepEqual(await copyBlock(source.server.address, { blockId, genStamp: 2, length: data.length, targets: [target(stale)] }, config), { length: data.length });
+  assert.deepEqual(stale.store.get(blockId), { blockId, genStamp: 2, length: data.length, finalized: true });
+  assert.deepEqual(await readAll(stale, blockId, 2, 0, data.length), data);
+  for (const node of [source, stale]) await node.server.close();
+});
+
 test('a byte corrupted on disk: readBlock throws CHECKSUM_MISMATCH and verify() finds the chunk', { timeout: 30_000 }, async () => {
   const node = await startNode('c1');
   const data = randomBytes(3 * MiB + 5);

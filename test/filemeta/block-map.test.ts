@@ -159,17 +159,73 @@ describe('standby: deferred reports', () => {
 });
 
 describe('active: invalidation', () => {
-  test('unknown blocks and stale genStamps are scheduled for deletion; foreign shard ids are ignored', () => {
+  test('unknown blocks are scheduled for deletion; a stale genStamp is kept while its block is open, deleted once it is complete; foreign shard ids are ignored', () => {
     const state = machine.initial();
     const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 1, blockSize: 100, holder: 'w', previous: null, targets: pipeline }) as PipelineAnswer;
     apply(state, { type: 'updatePipeline', blockId, holder: 'w', length: 0, targets: pipeline }); // genStamp 2
-    const map = activeMap(state, 1);
+    const map = activeMap(state, 2);
     const summary = map.fullReport('dn1', [replica('fms-0_99', 1), replica(blockId, 1, 0, false), replica('fms-1_1', 1), replica('garbage', 1), replica(blockId.replace('fms-0', 'fms-00'), 1)], state, 0);
-    assert.deepEqual(summary, { recorded: 0, deferred: 0, invalidated: 2, ignored: 3 });
+    assert.deepEqual(summary, { recorded: 1, deferred: 0, invalidated: 1, ignored: 3 });
     assert.equal(map.deferredCount(), 0);
-    const deletes = commandsOf(map.computeWork(state, 0), 'delete');
-    // The unknown block goes whatever its genStamp; the stale replica only while it is still at genStamp 1.
-    assert.deepEqual(deletes, [['dn1', { type: 'delete', blockIds: ['fms-0_99', blockId], genStampsMax: [ANY_GEN_STAMP, 1] }]]);
+    assert.deepEqual(map.locations(blockId, state, 0), [], 'a stale replica is no location');
+    // The unknown block goes whatever its genStamp; the stale replica stays while its writer may still resume it.
+    assert.deepEqual(commandsOf(map.computeWork(state, 0), 'delete'), [['dn1', { type: 'delete', blockIds: ['fms-0_99'], genStampsMax: [ANY_GEN_STAMP] }]]);
+    // The block is complete and whole on dn2: the stale replica goes, only while it is still at genStamp 1.
+    apply(state, { type: 'complete', fileId: 7, holder: 'w', last: { blockId, length: 10 } });
+    map.incrementalReport('dn2', { received: [replica(blockId, 2)], deleted: [] }, state, 0);
+    assert.deepEqual(commandsOf(map.computeWork(state, 0), 'delete'), [['dn1', { type: 'delete', blockIds: [blockId], genStampsMax: [1] }]]);
+    assert.deepEqual(map.replicasOf(blockId).map((r) => r.datanodeId), ['dn2']);
+  });
+
+  test('a pipeline member that finalized at the old genStamp, reported after the recovery bumped it, keeps its replica for the recovery to resume', () => {
+    // The writer's last packet reached dn1 before its downstream broke: dn1 finalized its
+    // replica at genStamp 1 and reported it, and the writer's recovery (genStamp 2, dn1 a
+    // survivor) is about to resume that replica. A delete now would take it from under the
+    // recovery (the rebuilt pipeline is refused at dn1 and loses a member).
+    const state = machine.initial();
+    const targets = [1, 2, 3].map((i) => ({ id: `dn${i}`, data: `dn${i}:2` }));
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    apply(state, { type: 'updatePipeline', blockId, holder: 'w', length: 60, targets: [targets[0]!, targets[2]!, { id: 'dn4', data: 'dn4:2' }] }); // dn2 failed: genStamp 2
+    const map = activeMap(state, 4);
+    assert.equal(map.incrementalReport('dn1', { received: [replica(blockId, 1, 100)], deleted: [] }, state, 0).invalidated, 0);
+    assert.equal(commandsOf(map.computeWork(state, 0), 'delete').length, 0, 'no delete of the replica the recovery resumes');
+    // The rebuilt pipeline finishes the block at genStamp 2 on dn1, dn3, dn4.
+    for (const dn of ['dn1', 'dn3', 'dn4']) map.incrementalReport(dn, { received: [replica(blockId, 2, 100)], deleted: [] }, state, 0);
+    apply(state, { type: 'complete', fileId: 7, holder: 'w', last: { blockId, length: 100 } });
+    assert.deepEqual(map.locations(blockId, state, 0).map((l) => l.id).sort(), ['dn1', 'dn3', 'dn4']);
+    assert.equal(map.computeWork(state, 0).size, 0, 'whole: nothing to copy or delete');
+  });
+
+  test('a datanode left with a stale replica of a complete block is a copy target (the copy resumes it); a stale one not needed is deleted', () => {
+    // dn3 finalized at genStamp 1, reported, then failed the pipeline; the block was finished
+    // at genStamp 2 on dn1 and dn2. dn3 is the only live datanode that can take a third copy.
+    const state = machine.initial();
+    const targets = [1, 2, 3].map((i) => ({ id: `dn${i}`, data: `dn${i}:2` }));
+    const { blockId } = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    const map = activeMap(state, 3);
+    map.incrementalReport('dn3', { received: [replica(blockId, 1, 100)], deleted: [] }, state, 0);
+    apply(state, { type: 'updatePipeline', blockId, holder: 'w', length: 100, targets: targets.slice(0, 2) }); // genStamp 2
+    for (const dn of ['dn1', 'dn2']) map.incrementalReport(dn, { received: [replica(blockId, 2, 100)], deleted: [] }, state, 0);
+    apply(state, { type: 'complete', fileId: 7, holder: 'w', last: { blockId, length: 100 } });
+
+    const work = map.computeWork(state, 0);
+    assert.deepEqual(commandsOf(work, 'replicate').map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id)), [['dn3']]);
+    assert.equal(commandsOf(work, 'delete').length, 0, 'the copy on its way resumes the stale replica: no delete races it');
+    map.incrementalReport('dn3', { received: [replica(blockId, 2, 100)], deleted: [] }, state, 0);
+    assert.equal(map.locations(blockId, state, 0).length, 3);
+    assert.equal(map.computeWork(state, 0).size, 0);
+
+    // With a fourth datanode holding it, a stale replica is not needed: it is deleted at its genStamp.
+    const other = machine.initial();
+    const { blockId: second } = apply(other, { type: 'addBlock', fileId: 8, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    const four = activeMap(other, 4);
+    four.incrementalReport('dn3', { received: [replica(second, 1, 100)], deleted: [] }, other, 0);
+    apply(other, { type: 'updatePipeline', blockId: second, holder: 'w', length: 100, targets: [targets[0]!, targets[1]!, { id: 'dn4', data: 'dn4:2' }] });
+    for (const dn of ['dn1', 'dn2', 'dn4']) four.incrementalReport(dn, { received: [replica(second, 2, 100)], deleted: [] }, other, 0);
+    apply(other, { type: 'complete', fileId: 8, holder: 'w', last: { blockId: second, length: 100 } });
+    const trimmed = four.computeWork(other, 0);
+    assert.deepEqual(commandsOf(trimmed, 'delete'), [['dn3', { type: 'delete', blockIds: [second], genStampsMax: [1] }]]);
+    assert.equal(commandsOf(trimmed, 'replicate').length, 0);
   });
 
   test('blockLocations lists every block of a file with its live replicas', () => {
@@ -313,6 +369,39 @@ describe('replication work', () => {
     map.setRegisteredDatanodes(['dn1', 'dn3']);
     assert.equal(map.datanodes.isLive('dn3', 6_100), true);
     assert.equal(map.datanodes.isLive('dn3', 14_100), false);
+  });
+
+  test('a block closed at its first report is not copied onto its pipeline\'s other datanodes while their reports are on the way', () => {
+    // The FMS closes a block once one datanode reported it; the others' reports can lag on a
+    // loaded machine. A copy onto them would be refused ("a replica already exists"), and its
+    // targets — a fourth datanode among them — would count as pending for minutes.
+    const state = machine.initial();
+    const targets = [1, 2, 3].map((i) => ({ id: `dn${i}`, data: `dn${i}:2` }));
+    const map = activeMap(state, 4);
+    const answer = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    map.expectPipeline(answer.blockId, answer.genStamp, answer.targets.map((t) => t.id));
+    map.incrementalReport('dn1', { received: [replica(answer.blockId, answer.genStamp, 100)], deleted: [] }, state, 0);
+    apply(state, { type: 'complete', fileId: 7, holder: 'w', last: { blockId: answer.blockId, length: 100 } });
+    assert.equal(map.computeWork(state, 0).size, 0, 'dn2 and dn3 are expected to report: no copy');
+    map.incrementalReport('dn2', { received: [replica(answer.blockId, answer.genStamp, 100)], deleted: [] }, state, 0);
+    assert.equal(map.computeWork(state, 0).size, 0);
+
+    // dn3 dies before its report arrives: the block is copied elsewhere at once, not after the pending timeout.
+    for (const dn of ['dn1', 'dn2', 'dn4']) heartbeat(map, dn, 10_000);
+    const copies = commandsOf(map.computeWork(state, 15_000), 'replicate');
+    assert.deepEqual(copies.map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id)), [['dn4']]);
+
+    // A member that reported is not on its way any more, even once its replica is found corrupt
+    // before the block is first seen complete: the block is copied to the spare at once.
+    const other = machine.initial();
+    const fresh = activeMap(other, 4);
+    const second = apply(other, { type: 'addBlock', fileId: 8, pool: 0, replication: 3, blockSize: 100, holder: 'w', previous: null, targets }) as PipelineAnswer;
+    fresh.expectPipeline(second.blockId, second.genStamp, second.targets.map((t) => t.id));
+    for (const dn of ['dn1', 'dn2', 'dn3']) fresh.incrementalReport(dn, { received: [replica(second.blockId, second.genStamp, 100)], deleted: [] }, other, 0);
+    apply(other, { type: 'complete', fileId: 8, holder: 'w', last: { blockId: second.blockId, length: 100 } });
+    assert.ok(fresh.markCorrupt(second.blockId, 'dn1'));
+    const replaced = commandsOf(fresh.computeWork(other, 0), 'replicate');
+    assert.deepEqual(replaced.map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id)), [['dn4']]);
   });
 
   test('a copy not reported within the pending timeout is scheduled again', () => {

@@ -13,6 +13,8 @@ import type { Coordinator } from '../../src/election/coordinator.js';
 import { shardPaths, type ActiveInfo } from '../../src/election/layout.js';
 import { formatPoolMap, readPoolMap, type PoolMap } from '../../src/election/pool-map.js';
 import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
+import { LazySession } from '../../src/election/lazy-session.js';
+import { TandemError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from './temp.js';
 import { testZooKeeper, waitFor } from './zookeeper.js';
@@ -59,7 +61,11 @@ after(async () => {
 export class DataCluster {
   readonly members: ClusterMember[] = [];
   readonly datanodes: ClusterDatanode[] = [];
-  private session: Coordinator | null = null;
+  /**
+   * The test's own session, made again after it expires: its timeout is the cluster's short
+   * one, and on a loaded machine it can expire between two reads of a wait.
+   */
+  private session = new LazySession(() => this.connect(), () => undefined);
 
   private constructor(
     readonly zk: ZooKeeperServer,
@@ -105,9 +111,8 @@ export class DataCluster {
     connectZooKeeper({ address: { connect: this.zk.connect, chroot: CHROOT }, auth: AUTH, sessionTimeoutMs: this.opts.sessionTimeoutMs, log: silentLogger() });
 
   /** One session for the test's own reads (closed by stop()). */
-  async coordinator(): Promise<Coordinator> {
-    this.session ??= await this.connect();
-    return this.session;
+  coordinator(): Promise<Coordinator> {
+    return this.session.get();
   }
 
   async startMember(shard: string, name: string): Promise<ClusterMember> {
@@ -155,7 +160,12 @@ export class DataCluster {
 
   /** The member ZooKeeper names active of `shard` now, or null. */
   async active(shard: string): Promise<ClusterMember | null> {
-    const node = await (await this.coordinator()).get<ActiveInfo>(shardPaths(shard).active);
+    const read = async () => (await this.coordinator()).get<ActiveInfo>(shardPaths(shard).active);
+    // A read that met the session's expiry is made again on the next session.
+    const node = await read().catch((err: unknown) => {
+      if (err instanceof TandemError && err.code === 'COORDINATOR_SESSION_EXPIRED') return read();
+      throw err;
+    });
     if (!node) return null;
     return this.members.find((m) => m.shard === shard && m.name === node.data.member) ?? null;
   }
@@ -202,8 +212,8 @@ export class DataCluster {
   }
 
   async stop(): Promise<void> {
-    await this.session?.close().catch(() => undefined);
-    this.session = null;
+    await this.session.close().catch(() => undefined);
+    this.session = new LazySession(() => this.connect(), () => undefined);
     for (const d of this.datanodes) await d.process.stop(5_000).catch(() => undefined);
     for (const m of this.members) await m.process.stop(5_000).catch(() => undefined);
   }
