@@ -1,0 +1,101 @@
+// The datanode side of WebHDFS, on a datanode's HTTP server: step two of CREATE, APPEND and
+// OPEN, where the bytes move. The namenode side (namenode-routes.ts) redirects here with
+// the operation's checked parameters; the bytes go through a TandemClient of the caller
+// (NS → FMS → a pipeline of datanodes), streamed with backpressure both ways.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TandemError } from '../errors.js';
+import { REPLICATION_MAX } from '../namespace/mutations.js';
+import type { Logger } from '../util/log.js';
+import { fileSystemOf, type WebHdfsClient } from './file-system.js';
+import { bodyStream, prepareWebHdfsScope, readBodyBounded } from './http-scope.js';
+import { fileChecksumJson } from './json.js';
+import { DEFAULT_WEBHDFS_LIMITS, Params, pathOfUrl, WEBHDFS_PREFIX, type WebHdfsLimits } from './params.js';
+import { encodePath } from './namenode-routes.js';
+
+export interface DatanodeWebHdfsDeps {
+  /** The client acting as `user` (cached per user: see UserClients). */
+  clientFor(user: string): WebHdfsClient;
+  log?: Logger;
+  limits?: Partial<WebHdfsLimits>;
+}
+
+const BLOCK_BYTES_MAX = 32 * 1024 * 1024 * 1024;
+
+/** Registers the datanode's `/webhdfs/v1` endpoint on `app` (in its own scope). */
+export function registerDatanodeWebHdfs(app: FastifyInstance, deps: DatanodeWebHdfsDeps): void {
+  const limits = { ...DEFAULT_WEBHDFS_LIMITS, ...deps.limits };
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const params = new Params(request.query, limits);
+    const op = params.op(request.method);
+    const path = pathOfUrl(request.url, limits);
+    const user = params.user();
+    const fs = fileSystemOf(deps.clientFor(user));
+    switch (op) {
+      case 'CREATE': {
+        const writer = await fs.createFile(path, {
+          overwrite: params.boolean('overwrite', false),
+          replication: params.integer('replication', 1, REPLICATION_MAX) ?? 3,
+          permission: params.permission() ?? 0o644,
+          ...optional('blockSize', params.integer('blocksize', 1, BLOCK_BYTES_MAX)),
+        });
+        await pipeline(bodyStream(request) ?? Readable.from([]), writer);
+        deps.log?.info({ path, user }, `WebHDFS CREATE ${path} as ${user}: written`);
+        const host = request.headers.host ?? 'localhost';
+        return reply.code(201).header('location', `webhdfs://${host}${encodePath(path)}`).header('content-length', '0').send();
+      }
+      case 'APPEND': {
+        const writer = await fs.appendFile(path);
+        await pipeline(bodyStream(request) ?? Readable.from([]), writer);
+        return reply.code(200).header('content-length', '0').send();
+      }
+      case 'OPEN': {
+        await readBodyBounded(request, limits.bodyBytesMax);
+        const offset = params.integer('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+        const length = params.integer('length', 0, Number.MAX_SAFE_INTEGER);
+        const bytes = await fs.openFile(path, { offset, ...optional('length', length) });
+        // The first piece is read before answering, so a file that cannot be read (a block
+        // with no live replica) is a RemoteException, not a 200 cut short.
+        return reply.code(200).type('application/octet-stream').send(await startedStream(bytes));
+      }
+      case 'GETFILECHECKSUM':
+        await readBodyBounded(request, limits.bodyBytesMax);
+        return fileChecksumJson(await fs.getFileChecksum(path));
+      default:
+        throw new TandemError('INVALID_ARGUMENT', `Invalid value for webhdfs parameter "op": ${op} is answered by the adapter's /webhdfs/v1, not by a datanode`);
+    }
+  };
+
+  void app.register(
+    async (scope) => {
+      prepareWebHdfsScope(scope, deps.log, 'datanode');
+      scope.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/', handler });
+      scope.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/*', handler });
+    },
+    { prefix: WEBHDFS_PREFIX },
+  );
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
+/** `source` with its first piece already read (its errors thrown here), as a Readable that yields everything. */
+async function startedStream(source: Readable): Promise<Readable> {
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await iterator.next();
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      // The reader went away (or finished): stop the source too.
+      await iterator.return?.();
+    }
+  }
+  return Readable.from(rest(), { objectMode: false });
+}
