@@ -7,7 +7,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
-import { REPLICATION_MAX } from '../namespace/mutations.js';
 import type { Logger } from '../util/log.js';
 import { fileSystemOf, type WebHdfsClient } from './file-system.js';
 import { bodyStream, prepareWebHdfsScope, readBodyBounded } from './http-scope.js';
@@ -22,8 +21,6 @@ export interface DatanodeWebHdfsDeps {
   limits?: Partial<WebHdfsLimits>;
 }
 
-const BLOCK_BYTES_MAX = 32 * 1024 * 1024 * 1024;
-
 /** Registers the datanode's `/webhdfs/v1` endpoint on `app` (in its own scope). */
 export function registerDatanodeWebHdfs(app: FastifyInstance, deps: DatanodeWebHdfsDeps): void {
   const limits = { ...DEFAULT_WEBHDFS_LIMITS, ...deps.limits };
@@ -33,14 +30,15 @@ export function registerDatanodeWebHdfs(app: FastifyInstance, deps: DatanodeWebH
     const op = params.op(request.method);
     const path = pathOfUrl(request.url, limits);
     const user = params.user();
+    params.checkAll();
     const fs = fileSystemOf(deps.clientFor(user));
     switch (op) {
       case 'CREATE': {
         const writer = await fs.createFile(path, {
           overwrite: params.boolean('overwrite', false),
-          replication: params.integer('replication', 1, REPLICATION_MAX) ?? 3,
+          replication: params.integer('replication') ?? 3,
           permission: params.permission() ?? 0o644,
-          ...optional('blockSize', params.integer('blocksize', 1, BLOCK_BYTES_MAX)),
+          ...optional('blockSize', params.integer('blocksize')),
         });
         await pipeline(bodyStream(request) ?? Readable.from([]), writer);
         deps.log?.info({ path, user }, `WebHDFS CREATE ${path} as ${user}: written`);
@@ -54,8 +52,8 @@ export function registerDatanodeWebHdfs(app: FastifyInstance, deps: DatanodeWebH
       }
       case 'OPEN': {
         await readBodyBounded(request, limits.bodyBytesMax);
-        const offset = params.integer('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
-        const length = params.integer('length', 0, Number.MAX_SAFE_INTEGER);
+        const offset = params.integer('offset') ?? 0;
+        const length = params.integer('length');
         const bytes = await fs.openFile(path, { offset, ...optional('length', length) });
         // The first piece is read before answering, so a file that cannot be read (a block
         // with no live replica) is a RemoteException, not a 200 cut short.

@@ -8,7 +8,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
-import { REPLICATION_MAX } from '../namespace/mutations.js';
 import type { Logger } from '../util/log.js';
 import { fileSystemOf, type WebHdfsClient, type WebHdfsFileSystem } from './file-system.js';
 import { prepareWebHdfsScope, readBodyBounded, sendEmpty, hasUnreadBody } from './http-scope.js';
@@ -37,11 +36,8 @@ const FILE_PERMISSION_DEFAULT = 0o644;
 const DIRECTORY_PERMISSION_DEFAULT = 0o755;
 /** LISTSTATUS_BATCH page size (HDFS's dfs.ls.limit); the namespace may page smaller. */
 const BATCH_ENTRIES_MAX = 1_000;
-/** Largest block size accepted (HDFS's dfs.namenode.fs-limits.max-block-size). */
-const BLOCK_BYTES_MAX = 32 * 1024 * 1024 * 1024;
 /** Bytes of a name in `startAfter`. */
 const NAME_BYTES_MAX = 255;
-const TIME_MS_MAX = 253_402_300_799_999; // 9999-12-31
 
 /** Registers `/webhdfs/v1` and everything under it on `app` (in its own scope). */
 export function registerWebHdfs(app: FastifyInstance, deps: WebHdfsDeps): void {
@@ -59,6 +55,7 @@ export function registerWebHdfs(app: FastifyInstance, deps: WebHdfsDeps): void {
     const op = params.op(request.method);
     const path = pathOfUrl(request.url, limits);
     const user = params.user();
+    params.checkAll();
     if (op !== 'CREATE' && op !== 'APPEND') await readBodyBounded(request, limits.bodyBytesMax);
     const fs = fileSystemOf(deps.clientFor(user));
     const context: OpContext = { fs, params, path, user, limits, reply, pickDatanode, hasBody: hasUnreadBody(request) };
@@ -154,18 +151,18 @@ const OPERATIONS: Record<WebHdfsOp, (c: OpContext) => Promise<unknown>> = {
     return sendEmpty(reply);
   },
 
-  SETREPLICATION: async ({ fs, path, params }) => ({ boolean: await fs.setReplication(path, params.integer('replication', 1, REPLICATION_MAX) ?? DEFAULT_REPLICATION) }),
+  SETREPLICATION: async ({ fs, path, params }) => ({ boolean: await fs.setReplication(path, params.integer('replication') ?? DEFAULT_REPLICATION) }),
 
   SETTIMES: async ({ fs, path, params, reply }) => {
     // -1 (or absent) leaves that time unchanged, as in HDFS.
-    const mtime = params.integer('modificationtime', -1, TIME_MS_MAX) ?? -1;
-    const atime = params.integer('accesstime', -1, TIME_MS_MAX) ?? -1;
+    const mtime = params.integer('modificationtime') ?? -1;
+    const atime = params.integer('accesstime') ?? -1;
     if (mtime === -1 && atime === -1) await statusOf(fs, path);
     else await fs.setTimes(path, { ...(mtime === -1 ? {} : { mtime }), ...(atime === -1 ? {} : { atime }) });
     return sendEmpty(reply);
   },
 
-  TRUNCATE: async ({ fs, path, params }) => ({ boolean: await fs.truncate(path, params.required('newlength', params.integer('newlength', 0, Number.MAX_SAFE_INTEGER))) }),
+  TRUNCATE: async ({ fs, path, params }) => ({ boolean: await fs.truncate(path, params.required('newlength', params.integer('newlength'))) }),
 
   CONCAT: async ({ fs, path, params, limits, reply }) => {
     const sources = params.required('sources', params.string('sources')).split(',');
@@ -181,10 +178,9 @@ const OPERATIONS: Record<WebHdfsOp, (c: OpContext) => Promise<unknown>> = {
   // ---- data: step one of two, a redirect to a datanode
   CREATE: async (c) => {
     const overwrite = c.params.boolean('overwrite', false);
-    const replication = c.params.integer('replication', 1, REPLICATION_MAX) ?? DEFAULT_REPLICATION;
-    const blockSize = c.params.integer('blocksize', 1, BLOCK_BYTES_MAX);
+    const replication = c.params.integer('replication') ?? DEFAULT_REPLICATION;
+    const blockSize = c.params.integer('blocksize');
     const permission = c.params.permission() ?? FILE_PERMISSION_DEFAULT;
-    c.params.integer('buffersize', 1, 2 ** 31 - 1);
     // Checked here too so a refusal comes before the client sends its data; the datanode's create decides.
     const existing = await c.fs.getFileInfo(c.path);
     if (existing?.type === 'directory') throw new TandemError('FILE_EXISTS', `${c.path} already exists as a directory`);
@@ -198,15 +194,13 @@ const OPERATIONS: Record<WebHdfsOp, (c: OpContext) => Promise<unknown>> = {
   },
 
   APPEND: async (c) => {
-    c.params.integer('buffersize', 1, 2 ** 31 - 1);
     await fileToRead(c.fs, c.path);
     return redirect(c, 'APPEND', {});
   },
 
   OPEN: async (c) => {
-    const offset = c.params.integer('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
-    const length = c.params.integer('length', 0, Number.MAX_SAFE_INTEGER);
-    c.params.integer('buffersize', 1, 2 ** 31 - 1);
+    const offset = c.params.integer('offset') ?? 0;
+    const length = c.params.integer('length');
     const file = await fileToRead(c.fs, c.path);
     if (offset > file.length) throw new TandemError('INVALID_ARGUMENT', `Offset=${offset} out of the range [0, ${file.length}]; the file is ${file.length} bytes`);
     return redirect(c, 'OPEN', { offset: String(offset), ...(length === undefined ? {} : { length: String(length) }) });

@@ -5,6 +5,7 @@
 // parameter "<name>": …`.
 
 import { TandemError } from '../errors.js';
+import { REPLICATION_MAX } from '../namespace/mutations.js';
 
 export const WEBHDFS_PREFIX = '/webhdfs/v1';
 
@@ -41,6 +42,27 @@ export const OPS_BY_METHOD = {
 
 export type HttpMethod = keyof typeof OPS_BY_METHOD;
 export type WebHdfsOp = (typeof OPS_BY_METHOD)[HttpMethod][number];
+
+const BOOLEAN_PARAMS = ['overwrite', 'recursive', 'noredirect', 'createparent'];
+/** Integer parameters and their ranges (replication is a short in HDFS; times are ms, -1 for unchanged). */
+export const INTEGER_PARAMS = [
+  ['offset', 0, Number.MAX_SAFE_INTEGER],
+  ['length', 0, Number.MAX_SAFE_INTEGER],
+  ['newlength', 0, Number.MAX_SAFE_INTEGER],
+  ['replication', 1, REPLICATION_MAX],
+  ['blocksize', 1, 32 * 1024 * 1024 * 1024],
+  ['buffersize', 1, 2 ** 31 - 1],
+  ['modificationtime', -1, 253_402_300_799_999],
+  ['accesstime', -1, 253_402_300_799_999],
+] as const satisfies ReadonlyArray<readonly [string, number, number]>;
+
+export type IntegerParam = (typeof INTEGER_PARAMS)[number][0];
+
+/** The range of an integer parameter. */
+function integerRange(name: IntegerParam): readonly [number, number] {
+  const found = INTEGER_PARAMS.find(([n]) => n === name)!;
+  return [found[1], found[2]];
+}
 
 /** Hadoop's default user-name pattern (dfs.webhdfs.user.provider.user.pattern), bounded in length. */
 const USER_PATTERN = /^[A-Za-z_][A-Za-z0-9._-]{0,63}\$?$/;
@@ -131,8 +153,9 @@ export class Params {
     throw invalid(name, value, 'must be true or false');
   }
 
-  /** A decimal integer in [min, max], or undefined when absent. */
-  integer(name: string, min: number, max: number): number | undefined {
+  /** A decimal integer in the parameter's range (INTEGER_PARAMS), or undefined when absent. */
+  integer(name: IntegerParam): number | undefined {
+    const [min, max] = integerRange(name);
     const value = this.string(name);
     if (value === undefined) return undefined;
     if (!/^-?\d{1,16}$/.test(value)) throw invalid(name, value, 'must be a decimal integer');
@@ -153,6 +176,17 @@ export class Params {
   path(name: string, limits: WebHdfsLimits = DEFAULT_WEBHDFS_LIMITS): string | undefined {
     const value = this.string(name);
     return value === undefined ? undefined : checkPath(value, `webhdfs parameter "${name}"`, limits);
+  }
+
+  /**
+   * Checks every parameter WebHDFS defines, whichever operation is asked for: Hadoop parses
+   * them all (a bad `noredirect` on GETFILESTATUS is still a 400), and so does this.
+   */
+  checkAll(): void {
+    for (const name of BOOLEAN_PARAMS) this.boolean(name, false);
+    for (const [name] of INTEGER_PARAMS) this.integer(name);
+    this.permission();
+    this.user();
   }
 
   required<T>(name: string, value: T | undefined): T {
