@@ -24,6 +24,14 @@ interface Answer {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 function url(path: string, query: Record<string, string>): string {
   return `${gw.base}/webhdfs/v1${path}?${new URLSearchParams(query).toString()}`;
 }
@@ -31,13 +39,7 @@ function url(path: string, query: Record<string, string>): string {
 async function http(method: string, target: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<Answer> {
   const res = await fetch(target, { method, redirect: 'manual', headers, ...(body === undefined ? {} : { body }) });
   const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = text === '' ? null : JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, headers: res.headers, text, json };
+  return { status: res.status, headers: res.headers, text, json: parseJson(text) };
 }
 
 /** A GET of a path exactly as written (no URL normalisation of '.' and '..'). */
