@@ -7,10 +7,45 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { Params, pathOfUrl, WEBHDFS_PREFIX, type WebHdfsLimits, type WebHdfsOp } from './params.js';
 import { isServerFailure, remoteException } from './remote-exception.js';
 
+/** What every WebHDFS handler starts from: the checked parameters, the operation, the path and the caller. */
+export interface WebHdfsRequest {
+  params: Params;
+  op: WebHdfsOp;
+  path: string;
+  user: string;
+}
+
+export type WebHdfsHandler = (parsed: WebHdfsRequest, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/**
+ * Registers `/webhdfs/v1` and everything under it on `app`, in a scope of its own (raw
+ * body streams, RemoteException errors); `handler` gets each request parsed and checked.
+ */
+export function registerWebHdfsScope(app: FastifyInstance, opts: { log: Logger | undefined; side: string; limits: WebHdfsLimits; handler: WebHdfsHandler }): void {
+  const { limits } = opts;
+  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const params = new Params(request.query, limits);
+    const op = params.op(request.method);
+    const path = pathOfUrl(request.url, limits);
+    const user = params.user();
+    params.checkAll();
+    return opts.handler({ params, op, path, user }, request, reply);
+  };
+  void app.register(
+    async (scope) => {
+      prepareWebHdfsScope(scope, opts.log, opts.side);
+      scope.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/', handler });
+      scope.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/*', handler });
+    },
+    { prefix: WEBHDFS_PREFIX },
+  );
+}
+
 /** Sets up a WebHDFS scope: raw body streams, RemoteException errors, a RemoteException for an unrouted request. */
-export function prepareWebHdfsScope(scope: FastifyInstance, log: Logger | undefined, side: string): void {
+function prepareWebHdfsScope(scope: FastifyInstance, log: Logger | undefined, side: string): void {
   // Every content type (and none) reaches the handler as the unread request stream: CREATE
   // and APPEND stream it into the file with backpressure; other operations read at most
   // bodyBytesMax of it (readBodyBounded).

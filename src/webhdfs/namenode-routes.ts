@@ -5,14 +5,14 @@
 // bytes — or, with `noredirect=true`, 200 and `{"Location": …}`. docs/webhdfs.md is the
 // reference: every operation, its JSON and the error mapping.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
 import type { Logger } from '../util/log.js';
 import { fileSystemOf, type WebHdfsClient, type WebHdfsFileSystem } from './file-system.js';
-import { prepareWebHdfsScope, readBodyBounded, sendEmpty, hasUnreadBody } from './http-scope.js';
+import { registerWebHdfsScope, readBodyBounded, sendEmpty, hasUnreadBody } from './http-scope.js';
 import { contentSummaryJson, fileChecksumJson, fileStatusesJson, hadoopFileStatus, type HadoopFileStatus } from './json.js';
-import { DEFAULT_WEBHDFS_LIMITS, Params, pathOfUrl, WEBHDFS_PREFIX, type WebHdfsLimits, type WebHdfsOp } from './params.js';
+import { DEFAULT_WEBHDFS_LIMITS, Params, WEBHDFS_PREFIX, type WebHdfsLimits, type WebHdfsOp } from './params.js';
 
 export interface WebHdfsDatanode {
   id: string;
@@ -50,26 +50,17 @@ export function registerWebHdfs(app: FastifyInstance, deps: WebHdfsDeps): void {
     return live[nextDatanode++ % live.length]!;
   };
 
-  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
-    const params = new Params(request.query, limits);
-    const op = params.op(request.method);
-    const path = pathOfUrl(request.url, limits);
-    const user = params.user();
-    params.checkAll();
-    if (op !== 'CREATE' && op !== 'APPEND') await readBodyBounded(request, limits.bodyBytesMax);
-    const fs = fileSystemOf(deps.clientFor(user));
-    const context: OpContext = { fs, params, path, user, limits, reply, pickDatanode, hasBody: hasUnreadBody(request) };
-    return OPERATIONS[op](context);
-  };
-
-  void app.register(
-    async (scope) => {
-      prepareWebHdfsScope(scope, deps.log, 'namenode');
-      scope.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/', handler });
-      scope.route({ method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/*', handler });
+  registerWebHdfsScope(app, {
+    log: deps.log,
+    side: 'namenode',
+    limits,
+    handler: async ({ params, op, path, user }, request, reply) => {
+      if (op !== 'CREATE' && op !== 'APPEND') await readBodyBounded(request, limits.bodyBytesMax);
+      const fs = fileSystemOf(deps.clientFor(user));
+      const context: OpContext = { fs, params, path, user, limits, reply, pickDatanode, hasBody: hasUnreadBody(request) };
+      return OPERATIONS[op](context);
     },
-    { prefix: WEBHDFS_PREFIX },
-  );
+  });
 }
 
 interface OpContext {
