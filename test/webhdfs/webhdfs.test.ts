@@ -335,6 +335,24 @@ test('namespace refusals keep Hadoop\'s exception classes: a file as a parent, a
   assertRemote(await http('PUT', createUnder.headers.get('location')!, 'x'), 403, 'ParentNotDirectoryException', 'org.apache.hadoop.fs.ParentNotDirectoryException');
 });
 
+test('a client that goes away in the middle of a CREATE leaves the datanode serving; the next CREATE of the path works', async () => {
+  const first = await op('PUT', '/user/alice/cut', { op: 'CREATE', 'user.name': 'alice' });
+  const location = new URL(first.headers.get('location')!);
+  await new Promise<void>((resolve) => {
+    const req = httpRequest({ hostname: location.hostname, port: location.port, path: location.pathname + location.search, method: 'PUT', headers: { 'content-length': '1000000' } });
+    req.on('error', () => resolve());
+    req.write(Buffer.alloc(100_000), () => setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, 300));
+  });
+  const health = await http('GET', `http://${location.host}/health`);
+  assert.equal(health.status, 200, 'the datanode process is still up');
+  const again = await create('/user/alice/cut', Buffer.from('whole'), 'alice', { overwrite: 'true' });
+  assert.equal(again.status, 201, again.text);
+  assert.equal((await open('/user/alice/cut', 'alice')).toString(), 'whole');
+});
+
 test('malformed requests get a RemoteException with the right status: op, path, numbers, booleans, permissions, users, bodies', async () => {
   const u = { 'user.name': 'alice' };
   illegalArgument(await op('GET', '/user/alice', { op: 'NOSUCHOP', ...u }));
