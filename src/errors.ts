@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   FILE_NOT_OPEN: { httpStatus: 409, message: 'the file is not under construction' },
   PERMISSION_DENIED: { httpStatus: 403, message: 'the caller lacks the permission this operation needs' },
   INVALID_ARGUMENT: { httpStatus: 400, message: 'an argument of the call is missing or malformed' },
+  UNSUPPORTED: { httpStatus: 501, message: 'this operation is not supported by this server or client' },
   // --- rpc
   MALFORMED_FRAME: { httpStatus: 400, message: 'the frame could not be decoded as a Tandem RPC message' },
   FRAME_TOO_LARGE: { httpStatus: 413, message: 'the frame is larger than the maximum frame size' },

@@ -5,6 +5,7 @@ import { KILL_MODES, KILL_TARGETS, REPLICATION_MAX, runChaosBench, WORKERS_MAX, 
 import { BENCH_OPS, runMetaBench, type BenchOp } from '../bench/meta.js';
 import { runScaleBench } from '../bench/scale.js';
 import { verifyAckLog } from '../bench/verify.js';
+import { runWebHdfsBench } from '../bench/webhdfs.js';
 import { registerDataBenches } from './bench-data.js';
 import { clusterOptions, parseNonNegativeInt, parsePositiveInt, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 
@@ -47,6 +48,32 @@ export function registerBench(program: Command): void {
     );
 
   registerDataBenches(bench, progress);
+
+  bench
+    .command('webhdfs')
+    .description('WebHDFS GETFILESTATUS calls per second over concurrent keep-alive connections, with p50/p99 latency')
+    .requiredOption('--url <url>', 'the WebHDFS server, e.g. http://127.0.0.1:PORT (the adapter\'s http address)')
+    .option('--connections <n>', 'concurrent keep-alive connections, one call in flight on each', '64')
+    .option('--seconds <s>', 'how long the load runs', '10')
+    .option('--path <path>', 'the path stat-ed', '/')
+    .option('--user <name>', 'user.name of the calls', 'bench')
+    .option('--json', 'print one JSON line')
+    .action((flags: { url: string; connections: string; seconds: string; path: string; user: string; json?: boolean }) =>
+      runCommand(async () => {
+        const r = await runWebHdfsBench({
+          url: flags.url,
+          connections: parsePositiveInt(flags.connections, '--connections'),
+          seconds: parsePositiveInt(flags.seconds, '--seconds'),
+          path: flags.path,
+          user: flags.user,
+          progress,
+        });
+        if (r.firstError) progress(`first error: ${r.firstError}`);
+        if (flags.json) printJson(r);
+        else process.stdout.write(`webhdfs GETFILESTATUS: ${r.calls} calls in ${r.seconds} s over ${r.connections} connections: ${r.callsPerSec} calls/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors\n`);
+        if (r.errors > 0) process.exitCode = 3;
+      }),
+    );
 
   clusterOptions(bench.command('verify').description('check that every acknowledged path in an ack log exists'))
     .requiredOption('--ack-log <file>', 'ack log written by bench meta --ack-log')

@@ -1,7 +1,8 @@
 // Shared pieces of the `tandem` subcommands: client construction, printing, exit codes.
 import { TandemError } from '../errors.js';
 import type { Command } from 'commander';
-import { TandemClient } from '../client/tandem-client.js';
+import { TandemClient, type TandemClientOptions } from '../client/tandem-client.js';
+import type { Coordinator } from '../election/coordinator.js';
 import { ZooKeeperResolver } from '../client/zk-resolver.js';
 import { readPoolMap } from '../election/pool-map.js';
 import { coordinatorFactory, zooKeeperTarget, type ClusterFlags } from './cluster-address.js';
@@ -26,26 +27,28 @@ export function clientFrom(flags: ClientFlags): TandemClient {
     ...(flags.deadlineMs ? { deadlineMs: Number(flags.deadlineMs) } : {}),
   };
   const zk = zooKeeperTarget(flags);
-  if (zk) {
-    const connect = coordinatorFactory(zk);
-    return new TandemClient({
-      resolver: new ZooKeeperResolver(connect),
-      fms: {
-        poolMap: async () => {
-          const session = await connect();
-          try {
-            return await readPoolMap(session);
-          } finally {
-            await session.close();
-          }
-        },
-        target: (shard) => ({ resolver: new ZooKeeperResolver(connect, shard) }),
-      },
-      ...common,
-    });
-  }
+  if (zk) return zooKeeperClient(coordinatorFactory(zk), common);
   if (!flags.master) throw new TandemError('INVALID_ARGUMENT', 'say where the cluster is: --cluster DIR, --zk CONNECT/chroot or --master HOST:PORT');
   return new TandemClient({ masters: flags.master.split(',').map((s) => s.trim()).filter(Boolean), ...common });
+}
+
+/** A client that finds every shard's active (and the pool map) through ZooKeeper sessions made by `connect`. */
+export function zooKeeperClient(connect: () => Promise<Coordinator>, opts: Omit<TandemClientOptions, 'resolver' | 'fms' | 'masters'> = {}): TandemClient {
+  return new TandemClient({
+    resolver: new ZooKeeperResolver(connect),
+    fms: {
+      poolMap: async () => {
+        const session = await connect();
+        try {
+          return await readPoolMap(session);
+        } finally {
+          await session.close();
+        }
+      },
+      target: (shard) => ({ resolver: new ZooKeeperResolver(connect, shard) }),
+    },
+    ...opts,
+  });
 }
 
 /** Runs a command body; a TandemError becomes one readable line on stderr and exit code 1. */

@@ -1,5 +1,6 @@
 // `tandem datanode`: runs one datanode until SIGTERM/SIGINT (src/datanode/datanode.ts).
 import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import { resolve } from 'node:path';
 import { limitsWith } from '../config/limits.js';
 import { TandemError } from '../errors.js';
@@ -7,6 +8,9 @@ import { Datanode } from '../datanode/datanode.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { startOrExit, stopOnSignals } from './lifecycle.js';
+import { zooKeeperClient } from './common.js';
+import { registerDatanodeWebHdfs } from '../webhdfs/datanode-routes.js';
+import { UserClients } from '../webhdfs/user-clients.js';
 
 interface DatanodeFlags {
   id: string;
@@ -36,6 +40,10 @@ export function registerDatanode(program: Command): void {
       const log = createLogger({ name: `datanode ${flags.id}`, level: flags.logLevel });
       const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
+      const connect = coordinatorFactory(zk, log);
+      // The WebHDFS data endpoint: CREATE/APPEND/OPEN bytes go through a client of the caller.
+      const users = new UserClients({ make: (user) => zooKeeperClient(connect, { user }) });
+      const webHdfs = (app: FastifyInstance): void => registerDatanodeWebHdfs(app, { clientFor: users.clientFor, log });
       const node = await startOrExit(log, () =>
         Datanode.start({
           id: flags.id,
@@ -43,11 +51,15 @@ export function registerDatanode(program: Command): void {
           rpc: flags.rpc,
           data: flags.data,
           ...(flags.http ? { http: flags.http } : {}),
-          connect: coordinatorFactory(zk, log),
+          connect,
+          httpRoutes: [webHdfs],
           limits: limitsWith(),
           log,
         }),
       );
-      stopOnSignals(log, () => node.stop());
+      stopOnSignals(log, async () => {
+        await node.stop();
+        users.close();
+      });
     });
 }
