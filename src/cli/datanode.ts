@@ -7,6 +7,7 @@ import { Datanode } from '../datanode/datanode.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { startOrExit, stopOnSignals } from './lifecycle.js';
+import { loadSecretOption, SECRET_FILE_HELP } from '../security/cluster-secret.js';
 
 interface DatanodeFlags {
   id: string;
@@ -17,6 +18,7 @@ interface DatanodeFlags {
   zk: string;
   zkAuth?: string;
   logLevel?: string;
+  secretFile?: string;
 }
 
 export function registerDatanode(program: Command): void {
@@ -30,14 +32,16 @@ export function registerDatanode(program: Command): void {
     .option('--http <host:port>', 'HTTP address: /health, /metrics and the WebHDFS data endpoint (default: the rpc host, a free port)')
     .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--secret-file <file>', SECRET_FILE_HELP)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (flags: DatanodeFlags) => {
       if (!/^[A-Za-z0-9._-]{1,64}$/.test(flags.id)) throw new TandemError('INVALID_ARGUMENT', `--id must be 1-64 letters, digits, '.', '_' or '-', got "${flags.id}"`);
       const log = createLogger({ name: `datanode ${flags.id}`, level: flags.logLevel });
       const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
-      const node = await startOrExit(log, () =>
+      const node = await startOrExit(log, async () =>
         Datanode.start({
+          secret: await loadSecretOption(flags.secretFile),
           id: flags.id,
           dir: resolve(flags.dir),
           rpc: flags.rpc,

@@ -21,6 +21,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseHostPort } from '../util/address.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 
 export interface MasterOptions {
   shard: string;
@@ -40,6 +41,12 @@ export interface MasterOptions {
   http?: string;
   /** The shard's state machine and methods (default: the namespace). */
   service?: ShardService;
+  /**
+   * The cluster secret. With it, internal calls (the replication stream, datanode
+   * heartbeats and reports) and the image server need proof of it; without it they are
+   * open to anyone who can reach the ports (a warning says so).
+   */
+  secret?: ClusterSecret | null;
   /** High availability through ZooKeeper; without it the master serves alone (issue 2's mode). */
   ha?: {
     connect: () => Promise<Coordinator>;
@@ -81,6 +88,16 @@ export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.fail
 
 /** The standby's end of the replication stream (src/master/ha-member.ts). */
 export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
+
+/**
+ * Methods only the cluster's own processes may call (they need proof of the cluster
+ * secret): the replication stream, and the `member` methods every member answers — the
+ * datanodes' heartbeats and reports, whose replies carry commands. Client-facing methods
+ * (ns.*, fms.*) and admin.* stay open: users are identified as in HDFS's simple auth.
+ */
+export function isInternalMethod(method: string, service: ShardService): boolean {
+  return method.startsWith('repl.') || service.methods.get(method) === 'member';
+}
 
 export class Master {
   private stopping: Promise<void> | null = null;
@@ -136,7 +153,10 @@ export class Master {
       limits,
       log,
       serverName: `tandem-master ${options.shard}/${options.member}`,
+      secret: options.secret ?? null,
+      internal: (method) => isInternalMethod(method, service),
     });
+    if (!options.secret) log.warn('no cluster secret (--secret-file): the replication stream, datanode reports and the image server are open to anyone who can reach them');
     let address: { host: string; port: number };
     try {
       address = await server.listen(options.host, options.port);
@@ -153,6 +173,7 @@ export class Master {
         port: http.port,
         imageBytesMax: limits.imageBytesMax,
         log,
+        secret: options.secret ?? null,
         member: {
           dir: () => options.dir,
           activeEpoch: () => (master.engineNow.currentRole === 'active' ? master.engineNow.currentEpoch : null),
@@ -184,6 +205,7 @@ export class Master {
           limits,
           log,
           connect: options.ha.connect,
+          secret: options.secret ?? null,
           ...(options.ha.commitMode ? { commitMode: options.ha.commitMode } : {}),
         },
       );
