@@ -114,11 +114,13 @@ export class DataCluster {
     return this.session;
   }
 
-  async startMember(shard: string, name: string): Promise<ClusterMember> {
+  /** Starts a master; `secretFile` replaces the cluster's (null: none), for tests of wrong secrets. */
+  async startMember(shard: string, name: string, secretFile: string | null = this.secretFile): Promise<ClusterMember> {
     const dir = join(this.base, shard, name);
     await mkdir(dir, { recursive: true });
     const log = join(this.base, `${shard}-${name}.log`);
-    const extraArgs = ['--zk', this.zkAddress, '--zk-auth', ZK_AUTH, '--secret-file', this.secretFile, '--session-timeout-ms', String(this.opts.sessionTimeoutMs), '--superuser', 'root'];
+    const extraArgs = ['--zk', this.zkAddress, '--zk-auth', ZK_AUTH, '--session-timeout-ms', String(this.opts.sessionTimeoutMs), '--superuser', 'root'];
+    if (secretFile !== null) extraArgs.push('--secret-file', secretFile);
     if (shard !== 'ns') extraArgs.push('--heartbeat-deadline-ms', String(this.opts.heartbeatDeadlineMs));
     if (this.opts.leaseLimitMs !== null) extraArgs.push('--lease-limit-ms', String(this.opts.leaseLimitMs));
     const process = await startMasterProcess({ shard, dir, rpc: '127.0.0.1:0', member: name, logFile: log, extraArgs });
