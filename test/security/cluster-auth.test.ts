@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
 import { TandemClient } from '../../src/client/tandem-client.js';
 import { limitsWith } from '../../src/config/limits.js';
-import { TandemError, type ErrorCode } from '../../src/errors.js';
 import { RpcConnection } from '../../src/rpc/connection.js';
 import { parseHostPort } from '../../src/util/address.js';
 import { useDataCluster, type DataCluster } from '../helpers/data-cluster.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 import { testSecretFile } from '../helpers/secret.js';
 import { waitFor } from '../helpers/zookeeper.js';
 
@@ -23,15 +23,6 @@ useDataCluster({ nsMembers: 1, fmsShards: 1, fmsMembers: 1, datanodes: 1 }, (c, 
 });
 
 const limits = limitsWith();
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, text?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof TandemError, `expected a TandemError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (text) assert.match(err.message, text);
-    return true;
-  });
-}
 
 /** A connection as any program could open one: no secret. */
 async function plainConnection(rpc: string): Promise<RpcConnection> {
@@ -70,13 +61,13 @@ test('internal methods answer UNAUTHENTICATED to a connection without the secret
   const toNs = await plainConnection(ns.process.rpc);
   const toFms = await plainConnection(fms.process.rpc);
   try {
-    await rejectsWith(toNs.call('repl.hello', { epoch: 99, member: 'intruder' }), 'UNAUTHENTICATED', /repl\.hello is internal/);
-    await rejectsWith(toNs.call('repl.append', { epoch: 99, records: [], commitTxid: 0 }), 'UNAUTHENTICATED');
-    await rejectsWith(
+    await rejectsWithCode(toNs.call('repl.hello', { epoch: 99, member: 'intruder' }), 'UNAUTHENTICATED', /repl\.hello is internal/);
+    await rejectsWithCode(toNs.call('repl.append', { epoch: 99, records: [], commitTxid: 0 }), 'UNAUTHENTICATED');
+    await rejectsWithCode(
       toFms.call('dn.heartbeat', { id: 'dn-fake', rpc: '127.0.0.1:1', data: '127.0.0.1:2', http: '', capacityBytes: 1, usedBytes: 0, epoch: 0 }),
       'UNAUTHENTICATED',
     );
-    await rejectsWith(toFms.call('dn.blockReport', { id: 'dn-fake', reportId: 'r', page: 0, last: true, replicas: [] }), 'UNAUTHENTICATED');
+    await rejectsWithCode(toFms.call('dn.blockReport', { id: 'dn-fake', reportId: 'r', page: 0, last: true, replicas: [] }), 'UNAUTHENTICATED');
     // The same connections serve what users may call.
     assert.equal(((await toNs.call('ns.getFileInfo', { path: '/open/file', user: 'root' })) as { type: string }).type, 'file');
   } finally {

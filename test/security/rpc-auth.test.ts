@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { limitsWith } from '../../src/config/limits.js';
-import { TandemError, type ErrorCode } from '../../src/errors.js';
 import { RpcConnection } from '../../src/rpc/connection.js';
 import { RpcServer } from '../../src/rpc/server.js';
 import type { ClusterSecret } from '../../src/security/cluster-secret.js';
 import { RefusalLog } from '../../src/security/refusal-log.js';
 import type { Logger } from '../../src/util/log.js';
 import { silentLogger } from '../../src/util/log.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 import { capturingLogger } from '../helpers/log.js';
 import { testSecret } from '../helpers/secret.js';
 
@@ -42,15 +42,6 @@ async function connect(port: number, secret: ClusterSecret | null, clientName = 
   return connection;
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, text?: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof TandemError, `expected a TandemError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (text) assert.match(err.message, text);
-    return true;
-  });
-}
-
 test('with the same secret on both ends, internal and client-facing methods answer', async () => {
   const secret = testSecret();
   const { port } = await startServer(secret);
@@ -64,7 +55,7 @@ test('a client without the secret gets UNAUTHENTICATED for internal methods only
   const { server, port } = await startServer(testSecret(), log);
   const connection = await connect(port, null, 'some user');
   assert.deepEqual(await connection.call('ns.echo', { path: '/a' }), { path: '/a' });
-  await rejectsWith(connection.call('repl.echo', {}), 'UNAUTHENTICATED', /repl\.echo is internal.*no proof of the cluster secret/);
+  await rejectsWithCode(connection.call('repl.echo', {}), 'UNAUTHENTICATED', /repl\.echo is internal.*no proof of the cluster secret/);
   // The connection stays usable for what the client may do.
   assert.deepEqual(await connection.call('ns.echo', { path: '/b' }), { path: '/b' });
   const refusals = lines.filter((l) => l.code === 'UNAUTHENTICATED');
@@ -79,7 +70,7 @@ test('a client with another secret is refused by the server, and refuses the ser
   const { log, lines } = capturingLogger();
   const { port } = await startServer(testSecret(), log);
   // The client sends its (wrong) proof, then finds the server's proof wrong too.
-  await rejectsWith(connect(port, testSecret(), 'datanode dn-bad'), 'UNAUTHENTICATED', /did not prove it holds the cluster secret/);
+  await rejectsWithCode(connect(port, testSecret(), 'datanode dn-bad'), 'UNAUTHENTICATED', /did not prove it holds the cluster secret/);
   const refusal = await waitForLine(lines, (l) => l.code === 'UNAUTHENTICATED');
   assert.equal(refusal.client, 'datanode dn-bad');
   assert.match(String(refusal.msg), /refused the handshake .*proof of the cluster secret was wrong/);
@@ -87,7 +78,7 @@ test('a client with another secret is refused by the server, and refuses the ser
 
 test('a client with a secret refuses a server without one', async () => {
   const { port } = await startServer(null);
-  await rejectsWith(connect(port, testSecret()), 'UNAUTHENTICATED', /runs without a cluster secret/);
+  await rejectsWithCode(connect(port, testSecret()), 'UNAUTHENTICATED', /runs without a cluster secret/);
 });
 
 test('a server without a secret leaves every method open (and a client without one is served)', async () => {
