@@ -93,6 +93,8 @@ class ServerConnection {
   serverNonce = '';
   /** The client proved it holds the cluster secret (or the server has none). */
   authenticated = false;
+  /** The client sent its proof (right or wrong): later ones are ignored, so one connection cannot be used to guess. */
+  authTried = false;
   /** Why not, for the UNAUTHENTICATED message: no proof yet, or a wrong one. */
   authProblem = 'it sent no proof of the cluster secret';
   /** Calls whose handler is running, by request id. Invariant: size ≤ limits.inFlightPerConnectionMax. */
@@ -387,8 +389,8 @@ export class RpcServer {
 
   /** The client's proof of the secret, once per connection. A wrong one is logged; the connection stays unauthenticated. */
   private onAuth(connection: ServerConnection, auth: unknown): void {
-    if (this.secret === null) return;
-    if (connection.authenticated) return;
+    if (this.secret === null || connection.authTried) return;
+    connection.authTried = true;
     const proof = isPlainObject(auth) ? auth.proof : undefined;
     if (this.secret.checkRpcProof(proof, 'client', connection.serverNonce, connection.clientNameSent)) {
       connection.authenticated = true;

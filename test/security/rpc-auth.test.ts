@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { capturingLogger } from '../helpers/log.js';
 import { testSecret } from '../helpers/secret.js';
+import { RawPeer } from '../rpc/raw-peer.js';
 
 const limits = limitsWith({ handshakeTimeoutMs: 5_000 });
 const closing: Array<{ close(): unknown }> = [];
@@ -74,6 +75,33 @@ test('a client with another secret is refused by the server, and refuses the ser
   const refusal = await waitForLine(lines, (l) => l.code === 'UNAUTHENTICATED');
   assert.equal(refusal.client, 'datanode dn-bad');
   assert.match(String(refusal.msg), /refused the handshake .*proof of the cluster secret was wrong/);
+});
+
+test('a raw peer: a right proof opens internal methods; after a wrong one, the connection stays closed to them', async () => {
+  const secret = testSecret();
+  const { port } = await startServer(secret);
+  const helloOf = (frame: unknown) => (frame as { hello: { nonce: string; proof?: string } }).hello;
+  // Right proof: internal methods answer.
+  const good = await RawPeer.connect(port);
+  closing.push({ close: () => good.destroy() });
+  const goodHello = helloOf(await good.hello('peer a'));
+  assert.match(goodHello.nonce, /^[0-9a-f]{32}$/);
+  assert.equal(goodHello.proof, undefined); // the peer sent no nonce: the server proves nothing
+  good.sendValue({ auth: { proof: secret.rpcProof('client', goodHello.nonce, 'peer a') } });
+  good.sendValue({ id: 1, method: 'repl.echo', args: 7 });
+  assert.deepEqual(await good.nextFrame(), { id: 1, ok: 7 });
+  // Wrong proof, then the right one: the second is not considered.
+  const bad = await RawPeer.connect(port);
+  closing.push({ close: () => bad.destroy() });
+  const badHello = helloOf(await bad.hello('peer b'));
+  bad.sendValue({ auth: { proof: testSecret().rpcProof('client', badHello.nonce, 'peer b') } });
+  bad.sendValue({ auth: { proof: secret.rpcProof('client', badHello.nonce, 'peer b') } });
+  bad.sendValue({ id: 1, method: 'repl.echo', args: 7 });
+  const refused = (await bad.nextFrame()) as { id: number; error: { code: string; message: string } };
+  assert.equal(refused.error.code, 'UNAUTHENTICATED');
+  assert.match(refused.error.message, /proof of the cluster secret was wrong/);
+  bad.sendValue({ id: 2, method: 'ns.echo', args: 8 });
+  assert.deepEqual(await bad.nextFrame(), { id: 2, ok: 8 });
 });
 
 test('a client with a secret refuses a server without one', async () => {
