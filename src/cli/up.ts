@@ -3,7 +3,8 @@
 // two standbys, two file-metadata shards (an active and a standby each), every master with
 // its monitor, three datanodes, and a supervisor that restarts a process that dies (a
 // master rejoins as a standby). Prints a live table of the shard, writes cluster.json with every address and
-// PID, and stops everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
+// PID, gives every process the cluster secret (DIR/cluster-secret, mode 0600, made once), and stops
+// everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
 // `up` on the same dir resumes the same cluster (ZooKeeper's data included).
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
