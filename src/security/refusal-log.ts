@@ -1,7 +1,8 @@
 // Logs refused requests (no or a wrong proof of the cluster secret) without letting a
-// scanner flood the log: at most `linesPerWindowMax` lines per window, then one summary
-// line when the next window opens ("suppressed 4211 more refusals in the last 10 s").
-// An operator still sees that refusals happen, from where first, and how many.
+// scanner flood the log: at most `linesPerWindowMax` lines per window (10 a minute by
+// default), then one summary line when the next window opens ("suppressed 4211 more … in
+// the last 60 s"). A peer with the wrong secret retrying every second stays at 10 lines a
+// minute too. An operator still sees that refusals happen, from where first, and how many.
 
 import type { Logger } from '../util/log.js';
 
@@ -37,7 +38,7 @@ export class RefusalLog {
   refusalsTotal = 0;
 
   constructor(private readonly opts: RefusalLogOptions) {
-    this.windowMs = opts.windowMs ?? 10_000;
+    this.windowMs = opts.windowMs ?? 60_000;
     this.linesPerWindowMax = opts.linesPerWindowMax ?? 10;
     this.now = opts.now ?? (() => performance.now());
   }
