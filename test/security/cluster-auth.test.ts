@@ -10,6 +10,11 @@ import { TandemClient } from '../../src/client/tandem-client.js';
 import { limitsWith } from '../../src/config/limits.js';
 import { RpcConnection } from '../../src/rpc/connection.js';
 import { parseHostPort } from '../../src/util/address.js';
+import { shardPaths } from '../../src/election/layout.js';
+import { Monitor, type MonitorInfo } from '../../src/monitor/monitor.js';
+import { ClusterSecret } from '../../src/security/cluster-secret.js';
+import { internalHeaders } from '../../src/security/http-auth.js';
+import { silentLogger } from '../../src/util/log.js';
 import { useDataCluster, type DataCluster } from '../helpers/data-cluster.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { testSecretFile } from '../helpers/secret.js';
@@ -90,6 +95,29 @@ test("the active's image server answers 401 to PUT /images and GET /edits withou
   assert.equal(edits.status, 401);
   assert.equal(((await edits.json()) as { code: string }).code, 'UNAUTHENTICATED');
   await logLine(ns.log, 'image server: refused PUT /images/1?epoch=1', 'no Authorization header');
+});
+
+test("a monitor's GET /edits answers 401 without the Authorization header, and serves one that proves the secret", async () => {
+  const active = (await cluster.active('ns'))!;
+  const monitor = new Monitor({ shard: 'ns', member: active.name, dir: active.dir, connect: cluster.connect, log: silentLogger(), secret: await ClusterSecret.load(cluster.secretFile) });
+  await monitor.start();
+  try {
+    let http = '';
+    await waitFor('the monitor published its address', async () => {
+      const node = await (await cluster.coordinator()).get<MonitorInfo>(shardPaths('ns').monitor);
+      http = node?.data.http ?? '';
+      return http !== '';
+    }, 10_000, 50);
+    const url = `http://${http}/edits?from=1`;
+    const refused = await fetch(url);
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as { code: string }).code, 'UNAUTHENTICATED');
+    // With the proof it reaches the monitor's own rule: its master is alive, ask the master.
+    const proved = await fetch(url, { headers: internalHeaders(await ClusterSecret.load(cluster.secretFile), 'GET', url) });
+    assert.equal(proved.status, 409);
+  } finally {
+    await monitor.stop();
+  }
 });
 
 test('a standby with a wrong or no secret cannot stream from the active; one with the right secret does', async () => {
