@@ -69,6 +69,9 @@ export interface MasterStatus {
   /** Memory outside the JS heap: Buffers, native allocations. */
   externalBytes: number;
   connections: number;
+  /** Whether internal endpoints need the cluster secret here, and how many requests were refused for want of it. */
+  clusterSecret: boolean;
+  unauthenticatedTotal: number;
   inFlight: number;
   epoch: number;
   appliedTxid: number;
@@ -334,6 +337,8 @@ export class Master {
       heapTotalBytes: memory.heapTotal,
       externalBytes: memory.external,
       connections: stats.connections,
+      clusterSecret: Boolean(this.options.secret),
+      unauthenticatedTotal: stats.unauthenticatedTotal,
       inFlight: stats.inFlight,
       epoch: engine.epoch,
       appliedTxid: engine.appliedTxid,

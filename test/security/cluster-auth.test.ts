@@ -81,8 +81,12 @@ test('internal methods answer UNAUTHENTICATED to a connection without the secret
   }
   await logLine(ns.log, 'refused repl.hello from 127.0.0.1:', 'no proof of the cluster secret', '"client":"stranger"');
   await logLine(fms.log, 'refused dn.heartbeat from 127.0.0.1:', 'UNAUTHENTICATED');
-  // The fake datanode was never heard.
-  assert.equal((await cluster.status(fms)).liveDatanodes, 1);
+  // The fake datanode was never heard; status counts the refusals.
+  const fmsStatus = await cluster.status(fms);
+  assert.equal(fmsStatus.liveDatanodes, 1);
+  assert.equal(fmsStatus.clusterSecret, true);
+  assert.ok((fmsStatus.unauthenticatedTotal as number) >= 2);
+  assert.ok(((await cluster.status(ns)).unauthenticatedTotal as number) >= 2);
 });
 
 test("the active's image server answers 401 to PUT /images and GET /edits without the Authorization header", async () => {
