@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   DEADLINE_EXCEEDED: { httpStatus: 504, message: 'the call did not complete before its deadline' },
   CONNECTION_LOST: { httpStatus: 503, message: 'the connection to the server was lost' },
   TOO_MANY_IN_FLIGHT: { httpStatus: 429, message: 'too many calls are in flight on this connection; back off and retry' },
+  UNAUTHENTICATED: { httpStatus: 401, message: 'an internal endpoint needs proof of the cluster secret' },
   // --- server state
   NOT_ACTIVE: { httpStatus: 503, message: 'this master is not the active one for its shard' },
   STALE_EPOCH: { httpStatus: 409, message: 'the request carries an epoch older than the one this node has seen' },

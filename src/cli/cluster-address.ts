@@ -17,6 +17,8 @@ export const DEFAULT_SESSION_TIMEOUT_MS = 3_000;
 export interface ClusterFile {
   zk: { connect: string; chroot: string; pid: number | null; sessionTimeoutMs: number; tickTimeMs: number; dataDir: string };
   zkAuth: string;
+  /** The cluster secret's file (src/security/cluster-secret.ts); every process of the cluster is given it. */
+  secretFile?: string;
   shards: Record<string, { members: Array<{ member: string; rpc: string; pid: number | null; dir: string; log: string; monitorPid?: number | null }> }>;
   datanodes?: Array<{ id: string; rpc: string; data: string; pid: number | null; dir: string; log: string }>;
   adapters?: Array<{ rpc: string; http: string; pid: number | null }>;

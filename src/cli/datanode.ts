@@ -11,6 +11,7 @@ import { startOrExit, stopOnSignals } from './lifecycle.js';
 import { zooKeeperClient } from './common.js';
 import { registerDatanodeWebHdfs } from '../webhdfs/datanode-routes.js';
 import { UserClients } from '../webhdfs/user-clients.js';
+import { loadSecretOption, SECRET_FILE_HELP } from '../security/cluster-secret.js';
 
 interface DatanodeFlags {
   id: string;
@@ -21,6 +22,7 @@ interface DatanodeFlags {
   zk: string;
   zkAuth?: string;
   logLevel?: string;
+  secretFile?: string;
 }
 
 export function registerDatanode(program: Command): void {
@@ -34,6 +36,7 @@ export function registerDatanode(program: Command): void {
     .option('--http <host:port>', 'HTTP address: /health, /metrics and the WebHDFS data endpoint (default: the rpc host, a free port)')
     .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
+    .option('--secret-file <file>', SECRET_FILE_HELP)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (flags: DatanodeFlags) => {
       if (!/^[A-Za-z0-9._-]{1,64}$/.test(flags.id)) throw new TandemError('INVALID_ARGUMENT', `--id must be 1-64 letters, digits, '.', '_' or '-', got "${flags.id}"`);
@@ -44,8 +47,9 @@ export function registerDatanode(program: Command): void {
       // The WebHDFS data endpoint: CREATE/APPEND/OPEN bytes go through a client of the caller.
       const users = new UserClients({ make: (user) => zooKeeperClient(connect, { user }) });
       const webHdfs = (app: FastifyInstance): void => registerDatanodeWebHdfs(app, { clientFor: users.clientFor, log });
-      const node = await startOrExit(log, () =>
+      const node = await startOrExit(log, async () =>
         Datanode.start({
+          secret: await loadSecretOption(flags.secretFile),
           id: flags.id,
           dir: resolve(flags.dir),
           rpc: flags.rpc,

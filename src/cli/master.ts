@@ -20,6 +20,7 @@ import { createNamespaceService } from '../master/namespace-service.js';
 import { createFileMetaService } from '../master/filemeta-service.js';
 import { ShardCaller } from '../client/shard-caller.js';
 import { ZooKeeperResolver } from '../client/zk-resolver.js';
+import { loadSecretOption, SECRET_FILE_HELP } from '../security/cluster-secret.js';
 
 interface MasterFlags {
   shard: string;
@@ -36,6 +37,7 @@ interface MasterFlags {
   http?: string;
   heartbeatDeadlineMs?: string;
   leaseLimitMs?: string;
+  secretFile?: string;
 }
 
 export function registerMaster(program: Command): void {
@@ -53,6 +55,7 @@ export function registerMaster(program: Command): void {
     .option('--zk <connect/chroot>', 'ZooKeeper of the cluster: join the shard\'s election as a standby (without it: a single master)')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
     .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', '3000')
+    .option('--secret-file <file>', SECRET_FILE_HELP)
     .option('--heartbeat-deadline-ms <ms>', 'FMS: a datanode silent this long is dead and its blocks are copied elsewhere', String(DEFAULT_FILE_META_CONFIG.heartbeatDeadlineMs))
     .option('--lease-limit-ms <ms>', 'a writer that has not renewed its lease this long loses it: FMS closes its file, then NS (which counts from the file\'s creation)', String(DEFAULT_FILE_META_CONFIG.leaseHardLimitMs))
     .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
@@ -69,6 +72,7 @@ export function registerMaster(program: Command): void {
       if (zk && flags.sessionTimeoutMs) zk.sessionTimeoutMs = Number(flags.sessionTimeoutMs);
       const master = await startOrExit(log, async () => {
         const limits = limitsWith();
+        const secret = await loadSecretOption(flags.secretFile);
         const service = await serviceFor(flags, zk, limits, log);
         return Master.start({
           service,
@@ -80,6 +84,7 @@ export function registerMaster(program: Command): void {
           ...(flags.http ? { http: flags.http } : {}),
           limits,
           log,
+          secret,
           ...(zk ? { ha: { connect: coordinatorFactory(zk, log), commitMode } } : {}),
           onFatal: () => {
             log.flush();

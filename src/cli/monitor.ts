@@ -5,7 +5,8 @@ import { TandemError } from '../errors.js';
 import { Monitor } from '../monitor/monitor.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
-import { stopOnSignals } from './lifecycle.js';
+import { startOrExit, stopOnSignals } from './lifecycle.js';
+import { loadSecretOption, SECRET_FILE_HELP } from '../security/cluster-secret.js';
 
 interface MonitorFlags {
   shard: string;
@@ -15,6 +16,7 @@ interface MonitorFlags {
   zkAuth?: string;
   logLevel?: string;
   http?: string;
+  secretFile?: string;
 }
 
 export function registerMonitor(program: Command): void {
@@ -27,12 +29,15 @@ export function registerMonitor(program: Command): void {
     .requiredOption('--zk <connect/chroot>', 'ZooKeeper of the cluster')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
     .option('--http <host:port>', "where to serve the dead master's edits (default: 127.0.0.1, a free port)")
+    .option('--secret-file <file>', SECRET_FILE_HELP)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (flags: MonitorFlags) => {
       const log = createLogger({ name: `monitor ${flags.shard}/${flags.member}`, level: flags.logLevel });
       const zk = zooKeeperTarget({ zk: flags.zk, ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
-      const monitor = new Monitor({ shard: flags.shard, member: flags.member, dir: resolve(flags.dir), connect: coordinatorFactory(zk, log), log, ...(flags.http ? { http: flags.http } : {}) });
+      const secret = await startOrExit(log, () => loadSecretOption(flags.secretFile));
+      if (!secret) log.warn("no cluster secret (--secret-file): the dead master's edits are served to anyone who asks");
+      const monitor = new Monitor({ secret, shard: flags.shard, member: flags.member, dir: resolve(flags.dir), connect: coordinatorFactory(zk, log), log, ...(flags.http ? { http: flags.http } : {}) });
       await monitor.start();
       log.info('serving: monitor running');
       stopOnSignals(log, () => monitor.stop());

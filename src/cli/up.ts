@@ -3,7 +3,8 @@
 // two standbys, two file-metadata shards (an active and a standby each), every master with
 // its monitor, three datanodes, and a supervisor that restarts a process that dies (a
 // master rejoins as a standby). Prints a live table of the shard, writes cluster.json with every address and
-// PID, and stops everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
+// PID, gives every process the cluster secret (DIR/cluster-secret, mode 0600, made once), and stops
+// everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
 // `up` on the same dir resumes the same cluster (ZooKeeper's data included).
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +26,7 @@ import { silentLogger } from '../util/log.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, type ClusterFile } from './cluster-address.js';
 import { parseNonNegativeInt, parsePositiveInt } from './common.js';
 import { readRegistry } from './registry.js';
+import { writeNewSecretFile } from '../security/cluster-secret.js';
 
 interface UpFlags {
   dir: string;
@@ -61,9 +63,10 @@ interface Member {
 }
 
 /** Starts `tandem monitor` beside a master; its log lines go to `logFile`. */
-function spawnMonitor(m: Member, zkAddress: string, zkAuth: string, logFile: string): ChildProcess {
+function spawnMonitor(m: Member, zkAddress: string, zkAuth: string, secretFile: string, logFile: string): ChildProcess {
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI_ENTRY, 'monitor', '--shard', m.shard, '--member', m.name, '--dir', m.dir, '--zk', zkAddress, '--zk-auth', zkAuth], {
+  const args = [CLI_ENTRY, 'monitor', '--shard', m.shard, '--member', m.name, '--dir', m.dir, '--zk', zkAddress, '--zk-auth', zkAuth, '--secret-file', secretFile];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', out, out],
   });
   closeSync(out);
@@ -94,6 +97,9 @@ export function registerUp(program: Command): void {
       const secretFile = join(dir, 'zk-secret');
       if (!existsSync(secretFile)) await writeFile(secretFile, randomBytes(18).toString('base64url') + '\n', { mode: 0o600 });
       const zkAuth = `tandem:${readFileSync(secretFile, 'utf8').trim()}`;
+      // The cluster secret of internal endpoints (docs/architecture.md, "Security"): made once, kept across restarts.
+      const clusterSecretFile = join(dir, 'cluster-secret');
+      if (!existsSync(clusterSecretFile)) await writeNewSecretFile(clusterSecretFile);
 
       say(`starting ZooKeeper on 127.0.0.1:${flags.zkPort} (data in ${join(dir, 'zk')})`);
       const zk: ZooKeeperServer = await startZooKeeper({ dir: join(dir, 'zk'), port: parsePositiveInt(flags.zkPort, '--zk-port'), tickTimeMs: ZK_TICK_MS });
@@ -144,13 +150,14 @@ export function registerUp(program: Command): void {
           rpc: m.rpc,
           member: m.name,
           logFile: m.log,
-          extraArgs: ['--zk', zkAddress, '--zk-auth', zkAuth, '--session-timeout-ms', String(DEFAULT_SESSION_TIMEOUT_MS)],
+          extraArgs: ['--zk', zkAddress, '--zk-auth', zkAuth, '--secret-file', clusterSecretFile, '--session-timeout-ms', String(DEFAULT_SESSION_TIMEOUT_MS)],
         });
       };
       const writeClusterFile = (): Promise<void> => {
         const cluster: ClusterFile = {
           zk: { connect: zk.connect, chroot: CHROOT, pid: zk.pids[0] ?? null, sessionTimeoutMs: DEFAULT_SESSION_TIMEOUT_MS, tickTimeMs: ZK_TICK_MS, dataDir: join(dir, 'zk') },
           zkAuth,
+          secretFile: clusterSecretFile,
           shards: Object.fromEntries(
             ['ns', ...fmsShards].map((shard) => [
               shard,
@@ -167,10 +174,10 @@ export function registerUp(program: Command): void {
       const monitorLog = (m: Member): string => join(dir, `${m.shard}-${m.name}-monitor.log`);
       const startDatanode = async (d: Datanode): Promise<void> => {
         await mkdir(d.dir, { recursive: true });
-        d.process = await startDatanodeProcess({ id: d.id, dir: d.dir, rpc: d.rpc, data: d.data, zk: zkAddress, zkAuth, logFile: d.log });
+        d.process = await startDatanodeProcess({ id: d.id, dir: d.dir, rpc: d.rpc, data: d.data, zk: zkAddress, zkAuth, secretFile: clusterSecretFile, logFile: d.log });
       };
       for (const d of datanodes) await startDatanode(d);
-      for (const m of members) m.monitor = spawnMonitor(m, zkAddress, zkAuth, monitorLog(m));
+      for (const m of members) m.monitor = spawnMonitor(m, zkAddress, zkAuth, clusterSecretFile, monitorLog(m));
       await writeClusterFile();
 
       const cli = `node ${join(process.cwd(), 'bin', 'tandem.js')}`;
@@ -234,7 +241,7 @@ export function registerUp(program: Command): void {
           say(`monitor of ${m.name} (pid ${child.pid}) exited (code ${child.exitCode}, signal ${child.signalCode}); restarting it in 1 s`);
           await sleep(1_000);
           if (stopping) return;
-          m.monitor = spawnMonitor(m, zkAddress, zkAuth, monitorLog(m));
+          m.monitor = spawnMonitor(m, zkAddress, zkAuth, clusterSecretFile, monitorLog(m));
           await writeClusterFile();
         }
       };

@@ -53,6 +53,8 @@ export interface DatanodeProcessOptions {
   /** ZooKeeper CONNECT/chroot. */
   zk: string;
   zkAuth?: string;
+  /** The cluster secret's file (--secret-file). */
+  secretFile?: string;
   logFile?: string;
   startTimeoutMs?: number;
 }
@@ -61,6 +63,7 @@ export interface DatanodeProcessOptions {
 export function startDatanodeProcess(opts: DatanodeProcessOptions): Promise<MasterProcess> {
   const args = ['datanode', '--id', opts.id, '--dir', opts.dir, '--rpc', opts.rpc, '--data', opts.data, '--zk', opts.zk];
   if (opts.zkAuth) args.push('--zk-auth', opts.zkAuth);
+  if (opts.secretFile) args.push('--secret-file', opts.secretFile);
   return startCliProcess(args, opts);
 }
 

@@ -11,6 +11,7 @@ import type { Limits } from '../config/limits.js';
 import { sleep } from '../client/backoff.js';
 import { TandemError } from '../errors.js';
 import { RpcServer } from '../rpc/server.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
 import { BlockStore, type ReplicaInfo } from './block-store.js';
@@ -41,6 +42,8 @@ export interface DatanodeOptions {
   log: Logger;
   config?: DatanodeConfig;
   heartbeatIntervalMs?: number;
+  /** The cluster secret, proved to the FMS members (heartbeats, reports, the commands they carry). */
+  secret?: ClusterSecret | null;
   /** Routes added to the datanode's HTTP server (WebHDFS data endpoint, metrics). */
   httpRoutes?: ReadonlyArray<HttpRoutes<Datanode>>;
 }
@@ -69,6 +72,7 @@ export class Datanode {
   static async start(opts: DatanodeOptions): Promise<Datanode> {
     const { log } = opts;
     const config = opts.config ?? DEFAULT_DATANODE_CONFIG;
+    if (!opts.secret) log.warn('no cluster secret (--secret-file): this datanode obeys any FMS that answers its heartbeats');
     const store = await BlockStore.open(opts.dir, log, config);
     const bound: { node?: Datanode } = {};
     const metrics = new DatanodeMetrics(opts.id, () => bound.node!.usage());
@@ -127,6 +131,7 @@ export class Datanode {
       execute: (shard, command) => commands.submit(shard, command),
       copiesInProgress: () => commands.copiesInProgress,
       deletesInProgress: () => commands.deletesInProgress,
+      secret: opts.secret ?? null,
       ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
     });
     const node = new Datanode(opts, store, transfer, rpcServer, info, links, commands);

@@ -25,6 +25,7 @@ import type { Limits } from '../config/limits.js';
 import { LazySession } from '../election/lazy-session.js';
 import { SerialTask } from '../util/serial-task.js';
 import { RpcConnection } from '../rpc/connection.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
 import type { DatanodeCommand } from '../filemeta/block-map.js';
@@ -55,6 +56,8 @@ export interface FmsLinksOptions {
   /** Replicas waiting to be deleted here (sent with every heartbeat). */
   deletesInProgress?: () => number;
   heartbeatIntervalMs?: number;
+  /** The cluster secret: this datanode proves it to every FMS member, and obeys only members that prove it back. */
+  secret?: ClusterSecret | null;
 }
 
 /** Replicas in one page of a full report (the FMS bounds a message at 50,000). */
@@ -337,7 +340,7 @@ class MemberLink {
   private async connect(): Promise<RpcConnection> {
     if (this.connection && !this.connection.closed) return this.connection;
     const { host, port } = parseHostPort(this.rpc);
-    this.connection = await RpcConnection.connect(host, port, { limits: this.opts.limits, clientName: `datanode ${this.opts.self.id}` });
+    this.connection = await RpcConnection.connect(host, port, { limits: this.opts.limits, clientName: `datanode ${this.opts.self.id}`, secret: this.opts.secret ?? null });
     // A new connection may reach a restarted member: it asks for a full report if it needs one.
     return this.connection;
   }

@@ -38,6 +38,7 @@ import { Replicator, type HelloReply } from '../replication/replicator.js';
 import type { EpochStart } from '../replication/epoch-history.js';
 import { fetchImage, uploadImage } from '../replication/image-server.js';
 import { fetchEdits } from '../replication/edits-transfer.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 import { publishRegistryEntry } from '../election/registry-entry.js';
 import type { MonitorInfo } from '../monitor/monitor.js';
 import { readFile } from 'node:fs/promises';
@@ -66,6 +67,8 @@ export interface HaMemberOptions {
   connect: () => Promise<Coordinator>;
   /** Synchronous commit (default) or Peta2's async mode: ack after the local fsync only. */
   commitMode?: 'sync' | 'async';
+  /** The cluster secret: proved to standbys (replication), the active's image server and monitors. */
+  secret?: ClusterSecret | null;
 }
 
 export type MemberRole = 'joining' | 'standby' | 'taking-over' | 'active' | 'stopped';
@@ -170,7 +173,7 @@ export class HaMember {
     const saved = await engine.saveImage();
     this.lastCheckpointAt = performance.now();
     const bytes = await readFile(join(engine.dir, saved.file));
-    const { stored } = await uploadImage(http, saved.txid, this.followingEpoch, bytes);
+    const { stored } = await uploadImage(http, saved.txid, this.followingEpoch, bytes, this.opts.secret ?? null);
     this.log.info(
       { txid: saved.txid, bytes: saved.bytes, stored },
       `checkpoint at txid ${saved.txid} (${saved.bytes} bytes) ${stored ? 'uploaded to' : 'already at'} the active`,
@@ -353,6 +356,7 @@ export class HaMember {
       ...(this.opts.self.http ? { http: this.opts.self.http } : {}),
       limits: this.opts.limits,
       logger: this.log,
+      secret: this.opts.secret ?? null,
       events: {
         onDeposed: (reason) => void this.depose(reason),
         onLagging: (member, lagMs) => this.changeIsr(member, 'remove', lagMs),
@@ -462,7 +466,7 @@ export class HaMember {
     const applied = engine.appliedTxidNow;
     const from = Math.max(1, applied);
     try {
-      let records = await fetchEdits(monitor.data.http, from, TAIL_FETCH_TIMEOUT_MS);
+      let records = await fetchEdits(monitor.data.http, from, TAIL_FETCH_TIMEOUT_MS, this.opts.secret ?? null);
       if (applied > 0) {
         const overlap = records[0];
         if (!overlap || overlap.epoch !== engine.lastRecordEpoch) {
@@ -681,7 +685,7 @@ export class HaMember {
         this.log.warn({ txid: a.txid, from: a.http }, `downloading image ${String(a.txid)} from the active (${a.http}) to start over from it`);
         const http = a.http;
         // Set before the download starts: a takeover meanwhile must wait for the new engine.
-        return this.replaceStorage(fetchImage(http, a.txid as number).then((bytes) => this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[])));
+        return this.replaceStorage(fetchImage(http, a.txid as number, this.opts.secret ?? null).then((bytes) => this.host.installImage(bytes, a.txid as number, a.epochs as EpochStart[])));
       }
       case 'repl.truncate': {
         if (!Number.isSafeInteger(a.afterTxid) || (a.afterTxid as number) < 0) throw new TandemError('INVALID_ARGUMENT', 'repl.truncate needs afterTxid ≥ 0');

@@ -28,6 +28,7 @@ import { checkpointAlerts, type Alert } from '../metrics/alerts.js';
 import { checkpointFiguresOf, storageFigures } from '../metrics/checkpoint-figures.js';
 import type { GroupCommitObserver } from '../replication/journal-writer.js';
 import { memberOfReplica } from '../election/layout.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 
 export interface MasterOptions {
   shard: string;
@@ -47,6 +48,12 @@ export interface MasterOptions {
   http?: string;
   /** The shard's state machine and methods (default: the namespace). */
   service?: ShardService;
+  /**
+   * The cluster secret. With it, internal calls (the replication stream, datanode
+   * heartbeats and reports) and the image server need proof of it; without it they are
+   * open to anyone who can reach the ports (a warning says so).
+   */
+  secret?: ClusterSecret | null;
   /** High availability through ZooKeeper; without it the master serves alone (issue 2's mode). */
   ha?: {
     connect: () => Promise<Coordinator>;
@@ -69,6 +76,9 @@ export interface MasterStatus {
   /** Memory outside the JS heap: Buffers, native allocations. */
   externalBytes: number;
   connections: number;
+  /** Whether internal endpoints need the cluster secret here, and how many requests were refused for want of it. */
+  clusterSecret: boolean;
+  unauthenticatedTotal: number;
   inFlight: number;
   epoch: number;
   appliedTxid: number;
@@ -88,6 +98,16 @@ export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.fail
 
 /** The standby's end of the replication stream (src/master/ha-member.ts). */
 export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
+
+/**
+ * Methods only the cluster's own processes may call (they need proof of the cluster
+ * secret): the replication stream, and the `member` methods every member answers — the
+ * datanodes' heartbeats and reports, whose replies carry commands. Client-facing methods
+ * (ns.*, fms.*) and admin.* stay open: users are identified as in HDFS's simple auth.
+ */
+export function isInternalMethod(method: string, service: ShardService): boolean {
+  return method.startsWith('repl.') || service.methods.get(method) === 'member';
+}
 
 export class Master {
   private stopping: Promise<void> | null = null;
@@ -147,7 +167,10 @@ export class Master {
       log,
       serverName: `tandem-master ${options.shard}/${options.member}`,
       onCallDone: metrics.onCallDone,
+      secret: options.secret ?? null,
+      internal: (method) => isInternalMethod(method, service),
     });
+    if (!options.secret) log.warn('no cluster secret (--secret-file): the replication stream, datanode reports and the image server are open to anyone who can reach them');
     let address: { host: string; port: number };
     try {
       address = await server.listen(options.host, options.port);
@@ -164,6 +187,7 @@ export class Master {
         port: http.port,
         imageBytesMax: limits.imageBytesMax,
         log,
+        secret: options.secret ?? null,
         member: {
           dir: () => options.dir,
           activeEpoch: () => (master.engineNow.currentRole === 'active' ? master.engineNow.currentEpoch : null),
@@ -196,6 +220,7 @@ export class Master {
           limits,
           log,
           connect: options.ha.connect,
+          secret: options.secret ?? null,
           ...(options.ha.commitMode ? { commitMode: options.ha.commitMode } : {}),
         },
       );
@@ -325,6 +350,8 @@ export class Master {
       heapTotalBytes: memory.heapTotal,
       externalBytes: memory.external,
       connections: stats.connections,
+      clusterSecret: Boolean(this.options.secret),
+      unauthenticatedTotal: stats.unauthenticatedTotal,
       inFlight: stats.inFlight,
       epoch: engine.epoch,
       appliedTxid: engine.appliedTxid,

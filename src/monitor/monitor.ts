@@ -33,6 +33,8 @@ import { parseHostPort } from '../util/address.js';
 import { publishRegistryEntry } from '../election/registry-entry.js';
 import { monitorMetrics } from '../metrics/monitor-metrics.js';
 import { healthRoutes, metricsRoutes, type HealthVerdict } from '../metrics/registry.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
+import { internalHttpGuard } from '../security/http-auth.js';
 
 /** How often the monitor re-reads which sessions the master holds (and whether it is active). */
 const LEARN_INTERVAL_MS = 500;
@@ -58,6 +60,8 @@ export interface MonitorOptions {
   pollIntervalMs?: number;
   /** HOST:PORT to serve the dead master's edits on (default 127.0.0.1, any port). */
   http?: string;
+  /** The cluster secret: `GET /edits` answers only requests that prove it. */
+  secret?: ClusterSecret | null;
 }
 
 export class Monitor {
@@ -90,7 +94,8 @@ export class Monitor {
     }));
     metricsRoutes(metrics)(server);
     healthRoutes(() => this.health())(server);
-    server.get<{ Querystring: { from?: string } }>('/edits', async (req, reply) => {
+    const internal = { onRequest: internalHttpGuard({ secret: this.opts.secret, log: this.opts.log, what: 'monitor' }) };
+    server.get<{ Querystring: { from?: string } }>('/edits', internal, async (req, reply) => {
       const from = Number(req.query.from);
       if (!Number.isSafeInteger(from) || from < 1) return reply.code(400).send({ code: 'INVALID_ARGUMENT', message: `/edits needs from=<txid>` });
       if (!this.masterDead) return reply.code(409).send({ code: 'INVALID_ARGUMENT', message: `master ${this.opts.member} is alive: ask it` });

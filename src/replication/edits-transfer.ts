@@ -6,6 +6,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { TandemError } from '../errors.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
+import { internalGetError, internalHeaders } from '../security/http-auth.js';
 import { encodeRecord, scanRecords, SEGMENT_HEADER_BYTES } from './record-codec.js';
 import type { EditRecord } from './state-machine.js';
 import { listSegments } from './storage-layout.js';
@@ -37,9 +39,10 @@ export function encodeRecords(records: readonly EditRecord[]): Buffer {
 }
 
 /** Fetches `GET http://<http>/edits?from=<txid>` and checks every record. */
-export async function fetchEdits(http: string, fromTxid: number, timeoutMs: number): Promise<EditRecord[]> {
-  const response = await fetch(`http://${http}/edits?from=${fromTxid}`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new TandemError('NOT_FOUND', `GET http://${http}/edits?from=${fromTxid}: HTTP ${response.status}`);
+export async function fetchEdits(http: string, fromTxid: number, timeoutMs: number, secret: ClusterSecret | null = null): Promise<EditRecord[]> {
+  const url = `http://${http}/edits?from=${fromTxid}`;
+  const response = await fetch(url, { headers: internalHeaders(secret, 'GET', url), signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw internalGetError(response.status, `GET ${url}`);
   const body = Buffer.from(await response.arrayBuffer());
   const scan = scanRecords(body, { expectedFirstTxid: fromTxid });
   if (scan.stop) throw new TandemError('JOURNAL_CORRUPT', `edits from ${http}: ${scan.stop.reason} at byte ${scan.stop.offset} (${scan.stop.detail})`);

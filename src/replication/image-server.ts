@@ -20,6 +20,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TandemError } from '../errors.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
+import { internalGetError, internalHeaders, internalHttpGuard } from '../security/http-auth.js';
 import type { Logger } from '../util/log.js';
 import { checkImageBytes } from './image-store.js';
 import { encodeRecords, readEditsFrom } from './edits-transfer.js';
@@ -65,14 +67,17 @@ export async function startImageServer(opts: {
   member: ImageServerHost;
   /** More routes on this server: the master's `/metrics` and `/health` (src/metrics/). */
   routes?: ReadonlyArray<(app: FastifyInstance) => void>;
+  /** Every route here is internal: with a secret, requests must prove it (src/security/http-auth.ts). */
+  secret?: ClusterSecret | null;
 }): Promise<{ server: FastifyInstance; address: string }> {
   const { member, log } = opts;
   const server = Fastify({ logger: false, bodyLimit: opts.imageBytesMax });
   server.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const internal = { onRequest: internalHttpGuard({ secret: opts.secret, log, what: 'image server' }) };
 
-  server.get('/images', async () => listStorage(member.dir()));
+  server.get('/images', internal, async () => listStorage(member.dir()));
 
-  server.get<{ Params: { txid: string } }>('/images/:txid', async (req, reply) => {
+  server.get<{ Params: { txid: string } }>('/images/:txid', internal, async (req, reply) => {
     const txid = Number(req.params.txid);
     if (!Number.isSafeInteger(txid) || txid < 0) {
       const e = httpError(new TandemError('INVALID_ARGUMENT', `not a txid: ${req.params.txid}`));
@@ -88,7 +93,7 @@ export async function startImageServer(opts: {
     }
   });
 
-  server.get<{ Querystring: { from?: string } }>('/edits', async (req, reply) => {
+  server.get<{ Querystring: { from?: string } }>('/edits', internal, async (req, reply) => {
     const from = Number(req.query.from);
     if (!Number.isSafeInteger(from) || from < 1) {
       const e = httpError(new TandemError('INVALID_ARGUMENT', `/edits needs from=<txid>, got ${req.query.from}`));
@@ -98,7 +103,7 @@ export async function startImageServer(opts: {
     return reply.header('content-type', 'application/octet-stream').send(encodeRecords(records));
   });
 
-  server.get<{ Params: { name: string } }>('/edits/:name', async (req, reply) => {
+  server.get<{ Params: { name: string } }>('/edits/:name', internal, async (req, reply) => {
     const segment = (await listSegments(member.dir())).find((s) => s.name === req.params.name && !s.inProgress);
     if (!segment) {
       const e = httpError(new TandemError('NOT_FOUND', `no finalized segment ${req.params.name}`));
@@ -107,7 +112,7 @@ export async function startImageServer(opts: {
     return reply.header('content-type', 'application/octet-stream').send(createReadStream(segment.path));
   });
 
-  server.put<{ Params: { txid: string }; Querystring: { epoch?: string }; Body: Buffer }>('/images/:txid', async (req, reply) => {
+  server.put<{ Params: { txid: string }; Querystring: { epoch?: string }; Body: Buffer }>('/images/:txid', internal, async (req, reply) => {
     const txid = Number(req.params.txid);
     const epoch = Number(req.query.epoch);
     const refuse = (err: TandemError) => {
@@ -140,9 +145,10 @@ export async function startImageServer(opts: {
 }
 
 /** Downloads and checks an image from a member's image server. */
-export async function fetchImage(http: string, txid: number, timeoutMs = 600_000): Promise<Buffer> {
-  const response = await fetch(`http://${http}/images/${txid}`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new TandemError('NOT_FOUND', `GET http://${http}/images/${txid}: HTTP ${response.status}`);
+export async function fetchImage(http: string, txid: number, secret: ClusterSecret | null, timeoutMs = 600_000): Promise<Buffer> {
+  const url = `http://${http}/images/${txid}`;
+  const response = await fetch(url, { headers: internalHeaders(secret, 'GET', url), signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw internalGetError(response.status, `GET ${url}`);
   const buf = Buffer.from(await response.arrayBuffer());
   const checked = checkImageBytes(buf, txid);
   if (!checked.ok) throw new TandemError('IMAGE_CORRUPT', `image ${txid} from ${http}: ${checked.why}`);
@@ -150,10 +156,11 @@ export async function fetchImage(http: string, txid: number, timeoutMs = 600_000
 }
 
 /** Uploads a checkpoint to the active's image server. */
-export async function uploadImage(http: string, txid: number, epoch: number, bytes: Buffer, timeoutMs = 600_000): Promise<{ stored: boolean }> {
-  const response = await fetch(`http://${http}/images/${txid}?epoch=${epoch}`, {
+export async function uploadImage(http: string, txid: number, epoch: number, bytes: Buffer, secret: ClusterSecret | null, timeoutMs = 600_000): Promise<{ stored: boolean }> {
+  const url = `http://${http}/images/${txid}?epoch=${epoch}`;
+  const response = await fetch(url, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream' },
+    headers: { 'content-type': 'application/octet-stream', ...internalHeaders(secret, 'PUT', url) },
     body: bytes,
     signal: AbortSignal.timeout(timeoutMs),
   });

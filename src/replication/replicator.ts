@@ -22,6 +22,7 @@ import { TandemError } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { RpcConnection } from '../rpc/connection.js';
+import type { ClusterSecret } from '../security/cluster-secret.js';
 import { parseHostPort } from '../util/address.js';
 import { backoffDelayMs } from '../client/backoff.js';
 import type { EditRecord } from './state-machine.js';
@@ -123,6 +124,8 @@ export class Replicator {
       limits: Limits;
       logger: Logger;
       events: ReplicatorEvents;
+      /** The cluster secret: standbys must prove it before they are sent anything (and the active proves it to them). */
+      secret?: ClusterSecret | null;
     },
   ) {
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(opts.limits.heartbeatIntervalMs / 2)));
@@ -360,7 +363,7 @@ class FollowerLink {
           return;
         }
         if (this.attempt === 0 || this.attempt % 20 === 0) {
-          this.logger.warn({ follower: this.address.member, err: error.message }, `cannot stream to standby ${this.address.member}: ${error.message}`);
+          this.logger.warn({ follower: this.address.member, code: error.code, err: error.message }, `cannot stream to standby ${this.address.member}: ${error.message}`);
         }
       }
       this.streaming = false;
@@ -377,7 +380,7 @@ class FollowerLink {
   private async connectOnce(): Promise<void> {
     const { limits, epoch, member } = this.replicator.opts;
     const { host, port } = parseHostPort(this.address.rpc);
-    const conn = await RpcConnection.connect(host, port, { limits, clientName: `active ${member} epoch ${epoch}` });
+    const conn = await RpcConnection.connect(host, port, { limits, clientName: `active ${member} epoch ${epoch}`, secret: this.replicator.opts.secret ?? null });
     if (this.closed) {
       conn.close();
       return;

@@ -7,11 +7,13 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { TandemError } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import { decodePayload, encodeFrame, FrameDecoder, FrameOutbox } from './frame.js';
+import { isNonce, newNonce, type ClusterSecret } from '../security/cluster-secret.js';
 import {
   checkHello,
   clip,
   CONNECTION_ERROR_ID,
   DeadlineTimer,
+  helloAuthFields,
   isErrorReply,
   isReplyFrame,
   PROTOCOL_VERSION,
@@ -25,6 +27,12 @@ export interface RpcConnectOptions {
   clientName: string;
   /** Bound on connecting plus the handshake; limits.handshakeTimeoutMs by default. */
   connectTimeoutMs?: number;
+  /**
+   * The cluster secret, for internal connections (replication, datanode ↔ FMS): the client
+   * proves it holds it and requires the server to prove it too — connect() rejects with
+   * UNAUTHENTICATED when the server cannot. Users' clients leave it out.
+   */
+  secret?: ClusterSecret | null;
 }
 
 export interface RpcCallOptions {
@@ -63,6 +71,10 @@ export class RpcConnection extends EventEmitter {
   private closeReason: TandemError | undefined;
   private handshake: { resolve: (connection: RpcConnection) => void; reject: (error: TandemError) => void; timer: NodeJS.Timeout } | undefined;
   private serverNameValue = '';
+  private readonly clientName: string;
+  private readonly secret: ClusterSecret | null;
+  /** The nonce sent in the hello (with a secret): the server proves the secret over it. */
+  private readonly clientNonce: string;
   readonly remote: string;
 
   /** Connects and handshakes. Rejects with TandemError CONNECTION_LOST, VERSION_MISMATCH or the server's refusal. */
@@ -82,6 +94,9 @@ export class RpcConnection extends EventEmitter {
     super();
     this.limits = opts.limits;
     this.remote = `${host}:${port}`;
+    this.clientName = opts.clientName;
+    this.secret = opts.secret ?? null;
+    this.clientNonce = this.secret ? newNonce() : '';
     this.decoder = new FrameDecoder(opts.limits.frameBytesMax);
     this.outbox = new FrameOutbox((bytes) => {
       if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(bytes);
@@ -101,7 +116,8 @@ export class RpcConnection extends EventEmitter {
       this.emit('close', this.closeReason);
     });
     // Written before the connect completes; the socket queues it.
-    this.outbox.push(encodeFrame({ hello: { version: PROTOCOL_VERSION, client: opts.clientName } }, opts.limits.frameBytesMax));
+    const hello = { version: PROTOCOL_VERSION, client: opts.clientName, ...(this.secret ? { nonce: this.clientNonce } : {}) };
+    this.outbox.push(encodeFrame({ hello }, opts.limits.frameBytesMax));
   }
 
   get closed(): boolean {
@@ -183,10 +199,11 @@ export class RpcConnection extends EventEmitter {
   private onHello(message: unknown): void {
     const hello = checkHello(message, 'server');
     if (hello.kind === 'ok') {
+      this.serverNameValue = clip(hello.peerName);
+      if (this.secret && !this.authenticate(message, hello.peerName)) return;
       const handshake = this.handshake;
       this.handshake = undefined;
       this.state = 'open';
-      this.serverNameValue = clip(hello.peerName);
       if (handshake !== undefined) {
         clearTimeout(handshake.timer);
         handshake.resolve(this);
@@ -205,6 +222,29 @@ export class RpcConnection extends EventEmitter {
       return;
     }
     this.fail(new TandemError('CONNECTION_LOST', `${this.remote} answered the hello with something else`));
+  }
+
+  /**
+   * With a secret: sends this client's proof over the server's nonce, then checks the
+   * server's over ours. The proof goes first so that a server holding another secret logs
+   * the refusal too: both ends of a misconfigured link say so. False (and the connection
+   * failed with UNAUTHENTICATED) when the server did not prove it holds the secret.
+   */
+  private authenticate(serverHello: unknown, serverName: string): boolean {
+    const secret = this.secret!;
+    const { nonce, proof } = helloAuthFields(serverHello);
+    if (!isNonce(nonce)) {
+      this.fail(new TandemError('UNAUTHENTICATED', `${this.remote} (${this.serverNameValue}) runs without a cluster secret; this side has one`));
+      return false;
+    }
+    this.outbox.push(encodeFrame({ auth: { proof: secret.rpcProof('client', nonce, this.clientName) } }, this.limits.frameBytesMax));
+    if (!secret.checkRpcProof(proof, 'server', this.clientNonce, serverName)) {
+      // Flush the proof before closing, so the server logs its side of the refusal.
+      this.outbox.flush();
+      this.fail(new TandemError('UNAUTHENTICATED', `${this.remote} (${this.serverNameValue}) did not prove it holds the cluster secret (another cluster's secret?)`));
+      return false;
+    }
+    return true;
   }
 
   private onReply(message: unknown): void {

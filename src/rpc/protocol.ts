@@ -1,9 +1,17 @@
 // The shapes of the Tandem RPC protocol (DESIGN.md §7) and the checks that guard them.
 // Every message is one msgpack map per frame:
 //
-//   client → server, first frame   {hello: {version, client}}
-//   server → client, first frame   {hello: {version, server}}   or   {id: 0, error} and close
+//   client → server, first frame   {hello: {version, client, nonce?}}
+//   server → client, first frame   {hello: {version, server, nonce?, proof?}}   or   {id: 0, error} and close
+//   client → server, optional      {auth: {proof}}            (right after the server's hello)
 //   client → server                {id ≥ 1, method, args, deadlineMs?}
+//
+// With a cluster secret (src/security/cluster-secret.ts) the hello is a mutual
+// challenge-response: each side sends a fresh nonce, and proves it holds the secret with an
+// HMAC over the other's nonce and its own name. The server's proof comes in its hello (when
+// the client sent a nonce); the client's in the auth frame. A client without the secret
+// (any user's TandemClient) sends neither: its connection stays unauthenticated, which
+// only matters for internal methods (they answer UNAUTHENTICATED).
 //   server → client                {id, ok: value}   or   {id, error: {code, message}}
 //
 // An error with id 0 is about the connection itself; the sender closes right after it.
@@ -24,7 +32,23 @@ export interface ClientHello {
 }
 
 export interface ServerHello {
-  hello: { version: number; server: string };
+  hello: { version: number; server: string; nonce?: string; proof?: string };
+}
+
+/** The client's proof of the cluster secret, over the server's nonce. */
+export interface AuthFrame {
+  auth: { proof: string };
+}
+
+/** The nonce and proof a hello carries, if any (validated by the caller). */
+export function helloAuthFields(value: unknown): { nonce: unknown; proof: unknown } {
+  const hello = isPlainObject(value) && isPlainObject(value.hello) ? value.hello : {};
+  return { nonce: hello.nonce, proof: hello.proof };
+}
+
+/** True when `value` is an auth frame (the client's proof); its contents are checked by the server. */
+export function isAuthFrame(value: unknown): value is { auth: unknown } {
+  return isPlainObject(value) && 'auth' in value && !('id' in value);
 }
 
 export interface RequestFrame {

@@ -7,11 +7,16 @@ import { TandemError, type ErrorCode } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { decodePayload, encodeFrame, FrameDecoder, FrameOutbox } from './frame.js';
+import { isNonce, newNonce, type ClusterSecret } from '../security/cluster-secret.js';
+import { RefusalLog } from '../security/refusal-log.js';
 import {
   checkHello,
   clip,
   CONNECTION_ERROR_ID,
   DeadlineTimer,
+  helloAuthFields,
+  isAuthFrame,
+  isPlainObject,
   isRequestFrame,
   PROTOCOL_VERSION,
   readCallId,
@@ -41,6 +46,13 @@ export interface RpcServerOptions {
   serverName: string;
   /** Told of every answered call of a known method: its latency and outcome (the RPC histogram, src/metrics/). */
   onCallDone?: CallObserver;
+  /**
+   * The cluster secret. With it, the server proves it holds it in its hello, and methods
+   * for which `internal` is true answer UNAUTHENTICATED on a connection whose client has
+   * not proved it too (src/rpc/protocol.ts). Without it, every method is open.
+   */
+  secret?: ClusterSecret | null;
+  internal?: (method: string) => boolean;
 }
 
 /**
@@ -57,6 +69,8 @@ export interface RpcServerStats {
   callsTotal: number;
   /** Error replies sent, connection-level errors included. */
   errorsTotal: number;
+  /** Internal calls refused for want of proof of the cluster secret, and wrong proofs. */
+  unauthenticatedTotal: number;
 }
 
 // After the server ends a connection, how long it keeps reading (and discarding) before it
@@ -81,6 +95,16 @@ type ConnectionState = 'handshake' | 'open' | 'closing';
 class ServerConnection {
   state: ConnectionState = 'handshake';
   clientName = '';
+  /** The name as the client sent it: its proof is computed over it. */
+  clientNameSent = '';
+  /** The nonce this server sent in its hello; the client proves the secret over it. */
+  serverNonce = '';
+  /** The client proved it holds the cluster secret (or the server has none). */
+  authenticated = false;
+  /** The client sent its proof (right or wrong): later ones are ignored, so one connection cannot be used to guess. */
+  authTried = false;
+  /** Why not, for the UNAUTHENTICATED message: no proof yet, or a wrong one. */
+  authProblem = 'it sent no proof of the cluster secret';
   /** Calls whose handler is running, by request id. Invariant: size ≤ limits.inFlightPerConnectionMax. */
   readonly calls = new Map<number, ServerCall>();
   readonly decoder: FrameDecoder;
@@ -140,6 +164,9 @@ export class RpcServer {
   private readonly log: Logger;
   private readonly serverName: string;
   private readonly onCallDone: CallObserver | undefined;
+  private readonly secret: ClusterSecret | null;
+  private readonly internal: (method: string) => boolean;
+  private readonly refusals: RefusalLog;
 
   private server: Server | undefined;
   private readonly connections = new Set<ServerConnection>();
@@ -162,6 +189,9 @@ export class RpcServer {
     this.log = opts.log;
     this.serverName = opts.serverName;
     this.onCallDone = opts.onCallDone;
+    this.secret = opts.secret ?? null;
+    this.internal = opts.internal ?? (() => false);
+    this.refusals = new RefusalLog({ log: opts.log, what: `rpc server ${opts.serverName}` });
   }
 
   /** Starts listening; port 0 picks a free port. Resolves with the address bound. */
@@ -201,6 +231,7 @@ export class RpcServer {
       inFlight: this.inFlightTotal,
       callsTotal: this.callsTotal,
       errorsTotal: this.errorsTotal,
+      unauthenticatedTotal: this.refusals.refusalsTotal,
     };
   }
 
@@ -312,6 +343,10 @@ export class RpcServer {
       this.onHello(connection, message);
       return;
     }
+    if (isAuthFrame(message)) {
+      this.onAuth(connection, message.auth);
+      return;
+    }
     if (!isRequestFrame(message)) {
       this.failConnection(connection, readCallId(message), 'MALFORMED_FRAME', requestProblem(message));
       return;
@@ -326,7 +361,8 @@ export class RpcServer {
         clearTimeout(connection.handshakeTimer);
         connection.state = 'open';
         connection.clientName = clip(hello.peerName);
-        this.send(connection, encodeFrame({ hello: { version: PROTOCOL_VERSION, server: this.serverName } }, this.limits.frameBytesMax));
+        connection.clientNameSent = hello.peerName;
+        this.send(connection, encodeFrame({ hello: this.helloReply(connection, message) }, this.limits.frameBytesMax));
         this.log.debug(
           { connection: connection.id, remote: connection.remote, client: connection.clientName },
           `rpc connection ${connection.id}: client ${connection.clientName} at ${connection.remote} said hello`,
@@ -349,6 +385,34 @@ export class RpcServer {
     }
   }
 
+  /** The server's hello: with a secret, a fresh nonce and (if the client sent one) the server's proof. */
+  private helloReply(connection: ServerConnection, clientHello: unknown): Record<string, unknown> {
+    const reply: Record<string, unknown> = { version: PROTOCOL_VERSION, server: this.serverName };
+    if (this.secret === null) {
+      connection.authenticated = true;
+      return reply;
+    }
+    connection.serverNonce = newNonce();
+    reply.nonce = connection.serverNonce;
+    const { nonce } = helloAuthFields(clientHello);
+    if (isNonce(nonce)) reply.proof = this.secret.rpcProof('server', nonce, this.serverName);
+    return reply;
+  }
+
+  /** The client's proof of the secret, once per connection. A wrong one is logged; the connection stays unauthenticated. */
+  private onAuth(connection: ServerConnection, auth: unknown): void {
+    if (this.secret === null || connection.authTried) return;
+    connection.authTried = true;
+    const proof = isPlainObject(auth) ? auth.proof : undefined;
+    if (this.secret.checkRpcProof(proof, 'client', connection.serverNonce, connection.clientNameSent)) {
+      connection.authenticated = true;
+      this.log.debug({ connection: connection.id, remote: connection.remote, client: connection.clientName }, `rpc connection ${connection.id}: ${connection.clientName} proved the cluster secret`);
+      return;
+    }
+    connection.authProblem = 'its proof of the cluster secret was wrong (another cluster\'s secret?)';
+    this.refusals.note({ remote: connection.remote, request: 'the handshake', reason: connection.authProblem, fields: { connection: connection.id, client: connection.clientName } });
+  }
+
   // --- calls
 
   private onRequest(connection: ServerConnection, request: RequestFrame): void {
@@ -361,6 +425,11 @@ export class RpcServer {
     }
     if (!this.methods.has(method)) {
       this.replyError(connection, id, 'UNKNOWN_METHOD', `no method ${JSON.stringify(clip(method, 80))}`);
+      return;
+    }
+    if (!connection.authenticated && this.internal(method)) {
+      this.refusals.note({ remote: connection.remote, request: method, reason: connection.authProblem, fields: { connection: connection.id, client: connection.clientName } });
+      this.replyError(connection, id, 'UNAUTHENTICATED', `${method} is internal to the cluster and this connection is not authenticated: ${connection.authProblem}`);
       return;
     }
     if (connection.calls.has(id)) {

@@ -82,6 +82,8 @@ export const HADOOP_EXCEPTIONS: Record<ErrorCode, HadoopException> = {
   BLOCK_MISSING: { exception: 'BlockMissingException', javaClassName: 'org.apache.hadoop.hdfs.BlockMissingException', status: 503 },
   CHECKSUM_MISMATCH: { exception: 'ChecksumException', javaClassName: 'org.apache.hadoop.fs.ChecksumException', status: 500 },
   PIPELINE_FAILED: { ...IO_SERVER, status: 503 },
+  // A WebHDFS user never reaches an internal endpoint; should one answer this, it is a refusal, as Hadoop's SecurityException.
+  UNAUTHENTICATED: { exception: 'SecurityException', javaClassName: 'java.lang.SecurityException', status: 401 },
 };
 
 export interface RemoteExceptionBody {

@@ -18,6 +18,7 @@ import { TandemError } from '../../src/errors.js';
 import { Master, type MasterStatus } from '../../src/master/master.js';
 import { createFileMetaService } from '../../src/master/filemeta-service.js';
 import { RpcConnection } from '../../src/rpc/connection.js';
+import { ClusterSecret } from '../../src/security/cluster-secret.js';
 import { memberOfReplica } from '../../src/election/layout.js';
 import { DataCluster, type ClusterDatanode, type ClusterMember } from '../helpers/data-cluster.js';
 import { capturingLogger } from '../helpers/log.js';
@@ -53,6 +54,7 @@ describe('a standby FMS, then its takeover', () => {
       limits,
       log: standbyLog.log,
       superuser: 'root',
+      secret: await ClusterSecret.load(cluster.secretFile),
       service: createFileMetaService({ shard: SHARD, poolMap: cluster.poolMap, limits, superuser: 'root', config: { heartbeatDeadlineMs: HEARTBEAT_DEADLINE_MS }, connect: cluster.connect }),
       ha: { connect: cluster.connect },
     });

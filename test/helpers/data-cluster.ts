@@ -1,7 +1,8 @@
 // A whole Tandem cluster of real processes for data-path tests: a real ZooKeeper, the pool
 // map formatted, the namespace shard, FMS shards (each an active and standbys), datanodes
 // — each master and datanode a `tandem` child process, so a test can SIGKILL any of them.
-// Everything started is stopped by PID when the test file ends, whatever happened.
+// Everything started is stopped by PID when the test file ends, whatever happened. Every
+// process is given the cluster's secret file (--secret-file), as `tandem up` does.
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -17,6 +18,7 @@ import { LazySession } from '../../src/election/lazy-session.js';
 import { TandemError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from './temp.js';
+import { testSecretFile } from './secret.js';
 import { testZooKeeper, waitFor } from './zookeeper.js';
 
 const CHROOT = '/tandem/test';
@@ -72,6 +74,8 @@ export class DataCluster {
     readonly base: string,
     readonly poolMap: PoolMap,
     private readonly opts: Required<DataClusterOptions>,
+    /** The cluster secret's file, given to every master and datanode. */
+    readonly secretFile: string,
   ) {}
 
   static async start(options: DataClusterOptions = {}): Promise<DataCluster> {
@@ -89,7 +93,7 @@ export class DataCluster {
     const zk = await testZooKeeper();
     const base = await tempDir();
     const shards = Array.from({ length: opts.fmsShards }, (_, k) => `fms-${k}`);
-    const cluster = new DataCluster(zk, base, { pools: opts.pools, shards }, opts);
+    const cluster = new DataCluster(zk, base, { pools: opts.pools, shards }, opts, await testSecretFile(base));
     const session = await cluster.coordinator();
     await formatPoolMap(session, cluster.poolMap);
     // Actives first (each shard's first member wins its election), then the standbys.
@@ -115,11 +119,13 @@ export class DataCluster {
     return this.session.get();
   }
 
-  async startMember(shard: string, name: string): Promise<ClusterMember> {
+  /** Starts a master; `secretFile` replaces the cluster's (null: none), for tests of wrong secrets. */
+  async startMember(shard: string, name: string, secretFile: string | null = this.secretFile): Promise<ClusterMember> {
     const dir = join(this.base, shard, name);
     await mkdir(dir, { recursive: true });
     const log = join(this.base, `${shard}-${name}.log`);
     const extraArgs = ['--zk', this.zkAddress, '--zk-auth', ZK_AUTH, '--session-timeout-ms', String(this.opts.sessionTimeoutMs), '--superuser', 'root'];
+    if (secretFile !== null) extraArgs.push('--secret-file', secretFile);
     if (shard !== 'ns') extraArgs.push('--heartbeat-deadline-ms', String(this.opts.heartbeatDeadlineMs));
     if (this.opts.leaseLimitMs !== null) extraArgs.push('--lease-limit-ms', String(this.opts.leaseLimitMs));
     const process = await startMasterProcess({ shard, dir, rpc: '127.0.0.1:0', member: name, logFile: log, extraArgs });
@@ -131,11 +137,12 @@ export class DataCluster {
     return member;
   }
 
-  async startDatanode(id: string): Promise<ClusterDatanode> {
+  /** Starts a datanode; `secretFile` replaces the cluster's (a test of a wrong secret). */
+  async startDatanode(id: string, secretFile = this.secretFile): Promise<ClusterDatanode> {
     const dir = join(this.base, 'datanodes', id);
     await mkdir(dir, { recursive: true });
     const log = join(this.base, `${id}.log`);
-    const process = await startDatanodeProcess({ id, dir, rpc: '127.0.0.1:0', data: '127.0.0.1:0', zk: this.zkAddress, zkAuth: ZK_AUTH, logFile: log });
+    const process = await startDatanodeProcess({ id, dir, rpc: '127.0.0.1:0', data: '127.0.0.1:0', zk: this.zkAddress, zkAuth: ZK_AUTH, secretFile, logFile: log });
     running.add(process);
     const existing = this.datanodes.findIndex((d) => d.id === id);
     const datanode = { id, dir, log, process };

@@ -18,9 +18,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { CLI_ENTRY } from '../../src/cluster/master-process.js';
 import { tempDir } from '../helpers/temp.js';
+import { testSecretFile } from '../helpers/secret.js';
 
 let zk: ZooKeeperServer;
 let base: string;
+/** Every master and monitor holds the cluster secret. */
+let secretFile: string;
 const processes: MasterProcess[] = [];
 const monitors: ChildProcess[] = [];
 const auth = { user: 'tandem', password: 'test-secret' };
@@ -28,6 +31,7 @@ const SESSION_TIMEOUT_MS = 1_500;
 
 before(async () => {
   base = await tempDir();
+  secretFile = await testSecretFile(base);
   zk = await startZooKeeper({ dir: join(base, 'zk'), tickTimeMs: 500 });
 });
 after(async () => {
@@ -61,7 +65,7 @@ async function startMember(chroot: string, member: string, rpc = '127.0.0.1:0', 
     rpc,
     member,
     logFile: join(base, `${chroot.replaceAll('/', '_')}-${member}.log`),
-    extraArgs: ['--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`, '--session-timeout-ms', String(sessionTimeoutMs), '--superuser', 'root'],
+    extraArgs: ['--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`, '--secret-file', secretFile, '--session-timeout-ms', String(sessionTimeoutMs), '--superuser', 'root'],
   });
   processes.push(p);
   return p;
@@ -173,7 +177,7 @@ test('with its monitor alive, a killed active is replaced long before its ZooKee
   await startMember(chroot, 'm2', '127.0.0.1:0', 10_000);
   const monitor = spawn(
     process.execPath,
-    [CLI_ENTRY, 'monitor', '--shard', 'ns', '--member', 'm1', '--dir', memberDir(chroot, 'm1'), '--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`],
+    [CLI_ENTRY, 'monitor', '--shard', 'ns', '--member', 'm1', '--dir', memberDir(chroot, 'm1'), '--zk', `${zk.connect}${chroot}`, '--zk-auth', `${auth.user}:${auth.password}`, '--secret-file', secretFile],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   monitors.push(monitor);

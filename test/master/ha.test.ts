@@ -14,6 +14,7 @@ import { memberOfReplica, shardPaths, type IsrData } from '../../src/election/la
 import { Master } from '../../src/master/master.js';
 import { canonicalDump } from '../../src/namespace/dump.js';
 import { silentLogger } from '../../src/util/log.js';
+import { testSecret } from '../helpers/secret.js';
 import { tempDir } from '../helpers/temp.js';
 
 let zk: ZooKeeperServer;
@@ -21,6 +22,8 @@ let base: string;
 const masters: Master[] = [];
 const auth = { user: 'tandem', password: 'test-secret' };
 const limits: Limits = limitsWith({ isrLagMaxMs: 500 });
+/** Every member holds the cluster secret: the replication stream and image transfers prove it. */
+const secret = testSecret();
 
 before(async () => {
   base = await tempDir();
@@ -45,6 +48,7 @@ async function startMember(chroot: string, member: string, dir = join(base, chro
     limits: memberLimits,
     log: silentLogger(),
     superuser: 'root',
+    secret,
     ha: { connect: connect(chroot) },
   });
   masters.push(m);

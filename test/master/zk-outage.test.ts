@@ -13,10 +13,13 @@ import { Master } from '../../src/master/master.js';
 import { canonicalDump } from '../../src/namespace/dump.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from '../helpers/temp.js';
+import { testSecret } from '../helpers/secret.js';
 
 const masters: Master[] = [];
 const servers: ZooKeeperServer[] = [];
 const auth = { user: 'tandem', password: 'outage-secret' };
+/** Every member holds the cluster secret, as `tandem up` gives it. */
+const secret = testSecret();
 after(async () => {
   for (const m of masters) await m.stop().catch(() => undefined);
   for (const s of servers) await s.stopAll();
@@ -35,6 +38,7 @@ async function shardOn(zk: ZooKeeperServer, base: string, chroot: string): Promi
       limits: limitsWith(),
       log: silentLogger(),
       superuser: 'root',
+      secret,
       ha: { connect },
     });
     masters.push(m);
