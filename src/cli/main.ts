@@ -1,5 +1,6 @@
 // The `tandem` command: one subcommand per role or tool (DESIGN §2).
 import { Command } from 'commander';
+import { registerAdapter } from './adapter.js';
 import { registerAdmin } from './admin.js';
 import { registerBench } from './bench.js';
 import { registerDatanode } from './datanode.js';
@@ -13,6 +14,7 @@ program.name('tandem').description('Tandem: a distributed file system with highl
 registerMaster(program);
 registerMonitor(program);
 registerDatanode(program);
+registerAdapter(program);
 registerFs(program);
 registerAdmin(program);
 registerBench(program);
