@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { Adapter } from '../../src/adapter/adapter.js';
 import type { AdapterShardMaps } from '../../src/client/adapter-resolver.js';
+import { DEFAULT_LIMITS } from '../../src/config/limits.js';
+import type { TandemError } from '../../src/errors.js';
+import { silentLogger } from '../../src/util/log.js';
 import type { TandemClient } from '../../src/client/tandem-client.js';
 import { shardPaths, type ActiveInfo } from '../../src/election/layout.js';
 import { DataCluster } from '../helpers/data-cluster.js';
@@ -102,6 +106,51 @@ test('the client follows a failover of the NS active through the adapters, every
   assert.equal(map?.shards.ns?.active?.member, next.name, 'the cached shard map names the new active');
   // The old member comes back as a standby, for the tests after this one.
   await cluster.startMember('ns', old.name);
+});
+
+test('Adapter.start in process: routes plug in, snapshot() is the cache, client(user) acts as that user through the cache', { timeout: 60_000 }, async () => {
+  const adapter = await Adapter.start({
+    id: 'inproc',
+    connect: cluster.connect,
+    rpc: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    limits: DEFAULT_LIMITS,
+    log: silentLogger(),
+    clientsMax: 2,
+    httpRoutes: [
+      (app, a) => {
+        app.get('/plugged', async () => ({ shards: Object.keys(a.snapshot().shards).sort(), id: a.id }));
+      },
+    ],
+  });
+  try {
+    const plugged = (await (await fetch(`http://${adapter.http}/plugged`)).json()) as { shards: string[]; id: string };
+    assert.deepEqual(plugged, { shards: ['fms-0', 'ns'], id: 'inproc' });
+    const snapshot = adapter.snapshot();
+    assert.equal(snapshot.stale, false);
+    assert.ok(snapshot.adapters.some((a) => a.id === 'inproc' && a.rpc === adapter.rpc && a.http === adapter.http && a.pid === process.pid));
+    assert.equal(adapter.shardMap().shards.ns?.active?.member, (await cluster.waitForActive('ns')).name);
+
+    const root = adapter.client('root');
+    await root.mkdirs('/users/alice');
+    await root.setOwner('/users/alice', { owner: 'alice' });
+    const alice = adapter.client('alice', ['staff']);
+    assert.equal(adapter.client('alice', ['staff']), alice, 'one client per user, kept');
+    assert.equal(alice.user, 'alice');
+    assert.notEqual(alice.clientId, root.clientId, 'each user its own clientId (its own retry-cache keys)');
+    const data = randomBytes(100_000);
+    await alice.writeFile('/users/alice/notes', data, { replication: 2 });
+    assert.equal((await alice.getFileInfo('/users/alice/notes'))?.owner, 'alice');
+    assert.ok((await bytesOf(alice, '/users/alice/notes')).equals(data));
+    const bob = adapter.client('bob');
+    await assert.rejects(bob.create('/users/alice/bobs'), (err: TandemError) => err.code === 'PERMISSION_DENIED');
+    // clientsMax 2: a third user evicts the least recently used, and closing nothing breaks the others.
+    adapter.client('carol');
+    assert.notEqual(adapter.client('root'), root, 'root was evicted and made again');
+    assert.ok(await alice.getFileInfo('/users/alice/notes'), 'an evicted client still works: it owns no connection');
+  } finally {
+    await adapter.stop();
+  }
 });
 
 test('GET /shards/<shard>/… redirects to the shard\'s active, and answers 503 when it has none', { timeout: 60_000 }, async () => {
