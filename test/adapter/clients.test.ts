@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Adapter } from '../../src/adapter/adapter.js';
+import type { AdapterSnapshot } from '../../src/adapter/snapshot.js';
+import { CLI_ENTRY } from '../../src/cluster/master-process.js';
 import type { AdapterShardMaps } from '../../src/client/adapter-resolver.js';
 import { DEFAULT_LIMITS } from '../../src/config/limits.js';
 import type { TandemError } from '../../src/errors.js';
@@ -15,6 +19,7 @@ import { shardPaths, type ActiveInfo } from '../../src/election/layout.js';
 import { DataCluster } from '../helpers/data-cluster.js';
 import { waitFor } from '../helpers/zookeeper.js';
 
+const run = promisify(execFile);
 let cluster: DataCluster;
 const clients: TandemClient[] = [];
 before(async () => {
@@ -151,6 +156,22 @@ test('Adapter.start in process: routes plug in, snapshot() is the cache, client(
   } finally {
     await adapter.stop();
   }
+});
+
+test('the CLI through --adapter and $TANDEM_ADAPTERS: fs, admin status (the adapter\'s snapshot) and admin pools', { timeout: 60_000 }, async () => {
+  const live = cluster.adapters[0]!.rpc;
+  const dead = cluster.adapters[2]!.rpc;
+  const tandem = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> =>
+    (await run(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, HOME: '/nonexistent', ...env }, timeout: 30_000 })).stdout;
+  await tandem(['fs', '--adapter', `${dead},${live}`, '--user', 'root', 'mkdir', '/cli']);
+  const listed = JSON.parse(await tandem(['fs', '--json', 'ls', '/'], { TANDEM_ADAPTERS: `${live},${dead}` })) as Array<{ path: string }>;
+  assert.ok(listed.some((e) => e.path === '/cli'));
+  const status = JSON.parse(await tandem(['admin', 'status', '--adapter', live, '--json'])) as AdapterSnapshot;
+  assert.equal(status.stale, false);
+  assert.deepEqual(Object.keys(status.shards).sort(), ['fms-0', 'ns']);
+  assert.equal(status.datanodes.length, 2);
+  const pools = JSON.parse(await tandem(['admin', 'pools', '--adapter', live, '--json'])) as { pools: number; shards: string[] };
+  assert.deepEqual(pools, cluster.poolMap);
 });
 
 test('GET /shards/<shard>/… redirects to the shard\'s active, and answers 503 when it has none', { timeout: 60_000 }, async () => {
