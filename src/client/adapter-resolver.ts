@@ -134,7 +134,8 @@ export class AdapterShardMaps implements ShardMapSource {
   /**
    * Asks the adapters, the current one first and those marked down last, each at most once.
    * A stale answer (the adapter has lost ZooKeeper) is kept while the others are asked: the
-   * freshest answer wins, and the first fresh one ends the round.
+   * freshest answer wins, and the first fresh one ends the round. Adapters marked down are
+   * asked only when no other answered.
    */
   private async fetch(): Promise<ShardMap> {
     const now = performance.now();
@@ -143,6 +144,8 @@ export class AdapterShardMaps implements ShardMapSource {
     let best: { map: ShardMap; from: AdapterState } | null = null;
     const failures: string[] = [];
     for (const adapter of candidates) {
+      // One marked down is asked only while nothing answered: a stale answer beats waiting on it.
+      if (best !== null && adapter.downUntil > now) break;
       let map: ShardMap;
       try {
         map = await this.ask<ShardMap>(adapter, 'adapter.shardMap');
@@ -240,9 +243,9 @@ function definedOnly(opts: AdapterShardMapsOptions): Partial<typeof DEFAULTS> {
 }
 
 /**
- * TandemClient options that find every shard through adapters:
- * `new TandemClient({ ...throughAdapters(adapters), user })`. The adapters' connection
- * closes with the client.
+ * TandemClient options that find every shard through adapters, and the shard maps behind
+ * them (for their stats): `const { shardMaps, ...found } = throughAdapters(adapters);
+ * new TandemClient({ ...found, user })`. The adapters' connection closes with the client.
  */
 export function throughAdapters(
   adapters: string[],

@@ -33,7 +33,7 @@ after(async () => {
 });
 
 function shardMapsOf(client: TandemClient): AdapterShardMaps {
-  return (client as unknown as { opts: { shardMaps: AdapterShardMaps } }).opts.shardMaps;
+  return cluster.shardMapsOf(client);
 }
 
 async function bytesOf(client: TandemClient, path: string): Promise<Buffer> {

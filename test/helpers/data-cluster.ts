@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { TandemClient } from '../../src/client/tandem-client.js';
 import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
-import { throughAdapters, type AdapterShardMapsOptions } from '../../src/client/adapter-resolver.js';
+import { throughAdapters, type AdapterShardMaps, type AdapterShardMapsOptions } from '../../src/client/adapter-resolver.js';
 import { startAdapterProcess, startDatanodeProcess, startMasterProcess, type MasterProcess } from '../../src/cluster/master-process.js';
 import type { ZooKeeperServer } from '../../src/cluster/zookeeper-process.js';
 import type { Coordinator } from '../../src/election/coordinator.js';
@@ -73,6 +73,7 @@ export class DataCluster {
   readonly members: ClusterMember[] = [];
   readonly datanodes: ClusterDatanode[] = [];
   readonly adapters: ClusterAdapter[] = [];
+  private readonly shardMaps = new WeakMap<TandemClient, AdapterShardMaps>();
   private session: Coordinator | null = null;
 
   private constructor(
@@ -182,12 +183,17 @@ export class DataCluster {
   /** A client that finds every shard through adapters (default: every adapter of the cluster), as the CLI's --adapter does. */
   adapterClient(opts: { user?: string; deadlineMs?: number; adapters?: string[]; resolver?: Partial<Omit<AdapterShardMapsOptions, 'adapters'>> } = {}): TandemClient {
     const adapters = opts.adapters ?? this.adapters.map((a) => a.rpc);
-    return new TandemClient({
-      ...throughAdapters(adapters, opts.resolver ?? {}),
-      user: opts.user ?? 'root',
-      deadlineMs: opts.deadlineMs ?? 30_000,
-      backoff: { baseMs: 20, capMs: 500 },
-    });
+    const { shardMaps, ...found } = throughAdapters(adapters, opts.resolver ?? {});
+    const client = new TandemClient({ ...found, user: opts.user ?? 'root', deadlineMs: opts.deadlineMs ?? 30_000, backoff: { baseMs: 20, capMs: 500 } });
+    this.shardMaps.set(client, shardMaps);
+    return client;
+  }
+
+  /** The adapter list and shard map behind a client of adapterClient (its order, cache and stats). */
+  shardMapsOf(client: TandemClient): AdapterShardMaps {
+    const maps = this.shardMaps.get(client);
+    if (!maps) throw new Error('not a client made by adapterClient()');
+    return maps;
   }
 
   /** A client that finds every shard through ZooKeeper, as the CLI's --zk does. */
