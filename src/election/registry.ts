@@ -37,7 +37,8 @@ export interface ReadRegistryOptions {
 export async function readRegistry(coordinator: Coordinator, shards: readonly string[], opts: ReadRegistryOptions = {}): Promise<Registry> {
   const out: Registry = { readAt: new Date().toISOString(), shards: {} };
   const watch = opts.watch ?? (() => undefined);
-  for (const shard of shards) {
+  // Shards in parallel: the adapter reads the whole registry on every change it watches.
+  const readShard = async (shard: string): Promise<ShardRegistry> => {
     const paths = shardPaths(shard);
     const entry = async (name: RegistryEntry): Promise<RegistryValue> => ({
       current: (await coordinator.get(paths[name], watch(paths[name])))?.data ?? null,
@@ -53,7 +54,7 @@ export async function readRegistry(coordinator: Coordinator, shards: readonly st
     const election = await Promise.all(
       sorted.map(async (node) => ({ node, ...((await coordinator.get<MemberInfo>(`${paths.election}/${node}`))?.data ?? {}) })),
     );
-    out.shards[shard] = {
+    return {
       active: active!,
       standby: standby!,
       monitor: monitor!,
@@ -61,6 +62,8 @@ export async function readRegistry(coordinator: Coordinator, shards: readonly st
       isr: (await coordinator.get<IsrData>(paths.isr))?.data ?? null,
       election,
     };
-  }
+  };
+  const registries = await Promise.all(shards.map(readShard));
+  shards.forEach((shard, i) => (out.shards[shard] = registries[i]!));
   return out;
 }
