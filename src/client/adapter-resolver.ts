@@ -36,6 +36,12 @@ export interface AdapterShardMapsOptions {
   adapterDownMsMin?: number;
   /** ...up to this. */
   adapterDownMsMax?: number;
+  /**
+   * The connection to an adapter closes after this long without a call: a client asks only
+   * when something failed, and an adapter serving many clients should not hold a socket for
+   * each of them.
+   */
+  idleCloseMs?: number;
   random?: () => number;
 }
 
@@ -54,6 +60,7 @@ const DEFAULTS = {
   callTimeoutMs: 2_000,
   adapterDownMsMin: 500,
   adapterDownMsMax: 10_000,
+  idleCloseMs: 30_000,
 };
 
 interface AdapterState {
@@ -70,6 +77,7 @@ export class AdapterShardMaps implements ShardMapSource {
   /** The adapter asked first: the last one that answered. */
   private currentIndex = 0;
   private connection: { adapter: AdapterState; rpc: RpcConnection } | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
   private map: ShardMap | null = null;
   private generationValue = 0;
   private refreshing: Promise<ShardMap> | null = null;
@@ -172,6 +180,7 @@ export class AdapterShardMaps implements ShardMapSource {
     try {
       const rpc = await this.connectionTo(adapter);
       const answer = await rpc.call<T>(method, args, { deadlineMs: this.settings.callTimeoutMs });
+      this.closeWhenIdle();
       adapter.failuresInRow = 0;
       adapter.downUntil = 0;
       return answer;
@@ -219,7 +228,16 @@ export class AdapterShardMaps implements ShardMapSource {
     throw new TandemError('ADAPTER_UNAVAILABLE', `no adapter answered ${method} (${failures.join('; ')})`);
   }
 
+  private closeWhenIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.close(), this.settings.idleCloseMs);
+    this.idleTimer.unref(); // an idle connection must not keep a finished program alive
+  }
+
+  /** Closes the connection to the adapter (a later refresh opens one again). */
   close(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     this.connection?.rpc.close();
     this.connection = null;
   }

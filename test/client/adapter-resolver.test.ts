@@ -182,3 +182,19 @@ test('no active in the map: NOT_ACTIVE after a refresh, and the active once the 
     await other.close();
   }
 });
+
+test('the connection to an adapter closes when idle, and a later refresh opens another', async () => {
+  const adapter = await fakeAdapter(() => mapNaming('127.0.0.1:6'));
+  const maps = new AdapterShardMaps({ adapters: [adapter.address], limits: DEFAULT_LIMITS, clientName: 'test', refreshIntervalMsMin: 1, idleCloseMs: 50 });
+  try {
+    await maps.refresh();
+    assert.equal(adapter.server.stats().connections, 1);
+    const deadline = performance.now() + 5_000;
+    while (adapter.server.stats().connections > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(adapter.server.stats().connections, 0, 'closed once idle');
+    assert.equal((await maps.refresh()).shards.ns?.active?.rpc, '127.0.0.1:6');
+    assert.equal(adapter.calls.length, 2);
+  } finally {
+    maps.close();
+  }
+});
