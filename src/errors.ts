@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   COORDINATOR_BAD_VERSION: { httpStatus: 409, message: 'the ZooKeeper node changed since it was read (version check failed)' },
   LOG_DIVERGED: { httpStatus: 409, message: 'the follower has edits the active does not have; it must truncate them' },
   NOT_IN_SYNC: { httpStatus: 503, message: 'no in-sync standby can take over without losing acknowledged writes' },
+  ADAPTER_UNAVAILABLE: { httpStatus: 503, message: 'none of the adapters in the list answered' },
   // --- file metadata (FMS) and datanodes
   WRONG_SHARD: { httpStatus: 400, message: 'the pool or block belongs to another file-metadata shard' },
   LEASE_MISMATCH: { httpStatus: 409, message: 'the file is not open for writing by this client' },

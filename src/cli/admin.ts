@@ -4,8 +4,11 @@ import { TandemError } from '../errors.js';
 import { clientFrom, clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 import { runFsck } from '../admin/fsck-driver.js';
 import { formatFsckReport } from '../admin/fsck-report.js';
-import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
-import { readRegistry } from './registry.js';
+import { clusterTarget, coordinatorFactory } from './cluster-address.js';
+import { readRegistry, type Registry } from '../election/registry.js';
+import { AdapterShardMaps } from '../client/adapter-resolver.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
+import type { AdapterSnapshot } from '../adapter/snapshot.js';
 import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
 import { TandemClient } from '../client/tandem-client.js';
 import type { Alert } from '../metrics/alerts.js';
@@ -39,27 +42,34 @@ export function registerAdmin(program: Command): void {
       }),
     );
 
-  clusterOptions(admin.command('status').description('show what the active master is doing'))
+  clusterOptions(admin.command('status').description('show the registry (through adapters or ZooKeeper), or what the active master is doing'))
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
       withClient(flags, async (client) => {
-        const zk = zooKeeperTarget(flags);
-        if (zk) {
+        const target = clusterTarget(flags);
+        if (target?.kind === 'adapters') {
+          // An adapter's cache: the registry, with how old it is.
+          const maps = new AdapterShardMaps({ adapters: target.adapters, limits: DEFAULT_LIMITS, clientName: 'tandem admin status' });
+          try {
+            const { adapter, answer } = await maps.callAny<AdapterSnapshot>('adapter.status');
+            const alerts = await shardAlerts(answer.shards);
+            if (flags.json) return printJson({ ...answer, alerts });
+            process.stdout.write(`adapter ${answer.adapter} (${adapter}): read ZooKeeper at ${answer.readAt || 'never'}, ${answer.stale ? `STALE, ${answer.ageMs} ms old` : 'fresh'}\n`);
+            printRegistry(answer, alerts);
+            process.stdout.write(`datanodes ${answer.datanodes.map((d) => d.id).join(' ') || '-'}\n`);
+            return;
+          } finally {
+            maps.close();
+          }
+        }
+        if (target?.kind === 'zk') {
           // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
-          const session = await coordinatorFactory(zk)();
+          const session = await coordinatorFactory(target.zk)();
           try {
             const registry = await readRegistry(session, ['ns', ...((await readPoolMap(session))?.shards ?? [])]);
             const alerts = await shardAlerts(registry.shards);
             if (flags.json) return printJson({ ...registry, alerts });
-            for (const [shard, r] of Object.entries(registry.shards)) {
-              process.stdout.write(`shard ${shard}: epoch ${r.epoch ?? '-'}, in-sync [${r.isr?.members.join(', ') ?? ''}]\n`);
-              for (const line of alertLines(alerts[shard])) process.stdout.write(`  ${line}\n`);
-              for (const entry of ['active', 'standby', 'monitor'] as const) {
-                const v = r[entry];
-                process.stdout.write(`  ${entry.padEnd(8)} current ${JSON.stringify(v.current)}  lastNotNull ${JSON.stringify(v.lastNotNull)}\n`);
-              }
-              process.stdout.write(`  election ${r.election.map((e) => `${e.node}=${e.member ?? '?'}`).join(' ')}\n`);
-            }
+            printRegistry(registry, alerts);
             return;
           } finally {
             await session.close();
@@ -89,11 +99,14 @@ export function registerAdmin(program: Command): void {
     .option('--json', 'print JSON')
     .action((flags: AdminFlags) =>
       runCommand(async () => {
-        const zk = zooKeeperTarget(flags);
-        if (!zk) throw new TandemError('INVALID_ARGUMENT', 'the pool map lives in ZooKeeper: give --zk CONNECT/chroot or --cluster DIR');
-        const session = await coordinatorFactory(zk)();
+        const target = clusterTarget(flags);
+        if (target?.kind !== 'zk' && target?.kind !== 'adapters') {
+          throw new TandemError('INVALID_ARGUMENT', 'the pool map lives in ZooKeeper: give --adapter HOST:PORT, --zk CONNECT/chroot or --cluster DIR');
+        }
+        const maps = target.kind === 'adapters' ? new AdapterShardMaps({ adapters: target.adapters, limits: DEFAULT_LIMITS, clientName: 'tandem admin pools' }) : null;
+        const session = target.kind === 'zk' ? await coordinatorFactory(target.zk)() : null;
         try {
-          const map = await readPoolMap(session);
+          const map = maps ? await maps.poolMap() : await readPoolMap(session!);
           if (flags.json) return printJson(map);
           if (!map) return void process.stdout.write('no pool map: this cluster has no file-metadata shards\n');
           process.stdout.write(`${map.pools} pools over ${map.shards.length} file-metadata shards\n`);
@@ -101,10 +114,24 @@ export function registerAdmin(program: Command): void {
             process.stdout.write(`  ${shard.padEnd(8)} pools ${poolsOfShard(map, shard).join(', ')}\n`);
           }
         } finally {
-          await session.close();
+          maps?.close();
+          await session?.close();
         }
       }),
     );
+}
+
+/** Each shard's registry entries, with the alerts its active raised (shardAlerts). */
+function printRegistry(registry: Pick<Registry, 'shards'>, alerts: Record<string, Alert[] | string>): void {
+  for (const [shard, r] of Object.entries(registry.shards)) {
+    process.stdout.write(`shard ${shard}: epoch ${r.epoch ?? '-'}, in-sync [${r.isr?.members.join(', ') ?? ''}]\n`);
+    for (const line of alertLines(alerts[shard])) process.stdout.write(`  ${line}\n`);
+    for (const entry of ['active', 'standby', 'monitor'] as const) {
+      const v = r[entry];
+      process.stdout.write(`  ${entry.padEnd(8)} current ${JSON.stringify(v.current)}  lastNotNull ${JSON.stringify(v.lastNotNull)}\n`);
+    }
+    process.stdout.write(`  election ${r.election.map((e) => `${e.node}=${e.member ?? '?'}`).join(' ')}\n`);
+  }
 }
 
 /** `tandem admin fsck`: the report, and an exit code a script can test (HDFS fsck's: 0 healthy, 1 corrupt). */

@@ -1,12 +1,18 @@
-// How a command finds the cluster: `--master HOST:PORT` (one master, no ZooKeeper),
-// `--zk CONNECT/chroot` (the active is resolved through ZooKeeper), or `--cluster DIR`
-// (everything read from the cluster.json that `tandem up` writes).
+// How a command finds the cluster: `--adapter HOST:PORT[,…]` (actives resolved through
+// adapters' shard maps), `--zk CONNECT/chroot` (through ZooKeeper), `--master HOST:PORT`
+// (one master, no ZooKeeper), or `--cluster DIR` (the cluster.json that `tandem up`
+// writes: its adapters, else its ZooKeeper). Adapters may also come from $TANDEM_ADAPTERS
+// or a config file (`--config FILE`, else $TANDEM_CONFIG, else ~/.config/tandem/config.json,
+// `{"adapters": ["host:port", …]}`). Precedence: a flag, then the environment, then the
+// config file, then cluster.json.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../errors.js';
 import { parseCoordinatorAddress, type Coordinator, type CoordinatorAddress } from '../election/coordinator.js';
 import { connectZooKeeper } from '../election/zk-coordinator.js';
+import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 
@@ -21,7 +27,8 @@ export interface ClusterFile {
   secretFile?: string;
   shards: Record<string, { members: Array<{ member: string; rpc: string; pid: number | null; dir: string; log: string; monitorPid?: number | null }> }>;
   datanodes?: Array<{ id: string; rpc: string; data: string; pid: number | null; dir: string; log: string }>;
-  adapters?: Array<{ rpc: string; http: string; pid: number | null }>;
+  /** The adapters `up` runs (rpc: the shard map; http: status, dashboard, WebHDFS). */
+  adapters?: Array<{ id: string; rpc: string; http: string; pid: number | null; log: string }>;
   supervisorPid: number;
 }
 
@@ -30,6 +37,70 @@ export interface ClusterFlags {
   zk?: string;
   zkAuth?: string;
   cluster?: string;
+  /** HOST:PORT[,HOST:PORT…] of adapters. */
+  adapter?: string;
+  /** A config file naming the adapters. */
+  config?: string;
+}
+
+/** How a client finds the actives. */
+export type ClusterTarget =
+  | { kind: 'adapters'; adapters: string[]; from: string }
+  | { kind: 'zk'; zk: ZooKeeperTarget }
+  | { kind: 'masters'; masters: string[] };
+
+/** The config file's shape. */
+export interface TandemConfigFile {
+  adapters?: string[];
+}
+
+function addressList(text: string, what: string): string[] {
+  const list = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new TandemError('INVALID_ARGUMENT', `${what} names no address`);
+  for (const address of list) {
+    try {
+      parseHostPort(address);
+    } catch {
+      throw new TandemError('INVALID_ARGUMENT', `${what}: "${address}" is not HOST:PORT`);
+    }
+  }
+  return list;
+}
+
+/** The adapters of the config file: `--config FILE`, else $TANDEM_CONFIG, else ~/.config/tandem/config.json (skipped when absent). */
+export function configFileAdapters(flags: Pick<ClusterFlags, 'config'>, env: NodeJS.ProcessEnv = process.env): { adapters: string[]; file: string } | null {
+  const named = flags.config ?? env.TANDEM_CONFIG;
+  const file = named ?? join(env.HOME ?? os.homedir(), '.config', 'tandem', 'config.json');
+  if (named === undefined && !existsSync(file)) return null;
+  let config: TandemConfigFile;
+  try {
+    config = JSON.parse(readFileSync(file, 'utf8')) as TandemConfigFile;
+  } catch (err) {
+    throw new TandemError('INVALID_ARGUMENT', `cannot read the config file ${file}: ${(err as Error).message}`);
+  }
+  if (config.adapters === undefined) return null;
+  if (!Array.isArray(config.adapters) || config.adapters.some((a) => typeof a !== 'string')) {
+    throw new TandemError('INVALID_ARGUMENT', `${file}: "adapters" must be a list of "host:port" strings`);
+  }
+  return { adapters: addressList(config.adapters.join(','), `"adapters" in ${file}`), file };
+}
+
+/**
+ * Where the actives are found: --adapter, --zk, --master (flags); $TANDEM_ADAPTERS; the
+ * config file's adapters; --cluster's cluster.json (its adapters, else its ZooKeeper).
+ * Null when nothing says.
+ */
+export function clusterTarget(flags: ClusterFlags, env: NodeJS.ProcessEnv = process.env): ClusterTarget | null {
+  if (flags.adapter) return { kind: 'adapters', adapters: addressList(flags.adapter, '--adapter'), from: '--adapter' };
+  if (flags.zk) return { kind: 'zk', zk: zooKeeperTarget(flags)! };
+  if (flags.master) return { kind: 'masters', masters: addressList(flags.master, '--master') };
+  if (env.TANDEM_ADAPTERS) return { kind: 'adapters', adapters: addressList(env.TANDEM_ADAPTERS, '$TANDEM_ADAPTERS'), from: '$TANDEM_ADAPTERS' };
+  const config = configFileAdapters(flags, env);
+  if (config) return { kind: 'adapters', adapters: config.adapters, from: config.file };
+  if (!flags.cluster) return null;
+  const adapters = (readClusterFile(flags.cluster).adapters ?? []).map((a) => a.rpc);
+  if (adapters.length > 0) return { kind: 'adapters', adapters, from: join(flags.cluster, 'cluster.json') };
+  return { kind: 'zk', zk: zooKeeperTarget(flags)! };
 }
 
 export function readClusterFile(dir: string): ClusterFile {

@@ -5,16 +5,19 @@ import { TandemClient, type TandemClientOptions } from '../client/tandem-client.
 import type { Coordinator } from '../election/coordinator.js';
 import { ZooKeeperResolver } from '../client/zk-resolver.js';
 import { readPoolMap } from '../election/pool-map.js';
-import { coordinatorFactory, zooKeeperTarget, type ClusterFlags } from './cluster-address.js';
+import { throughAdapters } from '../client/adapter-resolver.js';
+import { clusterTarget, coordinatorFactory, type ClusterFlags } from './cluster-address.js';
 
 export interface ClientFlags extends ClusterFlags {
   user?: string;
   deadlineMs?: string;
 }
 
-/** Adds --master / --zk / --zk-auth / --cluster to a command. */
+/** Adds --adapter / --config / --master / --zk / --zk-auth / --cluster to a command. */
 export function clusterOptions(command: Command): Command {
   return command
+    .option('--adapter <host:port,...>', 'adapter RPC address(es): actives are found through their shard map (also $TANDEM_ADAPTERS)')
+    .option('--config <file>', 'config file naming the adapters, {"adapters": ["host:port", ...]} (default: $TANDEM_CONFIG or ~/.config/tandem/config.json)')
     .option('--master <host:port,...>', 'master address(es), for a master running without ZooKeeper')
     .option('--zk <connect/chroot>', 'ZooKeeper, e.g. 127.0.0.1:2181/tandem/local: the active is found there')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
@@ -26,10 +29,16 @@ export function clientFrom(flags: ClientFlags): TandemClient {
     ...(flags.user ? { user: flags.user } : {}),
     ...(flags.deadlineMs ? { deadlineMs: Number(flags.deadlineMs) } : {}),
   };
-  const zk = zooKeeperTarget(flags);
-  if (zk) return zooKeeperClient(coordinatorFactory(zk), common);
-  if (!flags.master) throw new TandemError('INVALID_ARGUMENT', 'say where the cluster is: --cluster DIR, --zk CONNECT/chroot or --master HOST:PORT');
-  return new TandemClient({ masters: flags.master.split(',').map((s) => s.trim()).filter(Boolean), ...common });
+  const target = clusterTarget(flags);
+  if (!target) throw new TandemError('INVALID_ARGUMENT', 'say where the cluster is: --cluster DIR, --adapter HOST:PORT[,…], --zk CONNECT/chroot or --master HOST:PORT');
+  if (target.kind === 'adapters') {
+    const { shardMaps: _maps, ...found } = throughAdapters(target.adapters);
+    return new TandemClient({ ...found, ...common });
+  }
+  if (target.kind === 'zk') {
+    return zooKeeperClient(coordinatorFactory(target.zk), common);
+  }
+  return new TandemClient({ masters: target.masters, ...common });
 }
 
 /** A client that finds every shard's active (and the pool map) through ZooKeeper sessions made by `connect`. */

@@ -1,5 +1,6 @@
 // The `tandem` command: one subcommand per role or tool (DESIGN §2).
 import { Command } from 'commander';
+import { registerAdapter } from './adapter.js';
 import { registerAdmin } from './admin.js';
 import { registerBench } from './bench.js';
 import { registerDashboardCommand } from './dashboard.js';
@@ -14,6 +15,7 @@ program.name('tandem').description('Tandem: a distributed file system with highl
 registerMaster(program);
 registerMonitor(program);
 registerDatanode(program);
+registerAdapter(program);
 registerFs(program);
 registerAdmin(program);
 registerBench(program);

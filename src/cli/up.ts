@@ -1,7 +1,7 @@
 // `tandem up` (`npm run up`): a whole local cluster in the foreground — a ZooKeeper server
 // (Debian's package, its own data dir, loopback), the namespace shard with one active and
 // two standbys, two file-metadata shards (an active and a standby each), every master with
-// its monitor, three datanodes, and a supervisor that restarts a process that dies (a
+// its monitor, three datanodes, two adapters, and a supervisor that restarts a process that dies (a
 // master rejoins as a standby). Prints a live table of the shard, writes cluster.json with every address and
 // PID, gives every process the cluster secret (DIR/cluster-secret, mode 0600, made once), and stops
 // everything on Ctrl-C or SIGTERM. All state lives in --dir, so a second
@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { sleep } from '../client/backoff.js';
-import { CLI_ENTRY, startDatanodeProcess, startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
+import { CLI_ENTRY, startAdapterProcess, startDatanodeProcess, startMasterProcess, type MasterProcess } from '../cluster/master-process.js';
 import { formatPoolMap } from '../election/pool-map.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -25,7 +25,7 @@ import { parseHostPort } from '../util/address.js';
 import { silentLogger } from '../util/log.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, type ClusterFile } from './cluster-address.js';
 import { parseNonNegativeInt, parsePositiveInt } from './common.js';
-import { readRegistry } from './registry.js';
+import { readRegistry } from '../election/registry.js';
 import { writeNewSecretFile } from '../security/cluster-secret.js';
 
 interface UpFlags {
@@ -37,6 +37,15 @@ interface UpFlags {
   fmsStandbys: string;
   datanodes: string;
   pools: string;
+  adapters: string;
+}
+
+interface AdapterMember {
+  id: string;
+  rpc: string;
+  http: string;
+  log: string;
+  process: MasterProcess | null;
 }
 
 interface Datanode {
@@ -85,12 +94,14 @@ export function registerUp(program: Command): void {
     .option('--fms-standbys <n>', 'standbys of each file-metadata shard', '1')
     .option('--datanodes <n>', 'datanodes (at most 10)', '3')
     .option('--pools <n>', 'pools, fixed when the cluster is first formatted', '8')
+    .option('--adapters <n>', 'adapters (at most 10): the shard map for clients, /status, the dashboard', '2')
     .action(async (flags: UpFlags) => {
       // Every count first: a bad flag stops `up` before it starts anything.
       const nsStandbys = parseNonNegativeInt(flags.standbys, '--standbys');
       const fmsShardCount = parseNonNegativeInt(flags.fmsShards, '--fms-shards');
       const fmsStandbys = parseNonNegativeInt(flags.fmsStandbys, '--fms-standbys');
-      const datanodeTotal = datanodeCount(flags.datanodes);
+      const datanodeTotal = countOfTen(flags.datanodes, '--datanodes', '+ 50… and + 60…');
+      const adapterTotal = countOfTen(flags.adapters, '--adapters', '+ 70… and + 80…');
       const dir = resolve(flags.dir);
       await mkdir(dir, { recursive: true });
       const say = (line: string): void => void process.stdout.write(line + '\n');
@@ -105,7 +116,8 @@ export function registerUp(program: Command): void {
       const zk: ZooKeeperServer = await startZooKeeper({ dir: join(dir, 'zk'), port: parsePositiveInt(flags.zkPort, '--zk-port'), tickTimeMs: ZK_TICK_MS });
       const zkAddress = `${zk.connect}${CHROOT}`;
       const basePort = parsePositiveInt(flags.port, '--port');
-      // Ports: ns from --port, fms-<k> from --port + 10·(k+1), datanodes from --port + 50 (rpc) and + 60 (data).
+      // Ports: ns from --port, fms-<k> from --port + 10·(k+1), datanodes from --port + 50 (rpc)
+      // and + 60 (data), adapters from --port + 70 (rpc) and + 80 (http).
       const shardMembers = (shard: string, count: number, firstPort: number): Member[] =>
         Array.from({ length: count }, (_, i) => ({
           shard,
@@ -127,6 +139,13 @@ export function registerUp(program: Command): void {
         data: `127.0.0.1:${basePort + 60 + i}`,
         dir: join(dir, 'datanodes', `dn${i + 1}`),
         log: join(dir, `dn${i + 1}.log`),
+        process: null,
+      }));
+      const adapters: AdapterMember[] = Array.from({ length: adapterTotal }, (_, i) => ({
+        id: `a${i + 1}`,
+        rpc: `127.0.0.1:${basePort + 70 + i}`,
+        http: `127.0.0.1:${basePort + 80 + i}`,
+        log: join(dir, `adapter-a${i + 1}.log`),
         process: null,
       }));
       {
@@ -165,6 +184,7 @@ export function registerUp(program: Command): void {
             ]),
           ),
           datanodes: datanodes.map((d) => ({ id: d.id, rpc: d.rpc, data: d.data, pid: d.process?.pid ?? null, dir: d.dir, log: d.log })),
+          adapters: adapters.map((a) => ({ id: a.id, rpc: a.rpc, http: a.http, pid: a.process?.pid ?? null, log: a.log })),
           supervisorPid: process.pid,
         };
         return writeFile(join(dir, 'cluster.json'), JSON.stringify(cluster, null, 2) + '\n', { mode: 0o600 });
@@ -177,6 +197,10 @@ export function registerUp(program: Command): void {
         d.process = await startDatanodeProcess({ id: d.id, dir: d.dir, rpc: d.rpc, data: d.data, zk: zkAddress, zkAuth, secretFile: clusterSecretFile, logFile: d.log });
       };
       for (const d of datanodes) await startDatanode(d);
+      const startAdapter = async (a: AdapterMember): Promise<void> => {
+        a.process = await startAdapterProcess({ id: a.id, rpc: a.rpc, http: a.http, zk: zkAddress, zkAuth, logFile: a.log });
+      };
+      for (const a of adapters) await startAdapter(a);
       for (const m of members) m.monitor = spawnMonitor(m, zkAddress, zkAuth, clusterSecretFile, monitorLog(m));
       await writeClusterFile();
 
@@ -188,7 +212,9 @@ export function registerUp(program: Command): void {
           `  ZooKeeper        ${zk.connect}   pid ${zk.pids[0]}   chroot ${CHROOT}`,
           ...members.map((m) => `  master ${`${m.shard}/${m.name}`.padEnd(9)} rpc ${m.rpc}   pid ${m.process?.pid}   log ${m.log}   monitor pid ${m.monitor?.pid}`),
           ...datanodes.map((d) => `  datanode ${d.id.padEnd(8)} rpc ${d.rpc}   data ${d.data}   pid ${d.process?.pid}   log ${d.log}`),
+          ...adapters.map((a) => `  adapter ${a.id.padEnd(9)} rpc ${a.rpc}   http ${a.http}   pid ${a.process?.pid}   log ${a.log}`),
           '',
+          ...(adapters.length > 0 ? [`Dashboard: http://${adapters[0]!.http}/   (status: http://${adapters[0]!.http}/status)`, ''] : []),
           'Talk to it:',
           `  ${cli} fs --cluster ${dir} mkdir /hello`,
           `  ${cli} fs --cluster ${dir} ls /`,
@@ -251,6 +277,7 @@ export function registerUp(program: Command): void {
       }
       const superviseDatanode = (d: Datanode): Promise<void> => keepAlive(`datanode ${d.id}`, () => d.process!.child, () => startDatanode(d), d.log, '');
       for (const d of datanodes) void superviseDatanode(d);
+      for (const a of adapters) void keepAlive(`adapter ${a.id}`, () => a.process!.child, () => startAdapter(a), a.log, '');
 
       // The live table: printed whenever the shard's picture changes.
       const session = await connectZooKeeper({
@@ -274,6 +301,7 @@ export function registerUp(program: Command): void {
             ...shardMembersNow.map((m, i) => '  ' + memberRow(m, statuses[i] ?? null, activeTxid)),
           );
         }
+        if (adapters.length > 0) lines.push(`  adapters ${adapters.map((a) => `${a.id}:${a.process && a.process.child.exitCode === null ? 'up' : 'down'}`).join(' ')}`);
         lines.push(`  datanodes ${datanodes.map((d) => `${d.id}:${d.process && d.process.child.exitCode === null ? 'up' : 'down'}`).join(' ')}`);
         const text = lines.join('\n');
         // Only a change in roles, epochs or membership reprints the table; txids move all the time.
@@ -296,6 +324,7 @@ export function registerUp(program: Command): void {
         const roles = await Promise.all(members.map((m) => memberStatus(m.rpc)));
         const actives = members.filter((_, i) => roles[i]?.role === 'active');
         for (const m of members) m.monitor?.kill('SIGTERM');
+        for (const a of adapters) await a.process?.stop();
         for (const d of datanodes) await d.process?.stop();
         for (const m of members) if (!actives.includes(m)) await m.process?.stop();
         for (const m of actives) await m.process?.stop();
@@ -308,10 +337,10 @@ export function registerUp(program: Command): void {
     });
 }
 
-/** Datanodes take --port + 50… (rpc) and + 60… (data): at most ten fit. */
-function datanodeCount(text: string): number {
-  const count = parseNonNegativeInt(text, '--datanodes');
-  if (count > 10) throw new TandemError('INVALID_ARGUMENT', `--datanodes must be at most 10 (their ports are --port + 50… and + 60…), got ${count}`);
+/** Datanodes take --port + 50… (rpc) and + 60… (data), adapters + 70… and + 80…: at most ten of each fit. */
+function countOfTen(text: string, flag: string, ports: string): number {
+  const count = parseNonNegativeInt(text, flag);
+  if (count > 10) throw new TandemError('INVALID_ARGUMENT', `${flag} must be at most 10 (their ports are --port ${ports}), got ${count}`);
   return count;
 }
 

@@ -4,7 +4,8 @@
 // SHUTTING_DOWN or backpressure, a call is retried — with the SAME arguments, so the same
 // (clientId, callId) — with capped, jittered backoff until its deadline. The retry cache on
 // the master makes that exactly-once. The address comes from a static list, or from an
-// ActiveResolver (ZooKeeper's `/shards/<s>/active`), asked again after every failure.
+// ActiveResolver (ZooKeeper's `/shards/<s>/active`, or an adapter's shard map), asked again
+// after every failure.
 // TandemClient holds one for the namespace and one per file-metadata shard.
 
 import { performance } from 'node:perf_hooks';
@@ -16,7 +17,7 @@ import { backoffDelayMs, sleep, type BackoffOptions } from './backoff.js';
 
 /** Finds a shard's active master (src/client/zk-resolver.ts reads it from ZooKeeper). */
 export interface ActiveResolver {
-  /** HOST:PORT of the active; rejects (NOT_ACTIVE, COORDINATOR_UNAVAILABLE) when none is known now. */
+  /** HOST:PORT of the active; rejects (NOT_ACTIVE, COORDINATOR_UNAVAILABLE, ADAPTER_UNAVAILABLE) when none is known now. */
   activeAddress(): Promise<string>;
   /** The address failed us: look again next time. */
   invalidate(): void;
@@ -42,6 +43,8 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'SHUTTING_DOWN',
   'TOO_MANY_IN_FLIGHT',
   'COORDINATOR_UNAVAILABLE',
+  // No adapter answered the shard map: they may be restarting; the resolver skips dead ones.
+  'ADAPTER_UNAVAILABLE',
   // A new FMS active leaves safe mode on its own once datanodes have reported (they report
   // to standbys too, so right after a failover this is short).
   'SAFE_MODE',

@@ -67,14 +67,34 @@ export class TandemClient {
   private readonly ns: ShardCaller;
   private nextCallId = 1;
   private poolMap: PoolMap | null = null;
-  private readonly fmsCallers = new Map<string, ShardCaller>();
+  private readonly fmsCallers: Map<string, ShardCaller>;
+  /** False for a client made by forUser: the callers (and their connections) belong to its parent. */
+  private readonly ownsCallers: boolean;
 
-  constructor(private readonly opts: TandemClientOptions) {
+  /** `shareCallersOf` is forUser's: the new client calls through that client's connections. */
+  constructor(
+    private readonly opts: TandemClientOptions,
+    shareCallersOf?: TandemClient,
+  ) {
     this.user = opts.user ?? os.userInfo().username;
     this.groups = opts.groups ?? [];
     this.deadlineMs = opts.deadlineMs ?? 30_000;
     this.clientId = opts.clientId ?? randomUUID();
-    this.ns = this.shardCaller('shard ns', { ...(opts.masters ? { masters: opts.masters } : {}), ...(opts.resolver ? { resolver: opts.resolver } : {}) });
+    this.ownsCallers = shareCallersOf === undefined;
+    this.fmsCallers = shareCallersOf?.fmsCallers ?? new Map<string, ShardCaller>();
+    this.ns =
+      shareCallersOf?.ns ?? this.shardCaller('shard ns', { ...(opts.masters ? { masters: opts.masters } : {}), ...(opts.resolver ? { resolver: opts.resolver } : {}) });
+  }
+
+  /**
+   * A client acting as another user over this client's connections (and resolvers), with
+   * its own clientId and callIds. For servers that act for many users (the adapter's
+   * WebHDFS): one set of connections to the actives, not one per user. Closing it closes
+   * nothing; closing this client closes the connections under both.
+   */
+  forUser(user: string, groups: string[] = []): TandemClient {
+    const { clientId: _ownId, ...shared } = this.opts;
+    return new TandemClient({ ...shared, user, groups }, this);
   }
 
   /** Calls that were retried at least once, to the namespace and to FMS shards (for benchmarks and tests). */
@@ -263,14 +283,14 @@ export class TandemClient {
 
   /** The cluster's pool map (read once), or null when it has no file-metadata shards. */
   async pools(): Promise<PoolMap | null> {
-    if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through ZooKeeper (--zk or --cluster)');
+    if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through adapters or ZooKeeper (--adapter, --zk or --cluster)');
     this.poolMap ??= await this.opts.fms.poolMap();
     return this.poolMap;
   }
 
   /** The retrying caller of one FMS shard's active (one per shard, made on first use; closed with the client). */
   fmsShard(shard: string): ShardCaller {
-    if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through ZooKeeper (--zk or --cluster)');
+    if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through adapters or ZooKeeper (--adapter, --zk or --cluster)');
     let caller = this.fmsCallers.get(shard);
     if (!caller) this.fmsCallers.set(shard, (caller = this.shardCaller(`shard ${shard}`, this.opts.fms.target(shard))));
     return caller;
@@ -298,6 +318,7 @@ export class TandemClient {
   }
 
   close(): void {
+    if (!this.ownsCallers) return;
     this.ns.close();
     for (const caller of this.fmsCallers.values()) caller.close();
     this.fmsCallers.clear();

@@ -32,6 +32,8 @@ export interface MasterProcessOptions {
 export interface MasterProcess {
   pid: number;
   rpc: string;
+  /** HOST:PORT of its HTTP server, when its "serving" line names one (adapters). */
+  http?: string;
   child: ChildProcess;
   /** SIGTERM, then wait for exit (SIGKILL after the timeout). */
   stop(timeoutMs?: number): Promise<number | null>;
@@ -67,6 +69,26 @@ export function startDatanodeProcess(opts: DatanodeProcessOptions): Promise<Mast
   return startCliProcess(args, opts);
 }
 
+export interface AdapterProcessOptions {
+  id: string;
+  /** HOST:PORT (port 0: any, read back from the "serving" line). */
+  rpc: string;
+  http: string;
+  /** ZooKeeper CONNECT/chroot. */
+  zk: string;
+  zkAuth?: string;
+  logFile?: string;
+  startTimeoutMs?: number;
+  extraArgs?: string[];
+}
+
+/** `tandem adapter` as a child process; resolves once it serves (its first ZooKeeper read done or failed). */
+export function startAdapterProcess(opts: AdapterProcessOptions): Promise<MasterProcess> {
+  const args = ['adapter', '--id', opts.id, '--rpc', opts.rpc, '--http', opts.http, '--zk', opts.zk];
+  if (opts.zkAuth) args.push('--zk-auth', opts.zkAuth);
+  return startCliProcess([...args, ...(opts.extraArgs ?? [])], opts);
+}
+
 /**
  * Runs `tandem <args>` and resolves once its log says it serves: a JSON log line whose
  * message starts with "serving" and that carries its `rpc` address.
@@ -84,6 +106,7 @@ async function startCliProcess(cliArgs: string[], opts: { logFile?: string; node
     logStream?.write(chunk);
   });
   const lines = readline.createInterface({ input: child.stdout! });
+  let http: string | undefined;
   const rpc = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -93,10 +116,11 @@ async function startCliProcess(cliArgs: string[], opts: { logFile?: string; node
     lines.on('line', (line) => {
       logStream?.write(line + '\n');
       try {
-        const entry = JSON.parse(line) as { rpc?: string; msg?: string; level?: number };
+        const entry = JSON.parse(line) as { rpc?: string; http?: string; msg?: string; level?: number };
         if ((entry.level ?? 0) >= 50) lastFatal = entry.msg ?? line;
         if (entry.rpc && entry.msg?.startsWith('serving')) {
           clearTimeout(timer);
+          http = entry.http;
           resolve(entry.rpc);
         }
       } catch {
@@ -118,6 +142,7 @@ async function startCliProcess(cliArgs: string[], opts: { logFile?: string; node
   return {
     pid,
     rpc,
+    ...(http ? { http } : {}),
     child,
     async stop(timeoutMs = 15_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

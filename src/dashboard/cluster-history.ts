@@ -8,7 +8,7 @@
 // first active seen is the baseline, not a failover. Nothing is judged from a stale
 // registry: the cache cannot change, and the next good read tells what happened.
 
-import type { Registry } from '../cli/registry.js';
+import type { Registry } from '../election/registry.js';
 import { memberOfReplica, type ActiveInfo } from '../election/layout.js';
 import { RingBuffer } from '../util/ring-buffer.js';
 import type { DashboardSnapshot, DatanodeView, FailoverEvent, MemberRole, MemberView, ShardView } from './snapshot.js';

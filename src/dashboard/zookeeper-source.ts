@@ -12,7 +12,7 @@ import type { Coordinator } from '../election/coordinator.js';
 import { LazySession } from '../election/lazy-session.js';
 import { DATANODES_PATH } from '../election/layout.js';
 import { readPoolMap } from '../election/pool-map.js';
-import { readRegistry, type Registry } from '../cli/registry.js';
+import { readRegistry, type Registry } from '../election/registry.js';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { RegisteredDatanode, RegistryReading } from './cluster-history.js';

@@ -5,6 +5,9 @@
 /** `/datanodes/<id>`: one ephemeral node per live datanode, `{id, rpc, data, http, capacityBytes}`. */
 export const DATANODES_PATH = '/datanodes';
 
+/** `/adapters/<id>`: one ephemeral node per live adapter, `{id, rpc, http, pid}`. */
+export const ADAPTERS_PATH = '/adapters';
+
 export interface MemberInfo {
   member: string;
   /** host:port of the member's RPC server */

@@ -84,6 +84,8 @@ export const HADOOP_EXCEPTIONS: Record<ErrorCode, HadoopException> = {
   PIPELINE_FAILED: { ...IO_SERVER, status: 503 },
   // A WebHDFS user never reaches an internal endpoint; should one answer this, it is a refusal, as Hadoop's SecurityException.
   UNAUTHENTICATED: { exception: 'SecurityException', javaClassName: 'java.lang.SecurityException', status: 401 },
+  // No adapter answered a client: a server-side failure the caller may retry.
+  ADAPTER_UNAVAILABLE: { ...IO_SERVER, status: 503 },
 };
 
 export interface RemoteExceptionBody {

@@ -177,7 +177,12 @@ function rememberClusterPids(): void {
   for (const pid of [cluster.zk.pid, ...masters, ...(cluster.datanodes ?? []).map((d) => d.pid)]) {
     if (pid) clusterPids.add(pid);
   }
+  // An adapter has no directory on its command line; its RPC address (this cluster's port) says it is ours.
+  for (const a of cluster.adapters ?? []) if (a.pid) adapterPids.set(a.pid, a.rpc);
 }
+
+/** PIDs of the cluster's adapters, with the RPC address on their command line. */
+const adapterPids = new Map<number, string>();
 
 /** Stops every process this file started; idempotent. Runs when the cluster's tests end, and again when the file ends. */
 async function stopEverything(): Promise<void> {
@@ -195,16 +200,17 @@ async function stopEverything(): Promise<void> {
   rememberClusterPids();
   // Whatever `up` left running (it was SIGKILLed, or its stop failed): kill it by the PIDs it wrote.
   for (const pid of clusterPids) if (clusterDir && runsIn(pid, clusterDir)) process.kill(pid, 'SIGKILL');
+  for (const [pid, rpc] of adapterPids) if (runsIn(pid, rpc)) process.kill(pid, 'SIGKILL');
 }
 
 // temp.ts removes the directories in its own `after`, which runs first (it was registered
 // first); the suite stops the cluster itself before that, and this is only the last resort.
 after(stopEverything);
 
-/** The process is alive and one of this cluster's (its command line names the cluster's directory): a PID may have been reused. */
-function runsIn(pid: number, dir: string): boolean {
+/** The process is alive and one of this cluster's (its command line names the cluster's directory, or its own address): a PID may have been reused. */
+function runsIn(pid: number, mark: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(mark);
   } catch {
     return false;
   }
@@ -225,9 +231,9 @@ function bindable(port: number): Promise<boolean> {
 /**
  * Ports `tandem up --port P --zk-port P+3` takes with its defaults: the namespace's masters
  * P…P+2, ZooKeeper P+3, FMS shard k's masters P+10(k+1)…, the datanodes P+50… (rpc) and
- * P+60… (data).
+ * P+60… (data), the adapters P+70… (rpc) and P+80… (http).
  */
-const UP_PORT_OFFSETS = [0, 1, 2, 3, 10, 11, 20, 21, 50, 51, 52, 60, 61, 62];
+const UP_PORT_OFFSETS = [0, 1, 2, 3, 10, 11, 20, 21, 50, 51, 52, 60, 61, 62, 70, 71, 80, 81];
 
 /** A base port P whose every port `up` takes is free on loopback. */
 async function freeUpPorts(): Promise<number> {

@@ -3,7 +3,7 @@
 // status calls (the real cluster and browser are in dashboard.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Registry, ShardRegistry } from '../../src/cli/registry.js';
+import type { Registry, ShardRegistry } from '../../src/election/registry.js';
 import { ClusterHistory, type ActiveStatus, type RegistryReading, type StatusResult } from '../../src/dashboard/cluster-history.js';
 import { ClusterWatch, parseActiveStatus } from '../../src/dashboard/cluster-watch.js';
 import { RingBuffer } from '../../src/util/ring-buffer.js';

@@ -1,14 +1,15 @@
 // A whole Tandem cluster of real processes for data-path tests: a real ZooKeeper, the pool
-// map formatted, the namespace shard, FMS shards (each an active and standbys), datanodes
-// — each master and datanode a `tandem` child process, so a test can SIGKILL any of them.
+// map formatted, the namespace shard, FMS shards (each an active and standbys), datanodes,
+// adapters — each a `tandem` child process, so a test can SIGKILL any of them.
 // Everything started is stopped by PID when the test file ends, whatever happened. Every
-// process is given the cluster's secret file (--secret-file), as `tandem up` does.
+// master, monitor and datanode is given the cluster's secret file (--secret-file), as `tandem up` does.
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { TandemClient } from '../../src/client/tandem-client.js';
 import { ZooKeeperResolver } from '../../src/client/zk-resolver.js';
-import { startDatanodeProcess, startMasterProcess, type MasterProcess } from '../../src/cluster/master-process.js';
+import { throughAdapters, type AdapterShardMaps, type AdapterShardMapsOptions } from '../../src/client/adapter-resolver.js';
+import { startAdapterProcess, startDatanodeProcess, startMasterProcess, type MasterProcess } from '../../src/cluster/master-process.js';
 import type { ZooKeeperServer } from '../../src/cluster/zookeeper-process.js';
 import type { Coordinator } from '../../src/election/coordinator.js';
 import { shardPaths, type ActiveInfo } from '../../src/election/layout.js';
@@ -38,6 +39,8 @@ export interface DataClusterOptions {
   heartbeatDeadlineMs?: number;
   /** NS and FMS: a writer's lease runs out after this long (default: the product's, 1 h). */
   leaseLimitMs?: number | null;
+  /** Adapters (`tandem adapter`, default 0), started after the datanodes. */
+  adapters?: number;
 }
 
 export interface ClusterMember {
@@ -55,6 +58,16 @@ export interface ClusterDatanode {
   process: MasterProcess;
 }
 
+export interface ClusterAdapter {
+  id: string;
+  log: string;
+  process: MasterProcess;
+  /** HOST:PORT of its RPC server (the shard map). */
+  rpc: string;
+  /** HOST:PORT of its HTTP server (/status, /shards, WebHDFS, dashboard). */
+  http: string;
+}
+
 const running = new Set<MasterProcess>();
 after(async () => {
   await Promise.all([...running].map((p) => p.kill9().catch(() => undefined)));
@@ -68,6 +81,8 @@ export class DataCluster {
    * one, and on a loaded machine it can expire between two reads of a wait.
    */
   private session = new LazySession(() => this.connect(), () => undefined);
+  readonly adapters: ClusterAdapter[] = [];
+  private readonly shardMaps = new WeakMap<TandemClient, AdapterShardMaps>();
 
   private constructor(
     readonly zk: ZooKeeperServer,
@@ -88,6 +103,7 @@ export class DataCluster {
       sessionTimeoutMs: 2_000,
       heartbeatDeadlineMs: 3_000,
       leaseLimitMs: null,
+      adapters: 0,
       ...options,
     };
     const zk = await testZooKeeper();
@@ -100,6 +116,7 @@ export class DataCluster {
     for (let i = 0; i < opts.nsMembers; i++) await cluster.startMember('ns', `m${i + 1}`);
     for (const shard of shards) for (let i = 0; i < opts.fmsMembers; i++) await cluster.startMember(shard, `m${i + 1}`);
     for (let i = 0; i < opts.datanodes; i++) await cluster.startDatanode(`dn${i + 1}`);
+    for (let i = 0; i < opts.adapters; i++) await cluster.startAdapter(`a${i + 1}`);
     return cluster;
   }
 
@@ -149,6 +166,46 @@ export class DataCluster {
     if (existing >= 0) this.datanodes[existing] = datanode;
     else this.datanodes.push(datanode);
     return datanode;
+  }
+
+  /**
+   * Starts (or restarts, on the same ports when it ran before) adapter `id`. `extraArgs`
+   * go to `tandem adapter` (e.g. --sync-interval-ms).
+   */
+  async startAdapter(id: string, extraArgs: string[] = []): Promise<ClusterAdapter> {
+    const log = join(this.base, `adapter-${id}.log`);
+    const existing = this.adapters.findIndex((a) => a.id === id);
+    const before = existing >= 0 ? this.adapters[existing]! : null;
+    const process = await startAdapterProcess({
+      id,
+      rpc: before?.rpc ?? '127.0.0.1:0',
+      http: before?.http ?? '127.0.0.1:0',
+      zk: this.zkAddress,
+      zkAuth: ZK_AUTH,
+      logFile: log,
+      extraArgs,
+    });
+    running.add(process);
+    const adapter = { id, log, process, rpc: process.rpc, http: process.http! };
+    if (existing >= 0) this.adapters[existing] = adapter;
+    else this.adapters.push(adapter);
+    return adapter;
+  }
+
+  /** A client that finds every shard through adapters (default: every adapter of the cluster), as the CLI's --adapter does. */
+  adapterClient(opts: { user?: string; deadlineMs?: number; adapters?: string[]; resolver?: Partial<Omit<AdapterShardMapsOptions, 'adapters'>> } = {}): TandemClient {
+    const adapters = opts.adapters ?? this.adapters.map((a) => a.rpc);
+    const { shardMaps, ...found } = throughAdapters(adapters, opts.resolver ?? {});
+    const client = new TandemClient({ ...found, user: opts.user ?? 'root', deadlineMs: opts.deadlineMs ?? 30_000, backoff: { baseMs: 20, capMs: 500 } });
+    this.shardMaps.set(client, shardMaps);
+    return client;
+  }
+
+  /** The adapter list and shard map behind a client of adapterClient (its order, cache and stats). */
+  shardMapsOf(client: TandemClient): AdapterShardMaps {
+    const maps = this.shardMaps.get(client);
+    if (!maps) throw new Error('not a client made by adapterClient()');
+    return maps;
   }
 
   /** A client that finds every shard through ZooKeeper, as the CLI's --zk does. */
@@ -221,6 +278,7 @@ export class DataCluster {
   async stop(): Promise<void> {
     await this.session.close().catch(() => undefined);
     this.session = new LazySession(() => this.connect(), () => undefined);
+    for (const a of this.adapters) await a.process.stop(5_000).catch(() => undefined);
     for (const d of this.datanodes) await d.process.stop(5_000).catch(() => undefined);
     for (const m of this.members) await m.process.stop(5_000).catch(() => undefined);
   }

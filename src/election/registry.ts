@@ -2,9 +2,9 @@
 // (active, standby, monitor) with its `current` value (the ephemeral node, null when
 // nobody holds it) and `lastNotNull` (the persistent copy its last holder wrote), plus the
 // epoch, the in-sync set and the election line. `tandem admin status --zk` prints it; the
-// adapter issue serves the same shape.
-import type { Coordinator } from '../election/coordinator.js';
-import { electionPosition, REGISTRY_ENTRIES, shardPaths, type IsrData, type MemberInfo, type RegistryEntry } from '../election/layout.js';
+// adapter (src/adapter/) keeps it cached and serves the same shape.
+import type { Coordinator, Watcher } from './coordinator.js';
+import { electionPosition, REGISTRY_ENTRIES, shardPaths, type IsrData, type MemberInfo, type RegistryEntry } from './layout.js';
 
 export interface RegistryValue<T = unknown> {
   current: T | null;
@@ -23,21 +23,38 @@ export interface Registry {
   shards: Record<string, ShardRegistry>;
 }
 
-export async function readRegistry(coordinator: Coordinator, shards: readonly string[]): Promise<Registry> {
+export interface ReadRegistryOptions {
+  /**
+   * A one-shot watch to set on `path` (each entry's ephemeral node and the election line),
+   * or undefined for none. The caller decides, so that it never piles up watches on a path
+   * whose last one has not fired yet.
+   */
+  watch?: (path: string) => Watcher | undefined;
+  /** The read of `path` failed, so the watch asked for there was not set. */
+  watchNotSet?: (path: string) => void;
+}
+
+export async function readRegistry(coordinator: Coordinator, shards: readonly string[], opts: ReadRegistryOptions = {}): Promise<Registry> {
   const out: Registry = { readAt: new Date().toISOString(), shards: {} };
-  for (const shard of shards) {
+  const watch = opts.watch ?? (() => undefined);
+  // Shards in parallel: the adapter reads the whole registry on every change it watches.
+  const readShard = async (shard: string): Promise<ShardRegistry> => {
     const paths = shardPaths(shard);
     const entry = async (name: RegistryEntry): Promise<RegistryValue> => ({
-      current: (await coordinator.get(paths[name]))?.data ?? null,
+      current: (await coordinator.get(paths[name], watch(paths[name])))?.data ?? null,
       lastNotNull: (await coordinator.get(paths.lastNotNull(name)))?.data ?? null,
     });
     const [active, standby, monitor] = await Promise.all(REGISTRY_ENTRIES.map(entry));
-    const children = await coordinator.children(paths.election).catch(() => [] as string[]);
+    // No election node yet (a shard nobody has joined): no line, and no watch set there.
+    const children = await coordinator.children(paths.election, watch(paths.election)).catch(() => {
+      opts.watchNotSet?.(paths.election);
+      return [] as string[];
+    });
     const sorted = children.length > 0 ? (electionPosition(children, children[0]!)?.sorted ?? []) : [];
     const election = await Promise.all(
       sorted.map(async (node) => ({ node, ...((await coordinator.get<MemberInfo>(`${paths.election}/${node}`))?.data ?? {}) })),
     );
-    out.shards[shard] = {
+    return {
       active: active!,
       standby: standby!,
       monitor: monitor!,
@@ -45,6 +62,8 @@ export async function readRegistry(coordinator: Coordinator, shards: readonly st
       isr: (await coordinator.get<IsrData>(paths.isr))?.data ?? null,
       election,
     };
-  }
+  };
+  const registries = await Promise.all(shards.map(readShard));
+  shards.forEach((shard, i) => (out.shards[shard] = registries[i]!));
   return out;
 }
