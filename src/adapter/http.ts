@@ -4,6 +4,7 @@
 // the active"). WebHDFS, the dashboard and /metrics plug in through `routes`, each given
 // the fastify instance and the adapter before the server listens.
 
+import { webHdfsFrameworkErrors } from '../webhdfs/http-scope.js';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { TandemError, type ErrorCode } from '../errors.js';
 import { parseHostPort } from '../util/address.js';
@@ -28,7 +29,8 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string)
 }
 
 export async function startAdapterHttp<A>(opts: AdapterHttpOptions<A>): Promise<{ server: FastifyInstance; address: string }> {
-  const server = Fastify({ logger: false });
+  // WebHDFS plugs in here: a URL fastify cannot decode still gets a RemoteException under /webhdfs/v1.
+  const server = Fastify({ logger: false, frameworkErrors: webHdfsFrameworkErrors });
   server.get('/status', async () => opts.snapshot());
   server.get('/health', async (_req, reply) => {
     const snapshot = opts.snapshot();

@@ -1,6 +1,7 @@
 // `tandem adapter`: runs one adapter until SIGTERM/SIGINT (src/adapter/adapter.ts).
 import type { Command } from 'commander';
 import { Adapter } from '../adapter/adapter.js';
+import { adapterWebRoutes } from '../adapter/web.js';
 import { limitsWith } from '../config/limits.js';
 import { TandemError } from '../errors.js';
 import { createLogger } from '../util/log.js';
@@ -22,13 +23,13 @@ interface AdapterFlags {
 export function registerAdapter(program: Command): void {
   program
     .command('adapter')
-    .description('cache the ZooKeeper registry and serve it: the shard map over RPC, /status and /shards/<s>/… redirects over HTTP')
+    .description('cache the ZooKeeper registry and serve it: the shard map over RPC; over HTTP the dashboard, WebHDFS, /status, /metrics and /shards/<s>/… redirects')
     .option('--id <id>', 'its name under /adapters in ZooKeeper (default: adapter-<rpc port>)')
     .option('--zk <connect/chroot>', 'ZooKeeper of the cluster')
     .option('--zk-auth <user:password>', 'ZooKeeper digest credentials (default: $TANDEM_ZK_AUTH or the local default)')
     .option('--cluster <dir>', 'read ZooKeeper\'s address from <dir>/cluster.json (written by `tandem up`)')
     .option('--rpc <host:port>', 'RPC listen address (the shard map)', '127.0.0.1:0')
-    .option('--http <host:port>', 'HTTP listen address (/status, /health, /shards/<s>/…)', '127.0.0.1:0')
+    .option('--http <host:port>', 'HTTP listen address (the dashboard at /, /webhdfs/v1, /status, /health, /metrics, /shards/<s>/…)', '127.0.0.1:0')
     .option('--sync-interval-ms <ms>', 'read the whole registry this often (watches trigger reads in between)', '1000')
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (flags: AdapterFlags) => {
@@ -48,6 +49,7 @@ export function registerAdapter(program: Command): void {
           limits: limitsWith(),
           log,
           syncIntervalMs,
+          httpRoutes: adapterWebRoutes(log),
         }),
       );
       stopOnSignals(log, () => adapter.stop());
