@@ -638,10 +638,9 @@ async function checkWebHdfs(run: Run, runId: string, client: TandemClient, probe
     const names = await listAllNames(client, `/chaos/${runId}/web${k}`);
     for (const path of made) if (!names.has(path.slice(path.lastIndexOf('/') + 1))) missing++;
   }
-  const gaps = gapsAroundKills(probes.successTimes(), run.clock.kills.map((kill) => kill.killedAt))
-    .filter((g): g is number => g !== null)
-    .sort((a, b) => a - b);
-  for (const [k, gap] of gaps.entries()) run.progress(`WebHDFS clients, namespace kill ${k + 1} (sorted): no success for ${round1(gap)} ms`);
+  const perKill = gapsAroundKills(probes.successTimes(), run.clock.kills.map((kill) => kill.killedAt), run.endAt);
+  for (const [k, gap] of perKill.entries()) run.progress(`WebHDFS clients, namespace kill ${k + 1}: ${gap === null ? 'not measured (no success before the next kill)' : `longest stretch without a success ${round1(gap)} ms`}`);
+  const gaps = perKill.filter((g): g is number => g !== null).sort((a, b) => a - b);
   return {
     workers: result.made.length,
     acked: result.acked,

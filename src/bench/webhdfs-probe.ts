@@ -4,9 +4,9 @@
 // adapter; the next adapter after a transport error or a 5xx), one call at a time, and keeps
 // the completion time of every success and the names it was told were made.
 //
-// What it measures, per namespace kill: the longest stretch around the kill in which no
-// WebHDFS call succeeded — from the last success completed before the kill to the first
-// success completed after it, over all probe workers together (gapsAroundKills, pure). The
+// What it measures, per namespace kill: the longest stretch in which no WebHDFS call
+// succeeded, from the last success before the kill until the next kill, over all probe
+// workers together (gapsAroundKills, pure). The
 // adapter's own client retries through the failover, so a call held there shows up as this
 // gap, not as an error; errors are counted by HTTP status. At the check, every directory a
 // probe was told was made must exist: WebHDFS acknowledgements are held to the same rule as
@@ -128,16 +128,24 @@ export class WebHdfsProbes {
 }
 
 /**
- * For each kill time: the gap between the last success completed at or before it and the
- * first success completed after it (ms), over sorted completion times; null when no success
- * came after the kill. A kill with no success before it is measured from the kill.
+ * For each kill: the longest stretch without a success from the kill until the next kill
+ * (or `endTime`) — over the sorted completion times, starting from the last success at or
+ * before the kill (the kill itself when none). A reply the old active had already sent can
+ * complete just after the kill; the outage is the silence that follows it, so the whole
+ * window counts, not only the first gap. Null when no success came in the window.
  */
-export function gapsAroundKills(successTimes: readonly number[], killTimes: readonly number[]): Array<number | null> {
-  return killTimes.map((killedAt) => {
-    const after = firstIndexAfter(successTimes, killedAt);
-    if (after === successTimes.length) return null;
-    const before = after > 0 ? successTimes[after - 1]! : killedAt;
-    return successTimes[after]! - before;
+export function gapsAroundKills(successTimes: readonly number[], killTimes: readonly number[], endTime = Infinity): Array<number | null> {
+  return killTimes.map((killedAt, k) => {
+    const windowEnd = killTimes[k + 1] ?? endTime;
+    let i = firstIndexAfter(successTimes, killedAt);
+    if (i === successTimes.length || successTimes[i]! > windowEnd) return null;
+    let previous = i > 0 ? successTimes[i - 1]! : killedAt;
+    let longest = 0;
+    for (; i < successTimes.length && successTimes[i]! <= windowEnd; i++) {
+      longest = Math.max(longest, successTimes[i]! - previous);
+      previous = successTimes[i]!;
+    }
+    return longest;
   });
 }
 
