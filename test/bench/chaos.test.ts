@@ -288,10 +288,16 @@ describe('tandem bench chaos against a real tandem up cluster', { timeout: 240_0
   });
   after(stopEverything);
 
-  test('three kills of the namespace active under a create/rename/delete load lose nothing and run nothing twice', { timeout: 90_000 }, async () => {
+  test('three kills of the namespace active under a create/rename/delete load lose nothing and run nothing twice, through the SDK or WebHDFS', { timeout: 90_000 }, async () => {
     // With the monitors killed too, each failover waits for the dead active's ZooKeeper session
     // to expire (3 s): kills at 4, 8 and 12 s, the third failover completing in the drain.
-    const { r, code, story } = await chaosRun(up, ['--seconds', '15', '--kill-every', '4', '--kill', 'monitor-too']);
+    // WebHDFS clients make directories through the adapters meanwhile.
+    const { r, code, story } = await chaosRun(up, ['--seconds', '15', '--kill-every', '4', '--kill', 'monitor-too', '--webhdfs-workers', '4']);
+    const web = r.webhdfs as { workers: number; acked: number; missing: number; errors: Record<string, number>; unavailableMsMax: number | null };
+    assert.equal(web.workers, 4, `WebHDFS workers${story}`);
+    assert.ok(web.acked > 0, `no WebHDFS MKDIRS acknowledged${story}`);
+    assert.equal(web.missing, 0, `directories WebHDFS acknowledged are missing${story}`);
+    assert.equal(typeof web.unavailableMsMax, 'number', `no failover measured by the WebHDFS clients${story}`);
     assert.equal(r.lost, 0, `acknowledged effects lost${story}`);
     assert.equal(r.duplicated, 0, `calls that ran twice${story}`);
     assert.equal(r.phantom, 0, `refused calls that happened${story}`);
