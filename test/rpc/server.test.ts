@@ -248,7 +248,9 @@ describe('handshake and bad input', async () => {
   });
 
   it('decodes frames that arrive one byte at a time', async () => {
-    const peer = await RawPeer.connect(port);
+    // Its own server, with a handshake timeout that a trickled hello meets on a loaded machine (40 bytes, 1 ms apart at best).
+    const trickle = await startServer({ handshakeTimeoutMs: 30_000, frameBytesMax: 64 * 1024 });
+    const peer = await RawPeer.connect(trickle.port);
     try {
       const bytes = Buffer.concat([
         encodeFrame({ hello: { version: PROTOCOL_VERSION, client: 'trickle' } }, 1024),
