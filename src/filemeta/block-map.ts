@@ -63,8 +63,9 @@ export type DatanodeCommand =
    * Block recovery (a dead writer's open last block, handed out by the FMS service, not the
    * block map): a replica of `blockId` here at an older genStamp is moved to `genStamp` at the
    * length it holds and finalized, then reported. The FMS closes the block at the shortest.
+   * With `length` (a truncate inside the block), the replica is cut to that many bytes first.
    */
-  | { type: 'recover'; blockId: string; genStamp: number };
+  | { type: 'recover'; blockId: string; genStamp: number; length?: number };
 
 /** A delete bound that matches every genStamp: the block itself is gone. */
 export const ANY_GEN_STAMP = Number.MAX_SAFE_INTEGER;

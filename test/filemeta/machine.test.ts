@@ -78,6 +78,7 @@ describe('addBlock', () => {
       state: 'open',
       holder: 'writer',
       length: 0,
+      truncating: false,
       blocks: [{ blockId: 'fms-0_1', genStamp: 1, length: 0, offset: 0, state: 'open' }],
     });
   });
@@ -204,9 +205,9 @@ describe('complete', () => {
     assertRefused(state, { type: 'complete', fileId: 7, holder: 'writer', last: null }, 'INVALID_ARGUMENT');
     // Ops never make a block-less file (the FMS learns of a file at its first addBlock), but
     // the rule holds for one: build it by hand, as an image could hold it.
-    state.files.set(8, { fileId: 8, pool: 2, replication: 1, blockSize: 10, blocks: [], state: 'open', holder: 'writer', length: 0 });
+    state.files.set(8, { fileId: 8, pool: 2, replication: 1, blockSize: 10, blocks: [], state: 'open', holder: 'writer', length: 0, truncating: false });
     state.openFiles.add(8);
-    assertRefused(state, { type: 'complete', fileId: 8, holder: 'writer', last: { blockId: 'fms-0_1', length: 0 } }, 'INVALID_ARGUMENT', /no block/);
+    assertRefused(state, { type: 'complete', fileId: 8, holder: 'writer', last: { blockId: 'fms-0_1', length: 0 } }, 'INVALID_ARGUMENT', /no open block/);
     assert.deepEqual(ok(apply(state, { type: 'complete', fileId: 8, holder: 'writer', last: null })), { length: 0 });
   });
 
@@ -239,7 +240,7 @@ describe('recoverLease', () => {
     const state = machine.initial();
     addBlock(state, 7, null);
     apply(state, { type: 'updatePipeline', blockId: 'fms-0_1', holder: 'writer', length: 50, targets });
-    assert.deepEqual(machine.openFiles(state), [{ fileId: 7, holder: 'writer', last: { blockId: 'fms-0_1', genStamp: 2, length: 50 } }]);
+    assert.deepEqual(machine.openFiles(state), [{ fileId: 7, holder: 'writer', truncating: false, last: { blockId: 'fms-0_1', genStamp: 2, length: 50 } }]);
     assert.deepEqual(ok(apply(state, { type: 'recoverLease', fileId: 7, last: { blockId: 'fms-0_1', length: 30 } }, { clientId: 'fms-active' })), { length: 30 });
     const file = ok<{ state: string; holder: null }>(machine.getFile(state, 7));
     assert.equal(file.state, 'closed');
