@@ -153,5 +153,6 @@ export function concat(context: MutationContext, op: OpOf<'concat'>): Applied {
   }
   target.file.length = length;
   reopen(context, target.file);
-  return { ok: true, value: { fileId: target.file.id, pool: target.file.id % state.pools, length, sources: sources.map((file) => file.id) } };
+  const { replication, blockSize } = target.file;
+  return { ok: true, value: { fileId: target.file.id, pool: target.file.id % state.pools, length, replication, blockSize, sources: sources.map((file) => file.id) } };
 }

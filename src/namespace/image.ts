@@ -155,10 +155,10 @@ function copyMutationValue(value: unknown): MutationValue | undefined {
     if (![fileId, pool, length, replication, blockSize].every(isInteger) || typeof underConstruction !== 'boolean') return undefined;
     return { fileId: fileId as number, pool: pool as number, length: length as number, replication: replication as number, blockSize: blockSize as number, underConstruction };
   }
-  if (hasExactKeys(value, ['fileId', 'pool', 'length', 'sources'])) {
-    const { fileId, pool, length, sources } = value;
-    if (![fileId, pool, length].every(isInteger) || !Array.isArray(sources) || !sources.every(isInteger)) return undefined;
-    return { fileId: fileId as number, pool: pool as number, length: length as number, sources: [...(sources as number[])] };
+  if (hasExactKeys(value, ['fileId', 'pool', 'length', 'replication', 'blockSize', 'sources'])) {
+    const { fileId, pool, length, replication, blockSize, sources } = value;
+    if (![fileId, pool, length, replication, blockSize].every(isInteger) || !Array.isArray(sources) || !sources.every(isInteger)) return undefined;
+    return { fileId: fileId as number, pool: pool as number, length: length as number, replication: replication as number, blockSize: blockSize as number, sources: [...(sources as number[])] };
   }
   return undefined;
 }

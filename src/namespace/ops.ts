@@ -79,6 +79,8 @@ export interface ConcatResult {
   pool: number;
   /** The target's length once the sources' bytes are appended. */
   length: number;
+  replication: number;
+  blockSize: number;
   sources: number[];
 }
 
