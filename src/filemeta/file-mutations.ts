@@ -6,7 +6,7 @@
 
 import { failure, type Failure } from './failure.js';
 import { badArgument, isFileId, isInteger, isNonEmptyString, OP_LIST_ENTRIES_MAX, type Applied, type OpOf } from './mutations.js';
-import type { FileMetaState, FileRecord } from './state.js';
+import { newFileRecord, type FileMetaState, type FileRecord } from './state.js';
 import type { FileMetaConfig } from './config.js';
 import type { LengthAnswer, ReplicationAnswer, TruncateAnswer } from './ops.js';
 
@@ -27,19 +27,6 @@ function checkNewFileFields(state: FileMetaState, config: FileMetaConfig, op: Op
   return null;
 }
 
-function newClosedFile(op: OpOf<'append'> | OpOf<'concat'>): FileRecord {
-  return {
-    fileId: op.fileId + 0,
-    pool: op.pool + 0,
-    replication: op.replication + 0,
-    blockSize: op.blockSize + 0,
-    blocks: [],
-    state: 'closed',
-    holder: null,
-    length: 0,
-    truncating: false,
-  };
-}
 
 /** Changes the target replication; computeWork copies or trims towards it. An unknown file (empty) is fine. */
 export function setReplication(state: FileMetaState, config: FileMetaConfig, op: OpOf<'setReplication'>): Applied {
@@ -67,7 +54,7 @@ export function append(state: FileMetaState, config: FileMetaConfig, op: OpOf<'a
   let file = state.files.get(op.fileId);
   if (file !== undefined && file.state === 'open') return alreadyOpen(op, file.fileId);
   if (file === undefined) {
-    file = newClosedFile(op);
+    file = newFileRecord(op, null);
     state.files.set(file.fileId, file);
   }
   file.state = 'open';
@@ -158,7 +145,7 @@ export function concat(state: FileMetaState, config: FileMetaConfig, op: OpOf<'c
 
   let file = target;
   if (file === undefined) {
-    file = newClosedFile(op);
+    file = newFileRecord(op, null);
     state.files.set(file.fileId, file);
   }
   for (const source of sources) {

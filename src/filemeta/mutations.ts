@@ -14,7 +14,7 @@
 // applies. A file's length is always the sum of its blocks' lengths.
 
 import { failure, quote, type Failure } from './failure.js';
-import { blockIdOf, parseBlockId, type BlockRecord, type FileMetaState, type FileRecord } from './state.js';
+import { blockIdOf, newFileRecord, parseBlockId, type BlockRecord, type FileMetaState, type FileRecord } from './state.js';
 import type { FileMetaConfig } from './config.js';
 import { append, concat, setReplication, truncate } from './file-mutations.js';
 import type { BlockExtent, DatanodeRef, DeleteFilesAnswer, FileMetaAnswer, FileMetaMutation, LengthAnswer, PipelineAnswer } from './ops.js';
@@ -148,17 +148,7 @@ function addBlock(state: FileMetaState, config: FileMetaConfig, op: OpOf<'addBlo
   }
 
   if (file === undefined) {
-    file = {
-      fileId: op.fileId + 0,
-      pool: op.pool + 0,
-      replication: op.replication + 0,
-      blockSize: op.blockSize + 0,
-      blocks: [],
-      state: 'open',
-      holder: op.holder,
-      length: 0,
-      truncating: false,
-    };
+    file = newFileRecord(op, op.holder);
     state.files.set(file.fileId, file);
     state.openFiles.add(file.fileId);
   }

@@ -75,6 +75,21 @@ export function createEmptyState(config: FileMetaConfig): FileMetaState {
   };
 }
 
+/** A file with no block yet: open for `holder`, or closed when holder is null. */
+export function newFileRecord(fields: { fileId: number; pool: number; replication: number; blockSize: number }, holder: string | null): FileRecord {
+  return {
+    fileId: fields.fileId + 0,
+    pool: fields.pool + 0,
+    replication: fields.replication + 0,
+    blockSize: fields.blockSize + 0,
+    blocks: [],
+    state: holder === null ? 'closed' : 'open',
+    holder,
+    length: 0,
+    truncating: false,
+  };
+}
+
 export function blockIdOf(shard: string, seq: number): string {
   return `${shard}_${seq}`;
 }

@@ -6,38 +6,17 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack, unpack } from 'msgpackr';
 import { createFileMetaMachine, canonicalDump, assertFileMetaInvariants, type FileMetaState } from '../../src/filemeta/machine.js';
-import type { FileMetaMutation, FileMetaMutationBase, PipelineAnswer, TruncateAnswer } from '../../src/filemeta/ops.js';
+import type { FileMetaMutation, PipelineAnswer, TruncateAnswer } from '../../src/filemeta/ops.js';
+import { fileMetaTester, ok, type Body } from './tester.js';
 import { ownedPoolsOf } from '../../src/filemeta/config.js';
 
-type Body = FileMetaMutation extends infer M ? (M extends unknown ? Omit<M, keyof FileMetaMutationBase> : never) : never;
 
 // Shard fms-0 of two over 4 pools: it owns pools 0 and 2 (file ids ≡ 0 or 2 mod 4).
 const machine = createFileMetaMachine({ shard: 'fms-0', pools: 4, ownedPools: ownedPoolsOf('fms-0', ['fms-0', 'fms-1'], 4) });
+const { apply, assertRefused, lastCallId } = fileMetaTester(machine);
 const targets = [{ id: 'dn1', data: 'h1:9866' }];
-let callId = 0;
 
-function apply(state: FileMetaState, body: Body, options: { clientId?: string; callId?: number } = {}) {
-  const op = { clientId: options.clientId ?? 'writer', callId: options.callId ?? ++callId, time: 1_000, user: 'alice', ...body } as FileMetaMutation;
-  const outcome = machine.apply(state, op);
-  assertFileMetaInvariants(state);
-  return outcome;
-}
 
-function ok<T>(outcome: { ok: boolean; value?: unknown; error?: { message: string } }): T {
-  assert.equal(outcome.ok, true, outcome.error?.message);
-  return outcome.value as T;
-}
-
-function assertRefused(state: FileMetaState, body: Body, code: string, pattern?: RegExp): void {
-  const before = canonicalDump(state);
-  const outcome = apply(state, body);
-  assert.equal(outcome.ok, false, `expected ${code}`);
-  if (!outcome.ok) {
-    assert.equal(outcome.error.code, code, outcome.error.message);
-    if (pattern) assert.match(outcome.error.message, pattern);
-  }
-  assert.deepEqual(canonicalDump(state), before, 'a refused op changes nothing');
-}
 
 /** Writes a closed file with blocks of these lengths (block size 100) as holder 'writer'. */
 function written(state: FileMetaState, fileId: number, lengths: number[], holder = 'writer'): string[] {
@@ -190,8 +169,8 @@ test('retries of every new op with the same callId get the first answer and chan
     { type: 'truncate', fileId: 4, newLength: 120, holder: 't' },
   ];
   for (const body of bodies) {
-    const id = ++callId;
-    const first = ok(apply(state, body, { callId: id }));
+    const first = ok(apply(state, body));
+    const id = lastCallId();
     const before = canonicalDump(state);
     assert.deepEqual(machine.apply(state, { clientId: 'writer', callId: id, time: 1_001, user: 'alice', ...body } as FileMetaMutation), { ok: true, value: first, mutated: false });
     assert.deepEqual(canonicalDump(state), before);

@@ -3,47 +3,25 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFileMetaMachine, canonicalDump, assertFileMetaInvariants, type FileMetaState } from '../../src/filemeta/machine.js';
-import type { FileMetaMutation, FileMetaMutationBase, PipelineAnswer } from '../../src/filemeta/ops.js';
+import { createFileMetaMachine, canonicalDump, type FileMetaState } from '../../src/filemeta/machine.js';
+import type { FileMetaMutation, PipelineAnswer } from '../../src/filemeta/ops.js';
+import { fileMetaTester, ok, type Body } from './tester.js';
 import { ownedPoolsOf, fileMetaConfigWith } from '../../src/filemeta/config.js';
 
-type Body = FileMetaMutation extends infer M ? (M extends unknown ? Omit<M, keyof FileMetaMutationBase> : never) : never;
 
 // Shard fms-0 of two over 4 pools: it owns pools 0 and 2.
 const machine = createFileMetaMachine({ shard: 'fms-0', pools: 4, ownedPools: ownedPoolsOf('fms-0', ['fms-0', 'fms-1'], 4), blocksPerFileMax: 3 });
+const { apply, assertRefused, lastCallId } = fileMetaTester(machine);
 const targets = [
   { id: 'dn1', data: 'h1:9866' },
   { id: 'dn2', data: 'h2:9866' },
 ];
-let callId = 0;
 
-function apply(state: FileMetaState, body: Body, options: { clientId?: string; callId?: number; time?: number } = {}) {
-  const op = { clientId: options.clientId ?? 'writer', callId: options.callId ?? ++callId, time: options.time ?? 1_000, user: 'alice', ...body } as FileMetaMutation;
-  const outcome = machine.apply(state, op);
-  assertFileMetaInvariants(state);
-  return outcome;
-}
-
-function ok<T>(outcome: { ok: boolean; value?: unknown; error?: { message: string } }): T {
-  assert.equal(outcome.ok, true, outcome.error?.message);
-  return outcome.value as T;
-}
 
 function addBlock(state: FileMetaState, fileId: number, previous: { blockId: string; length: number } | null, holder = 'writer') {
   return apply(state, { type: 'addBlock', fileId, pool: 0, replication: 2, blockSize: 100, holder, previous, targets });
 }
 
-/** apply() must leave the state untouched when it fails, and answer with `code`. */
-function assertRefused(state: FileMetaState, body: Body, code: string, pattern?: RegExp): void {
-  const before = canonicalDump(state);
-  const outcome = apply(state, body);
-  assert.equal(outcome.ok, false, `expected ${code}`);
-  if (!outcome.ok) {
-    assert.equal(outcome.error.code, code, outcome.error.message);
-    if (pattern) assert.match(outcome.error.message, pattern);
-  }
-  assert.deepEqual(canonicalDump(state), before);
-}
 
 describe('config', () => {
   test('ownedPoolsOf follows pool % shards', () => {
@@ -304,7 +282,7 @@ describe('envelope and retry cache', () => {
     assert.equal(first.ok && first.mutated, true);
     const before = canonicalDump(state);
     // Same call again (a retry after a lost reply): same block, no second allocation.
-    const again = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 2, blockSize: 100, holder: 'writer', previous: null, targets }, { callId });
+    const again = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 2, blockSize: 100, holder: 'writer', previous: null, targets }, { callId: lastCallId() });
     assert.deepEqual(again, { ok: true, value: (first as { value: unknown }).value, mutated: false });
     assert.deepEqual(canonicalDump(state), before);
     // An error is not cached: the same call id may succeed later.
