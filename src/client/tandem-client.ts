@@ -224,6 +224,7 @@ export class TandemClient {
    * when the stream finishes. ALREADY_BEING_CREATED while someone else writes it.
    */
   async appendFile(path: string): Promise<FileWriter> {
+    await this.requireDataPath('append');
     const handle = await this.mutate<FileHandle>('ns.append', { path });
     const fms = await this.fmsOfPool(handle.pool);
     const { fileId, pool, replication, blockSize } = handle;
@@ -247,6 +248,7 @@ export class TandemClient {
    * block — the file stays open (getFileInfo: underConstruction) and closes on its own.
    */
   async truncate(path: string, newLength: number): Promise<boolean> {
+    await this.requireDataPath('truncate');
     const handle = await this.mutate<FileHandle>('ns.truncate', { path, newLength });
     if (!handle.underConstruction) return true;
     const answer = await this.callFileMeta<{ length: number; done: boolean }>(handle.pool, 'fms.truncate', { fileId: handle.fileId, newLength });
@@ -257,6 +259,7 @@ export class TandemClient {
 
   /** HDFS concat: the sources' bytes, in order, go to the end of target and the sources go away. */
   async concat(target: string, sources: string[]): Promise<void> {
+    await this.requireDataPath('concat');
     const result = await this.mutate<ConcatResult>('ns.concat', { target, sources });
     const { fileId, pool, replication, blockSize } = result;
     const answer = await this.callFileMeta<LengthAnswer>(pool, 'fms.concat', { fileId, pool, replication, blockSize, sources: result.sources });
@@ -275,6 +278,11 @@ export class TandemClient {
       located.blocks.map((block) => block.length),
       this.readFileReusing(path, { offset: 0, length: located.length }),
     );
+  }
+
+  /** Fails before the namespace takes a file into construction that no FMS shard could finish. */
+  private async requireDataPath(op: string): Promise<void> {
+    if ((await this.pools()) === null) throw new TandemError('NO_DATANODES', `${op}: the cluster has no file-metadata shards (no pool map in ZooKeeper): it stores names only`);
   }
 
   /** The pool map when this client has a data path and the cluster FMS shards, else null. */
