@@ -88,7 +88,7 @@ test('truncate: to the current length, at a block boundary (at once) and inside 
   const during = await client.getFileInfo('/truncate/f');
   assert.deepEqual([during?.length, during?.underConstruction], [cut, true]);
   await assertCode(client.appendFile('/truncate/f'), 'ALREADY_BEING_CREATED');
-  await waitFor('the truncated file to close', async () => (await client.getFileInfo('/truncate/f'))?.underConstruction === false, 20_000, 100);
+  await waitFor('the truncated file to close', async () => (await client.getFileInfo('/truncate/f'))?.underConstruction === false, 60_000, 100);
   assert.ok((await readAll('/truncate/f')).equals(data.subarray(0, cut)));
   const located = await client.getBlockLocations('/truncate/f');
   assert.deepEqual(located.blocks.map((b) => b.length), [BLOCK, cut - BLOCK]);
@@ -123,12 +123,12 @@ test('concat: three files (one empty) read back as one; the sources are gone; ac
 test('setReplication 3 → 1 → 3: the live replicas of every block follow', async () => {
   await write('/rep/f', randomBytes(2 * BLOCK + 10), 3);
   const counts = async (): Promise<number[]> => (await client.getBlockLocations('/rep/f')).blocks.map((b) => b.locations.length);
-  await waitFor('3 replicas of every block', async () => (await counts()).every((n) => n === 3), 20_000, 100);
+  await waitFor('3 replicas of every block', async () => (await counts()).every((n) => n === 3), 60_000, 100);
   assert.equal(await client.setReplication('/rep/f', 1), true);
   assert.equal((await client.getFileInfo('/rep/f'))?.replication, 1);
-  await waitFor('the extra replicas trimmed to 1', async () => (await counts()).every((n) => n === 1), 30_000, 200);
+  await waitFor('the extra replicas trimmed to 1', async () => (await counts()).every((n) => n === 1), 60_000, 200);
   assert.equal(await client.setReplication('/rep/f', 3), true);
-  await waitFor('copies made back up to 3', async () => (await counts()).every((n) => n === 3), 30_000, 200);
+  await waitFor('copies made back up to 3', async () => (await counts()).every((n) => n === 3), 60_000, 200);
   assert.equal(await client.setReplication('/rep', 2), false, 'a directory: false');
 });
 
