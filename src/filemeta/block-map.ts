@@ -11,7 +11,8 @@
 //     (seq ≥ nextBlockSeq), deferred; otherwise it was deleted (or never committed), and
 //     the replica is scheduled for deletion;
 //   - an older genStamp than the block's: stale (a pipeline recovery left it behind),
-//     scheduled for deletion; a newer one: deferred on a standby, ignored on the active
+//     scheduled for deletion — except for a block being truncated, whose older replicas
+//     are what the datanodes cut: recorded, and deleted only once the block is complete; a newer one: deferred on a standby, ignored on the active
 //     (it cannot happen there, and deleting data on a surprise is the wrong default);
 //   - a finalized replica of a complete block with another length: corrupt;
 //   - otherwise recorded.
@@ -424,6 +425,8 @@ export class BlockMap {
         continue;
       }
       if (block.state !== 'complete') continue; // an open block is its writer's business
+      // Recorded at an older genStamp while the block was open (a truncate's sources): stale now.
+      for (const [datanodeId, held] of [...holders]) if (held.genStamp < block.genStamp) this.invalidate(datanodeId, blockId, held.genStamp);
       const file = state.files.get(block.fileId)!;
       const live = this.goodLiveHolders(block, now);
       if (live.length === 0) continue; // missing: nothing to copy from
@@ -522,7 +525,11 @@ export class BlockMap {
       return 'deferred';
     }
     const block = state.blocks.get(blockId);
-    if (block === undefined || replica.genStamp < block.genStamp) {
+    // A block being truncated has only older replicas until the datanodes cut them: they are
+    // what the cut is made from, never stale (a delete would race the `recover` command). The
+    // record keeps its old genStamp, so it serves no reader and counts for nothing.
+    const cutSource = block !== undefined && replica.genStamp < block.genStamp && block.state === 'open' && state.files.get(block.fileId)?.truncating === true;
+    if (block === undefined || (replica.genStamp < block.genStamp && !cutSource)) {
       this.invalidate(datanodeId, blockId, block === undefined ? ANY_GEN_STAMP : replica.genStamp);
       return 'invalidated';
     }
