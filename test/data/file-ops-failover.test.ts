@@ -22,12 +22,7 @@ before(async () => {
   cluster = await DataCluster.start({ fmsShards: 1, fmsMembers: 2, datanodes: 3, sessionTimeoutMs: 2_000 });
   // The deadline of every call outlasts a failover (session expiry, election, safe mode).
   client = cluster.client('root', 60_000);
-  await waitFor('three datanodes heard by both FMS members', async () => {
-    for (const member of cluster.members.filter((m) => m.shard === 'fms-0')) {
-      if ((await cluster.status(member)).liveDatanodes !== 3) return false;
-    }
-    return true;
-  }, 20_000, 100);
+  await cluster.waitForDatanodesHeardByMembers('fms-0');
 });
 after(async () => {
   client?.close();
@@ -68,12 +63,7 @@ test('the FMS active killed right after a truncate inside a block: the new activ
   const active = await cluster.waitForActive('fms-0');
   // The member restarted by the previous test must be in sync (and hear the datanodes) to take over.
   await waitFor('both FMS members in the in-sync set', async () => ((await cluster.status(active)).ha as { isr?: string[] } | undefined)?.isr?.length === 2, 30_000, 100);
-  await waitFor('both FMS members to hear three datanodes', async () => {
-    for (const member of cluster.members.filter((m) => m.shard === 'fms-0')) {
-      if ((await cluster.status(member)).liveDatanodes !== 3) return false;
-    }
-    return true;
-  }, 30_000, 200);
+  await cluster.waitForDatanodesHeardByMembers('fms-0', 3, 30_000);
   const killed = await cluster.waitForActive('fms-0');
   const cut = BLOCK + 12_345;
   assert.equal(await client.truncate('/failover/truncate', cut), false);
