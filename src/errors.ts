@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   ROOT_NOT_DELETABLE: { httpStatus: 403, message: 'the root directory can never be deleted' },
   RENAME_INTO_SELF: { httpStatus: 400, message: 'a directory cannot be renamed into its own subtree' },
   FILE_NOT_OPEN: { httpStatus: 409, message: 'the file is not under construction' },
+  ALREADY_BEING_CREATED: { httpStatus: 409, message: 'the file is open for writing (being written, appended, truncated or concatenated)' },
   PERMISSION_DENIED: { httpStatus: 403, message: 'the caller lacks the permission this operation needs' },
   INVALID_ARGUMENT: { httpStatus: 400, message: 'an argument of the call is missing or malformed' },
   UNSUPPORTED: { httpStatus: 501, message: 'this operation is not supported by this server or client' },
@@ -50,6 +51,7 @@ export const ERROR_CODES = {
   ADAPTER_UNAVAILABLE: { httpStatus: 503, message: 'none of the adapters in the list answered' },
   // --- file metadata (FMS) and datanodes
   WRONG_SHARD: { httpStatus: 400, message: 'the pool or block belongs to another file-metadata shard' },
+  CONCAT_ACROSS_SHARDS: { httpStatus: 400, message: 'concat sources and target are owned by different file-metadata shards' },
   LEASE_MISMATCH: { httpStatus: 409, message: 'the file is not open for writing by this client' },
   SAFE_MODE: { httpStatus: 503, message: 'the file-metadata shard is in safe mode, waiting for block reports' },
   NO_DATANODES: { httpStatus: 503, message: 'not enough live datanodes to place the replicas' },

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { crc32c } from '@node-rs/crc32';
 import { Progress, formatBytes } from './progress.js';
+import { registerFileOps } from './fs-file-ops.js';
 
 interface FsFlags extends ClientFlags {
   json?: boolean;
@@ -102,6 +103,8 @@ export function registerFs(program: Command): void {
     const f = fs.opts<FsFlags>();
     return withClient(f, (client) => body(client, f));
   };
+
+  registerFileOps(fs, withFsClient);
 
   fs.command('ls')
     .argument('[path]', 'directory or file', '/')
@@ -319,9 +322,16 @@ export function registerFs(program: Command): void {
 
   fs.command('checksum')
     .argument('<path>', 'file in Tandem')
+    .option('--hdfs', "HDFS's MD5-of-MD5-of-CRC32C file checksum instead (what WebHDFS GETFILECHECKSUM answers)")
     .description("a file's CRC32C over all its bytes (each chunk is checked on the way)")
-    .action((path: string) =>
+    .action((path: string, o: { hdfs?: boolean }) =>
       withFsClient(async (client, f) => {
+        if (o.hdfs) {
+          const sum = await client.getFileChecksum(path);
+          if (f.json) return printJson({ path, ...sum });
+          process.stdout.write(`${path}\t${sum.algorithm}\t${sum.bytes}\n`);
+          return;
+        }
         let crc = 0;
         let length = 0;
         for await (const chunk of await client.openFile(path)) {

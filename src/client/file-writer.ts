@@ -29,6 +29,11 @@ export interface FileWriterOptions {
   envelope: () => { user: string; groups: string[]; clientId: string; callId: number };
   /** NS.complete, once FMS closed the file. */
   completeInNamespace: (length: number) => Promise<unknown>;
+  /**
+   * The file was reopened by append: its FMS shard holds it open (with its earlier blocks),
+   * so it is completed there even when nothing was written.
+   */
+  reopened?: boolean;
   /** How often the writer renews its lease while the file is open. */
   leaseRenewIntervalMs?: number;
 }
@@ -154,9 +159,9 @@ export class FileWriter extends Writable {
 
   private async close(): Promise<void> {
     if (this.block) await this.finishBlock();
-    // An empty file has no block, so its FMS shard never heard of it: only NS completes it.
+    // An empty new file has no block, so its FMS shard never heard of it: only NS completes it.
     const length =
-      this.previous === null
+      this.previous === null && this.opts.reopened !== true
         ? 0
         : (await this.opts.fms.call<{ length: number }>('fms.complete', { ...this.opts.envelope(), fileId: this.opts.fileId, last: this.previous })).length;
     await this.opts.completeInNamespace(length);

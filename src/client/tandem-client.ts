@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { DEFAULT_LIMITS, type Limits } from '../config/limits.js';
-import type { ContentSummary, CreateResult, FileStatus, ListingPage, NameListingPage } from '../namespace/ops.js';
+import type { ConcatResult, ContentSummary, CreateResult, FileHandle, FileStatus, ListingPage, NameListingPage } from '../namespace/ops.js';
+import type { LengthAnswer } from '../filemeta/ops.js';
+import { fileChecksumOf, type FileChecksum } from './file-checksum.js';
 import type { BackoffOptions } from './backoff.js';
 import { ShardCaller, type ActiveResolver } from './shard-caller.js';
 
@@ -18,6 +20,7 @@ import { FileWriter } from './file-writer.js';
 import { locateFile, readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
 
 export type { ActiveResolver } from './shard-caller.js';
+export type { FileChecksum } from './file-checksum.js';
 
 /** Default bytes per block, as HDFS. */
 export const DEFAULT_BLOCK_BYTES = 128 * 1024 * 1024;
@@ -220,6 +223,91 @@ export class TandemClient {
       const now = await this.getFileInfo(path);
       if (now?.fileId !== fileId || now.underConstruction || now.length !== length) throw err;
     }
+  }
+
+  // ---- setReplication, append, truncate, concat (docs/data-path.md, "Append, truncate,
+  // concat, setReplication"): the namespace first (names, permissions, the file taken into
+  // construction), then the file's FMS shard (the blocks), then the namespace again (closed
+  // at the FMS's length). Every call keeps its own callId through its retries.
+
+  /** HDFS setReplication: false when `path` is a directory. The FMS's target follows, so copies are made or trimmed. */
+  async setReplication(path: string, replication: number): Promise<boolean> {
+    const handle = await this.mutate<FileHandle | false>('ns.setReplication', { path, replication });
+    if (handle === false) return false;
+    if ((await this.dataPath()) !== null) await this.callFileMeta(handle.pool, 'fms.setReplication', { fileId: handle.fileId, replication });
+    return true;
+  }
+
+  /**
+   * Reopens a closed file and returns a Writable whose bytes go after its current end (in a
+   * new block: a partial last block is not reopened). The file is closed, at its new length,
+   * when the stream finishes. ALREADY_BEING_CREATED while someone else writes it.
+   */
+  async appendFile(path: string): Promise<FileWriter> {
+    await this.requireDataPath('append');
+    const handle = await this.mutate<FileHandle>('ns.append', { path });
+    const fms = await this.fmsOfPool(handle.pool);
+    const { fileId, pool, replication, blockSize } = handle;
+    await fms.call<LengthAnswer>('fms.append', { fileId, pool, replication, blockSize, ...this.mutationEnvelope() });
+    return new FileWriter({
+      path,
+      fileId,
+      pool,
+      replication,
+      blockSize,
+      fms,
+      envelope: () => this.mutationEnvelope(),
+      reopened: true,
+      completeInNamespace: (length) => this.completeWritten(path, fileId, length),
+    });
+  }
+
+  /**
+   * HDFS truncate: true when the file is at its new length at once (the cut falls on a block
+   * boundary, or there is nothing to cut); false when the datanodes are cutting the last
+   * block — the file stays open (getFileInfo: underConstruction) and closes on its own.
+   */
+  async truncate(path: string, newLength: number): Promise<boolean> {
+    await this.requireDataPath('truncate');
+    const handle = await this.mutate<FileHandle>('ns.truncate', { path, newLength });
+    if (!handle.underConstruction) return true;
+    const answer = await this.callFileMeta<{ length: number; done: boolean }>(handle.pool, 'fms.truncate', { fileId: handle.fileId, newLength });
+    if (!answer.done) return false;
+    await this.completeWritten(path, handle.fileId, answer.length);
+    return true;
+  }
+
+  /** HDFS concat: the sources' bytes, in order, go to the end of target and the sources go away. */
+  async concat(target: string, sources: string[]): Promise<void> {
+    await this.requireDataPath('concat');
+    const result = await this.mutate<ConcatResult>('ns.concat', { target, sources });
+    const { fileId, pool, replication, blockSize } = result;
+    const answer = await this.callFileMeta<LengthAnswer>(pool, 'fms.concat', { fileId, pool, replication, blockSize, sources: result.sources });
+    await this.completeWritten(target, fileId, answer.length);
+  }
+
+  /**
+   * HDFS's MD5-of-MD5-of-CRC32C file checksum (WebHDFS GETFILECHECKSUM's shape), computed
+   * here from the file's bytes — each chunk checked against its stored CRC32C on the way —
+   * with 512-byte checksum chunks as HDFS's default, so equal bytes in equal blocks give
+   * HDFS's value.
+   */
+  async getFileChecksum(path: string): Promise<FileChecksum> {
+    const located = await this.getBlockLocations(path);
+    return fileChecksumOf(
+      located.blocks.map((block) => block.length),
+      this.readFileReusing(path, { offset: 0, length: located.length }),
+    );
+  }
+
+  /** Fails before the namespace takes a file into construction that no FMS shard could finish. */
+  private async requireDataPath(op: string): Promise<void> {
+    if ((await this.pools()) === null) throw new TandemError('NO_DATANODES', `${op}: the cluster has no file-metadata shards (no pool map in ZooKeeper): it stores names only`);
+  }
+
+  /** The pool map when this client has a data path and the cluster FMS shards, else null. */
+  private async dataPath(): Promise<PoolMap | null> {
+    return this.opts.fms ? this.pools() : null;
   }
 
   /** Writes a whole buffer as a new file. */

@@ -17,8 +17,8 @@ type ReplicateCommand = Extract<FmsCommand, { type: 'replicate' }>;
 export interface CommandRunnerOptions {
   /** Deletes a replica unless it is at a genStamp newer than genStampMax (see DatanodeCommand). */
   deleteReplica: (blockId: string, genStampMax: number) => Promise<'deleted' | 'absent' | 'newer'>;
-  /** Block recovery: finalizes what this datanode holds of a block at a newer genStamp (and reports it). */
-  recoverReplica: (blockId: string, genStamp: number) => Promise<void>;
+  /** Block recovery: finalizes what this datanode holds of a block (at most lengthMax bytes: a truncate) at a newer genStamp, and reports it. */
+  recoverReplica: (blockId: string, genStamp: number, lengthMax?: number) => Promise<void>;
   /** A replica is gone (tell the FMS members). */
   onDeleted: (blockId: string) => void;
   /** Copies one replica to the command's targets. */
@@ -81,7 +81,7 @@ export class CommandRunner {
       }
       this.recoveriesQueued++;
       this.recoveries = this.recoveries
-        .then(() => this.opts.recoverReplica(command.blockId, command.genStamp))
+        .then(() => this.opts.recoverReplica(command.blockId, command.genStamp, command.length))
         .catch((err: unknown) => this.opts.log.warn({ err, shard, blockId: command.blockId }, `could not recover ${command.blockId}: ${(err as Error).message}`))
         .finally(() => {
           this.recoveriesQueued--;

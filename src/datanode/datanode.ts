@@ -108,10 +108,15 @@ export class Datanode {
     const commands = new CommandRunner({
       deleteReplica: (blockId, genStampMax) => store.delete(blockId, genStampMax),
       onDeleted: (blockId) => bound.node?.links.noteDeleted(blockId),
-      recoverReplica: async (blockId, genStamp) => {
-        const replica = await recoverReplica(store, blockId, genStamp);
+      recoverReplica: async (blockId, genStamp, lengthMax) => {
+        const replica = await recoverReplica(store, blockId, genStamp, lengthMax);
         if (replica === null) return;
-        log.info({ blockId, genStamp, length: replica.length }, `recovered ${blockId}: finalized at genStamp ${genStamp} with the ${replica.length} bytes held here`);
+        log.info(
+          { blockId, genStamp, length: replica.length, lengthMax },
+          lengthMax === undefined
+            ? `recovered ${blockId}: finalized at genStamp ${genStamp} with the ${replica.length} bytes held here`
+            : `truncated ${blockId}: cut to ${replica.length} bytes and finalized at genStamp ${genStamp}`,
+        );
         bound.node?.onReceived(replica);
       },
       copy: async (command) => {
@@ -254,12 +259,13 @@ export class Datanode {
 /**
  * Block recovery on this datanode: a replica of `blockId` at an older genStamp (a dead
  * writer's, in rbw/) is moved to `genStamp` at the length it holds and finalized. Null when
- * there is none to recover (absent, or already at that genStamp or newer).
+ * there is none to recover (absent, or already at that genStamp or newer). With `lengthMax`
+ * (a truncate inside the block, which may be finalized here) it is cut to that many bytes.
  */
-export async function recoverReplica(store: BlockStore, blockId: string, genStamp: number): Promise<ReplicaInfo | null> {
+export async function recoverReplica(store: BlockStore, blockId: string, genStamp: number, lengthMax?: number): Promise<ReplicaInfo | null> {
   const here = store.get(blockId);
   if (here === undefined || here.genStamp >= genStamp) return null;
-  const moved = await store.resumeRbw(blockId, here.genStamp, genStamp, here.length);
+  const moved = await store.resumeRbw(blockId, here.genStamp, genStamp, Math.min(here.length, lengthMax ?? here.length));
   const writer = await store.openRbw(blockId, genStamp, moved.length);
   return writer.finalize();
 }

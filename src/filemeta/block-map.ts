@@ -18,7 +18,8 @@
 //     deleting it would race the recovery and cost the pipeline a member. computeWork
 //     judges it once the block is complete: it is a fine copy target (a copy resumes an
 //     older replica as the pipeline does), and it is deleted once the block has its
-//     replication without it;
+//     replication without it. A block being truncated has only such older replicas until the
+//     datanodes cut them (the `recover` command): they are what the cut is made from;
 //   - a newer genStamp: deferred on a standby, ignored on the active (it cannot happen
 //     there, and deleting data on a surprise is the wrong default);
 //   - a finalized replica of a complete block with another length: corrupt;
@@ -71,8 +72,9 @@ export type DatanodeCommand =
    * Block recovery (a dead writer's open last block, handed out by the FMS service, not the
    * block map): a replica of `blockId` here at an older genStamp is moved to `genStamp` at the
    * length it holds and finalized, then reported. The FMS closes the block at the shortest.
+   * With `length` (a truncate inside the block), the replica is cut to that many bytes first.
    */
-  | { type: 'recover'; blockId: string; genStamp: number };
+  | { type: 'recover'; blockId: string; genStamp: number; length?: number };
 
 /** A delete bound that matches every genStamp: the block itself is gone. */
 export const ANY_GEN_STAMP = Number.MAX_SAFE_INTEGER;
@@ -455,6 +457,8 @@ export class BlockMap {
         continue;
       }
       if (block.state !== 'complete') continue; // an open block is its writer's business
+      // Recorded at an older genStamp while the block was open (a truncate's sources): stale now.
+      for (const [datanodeId, held] of [...holders]) if (held.genStamp < block.genStamp) this.invalidate(datanodeId, blockId, held.genStamp);
       const file = state.files.get(block.fileId)!;
       const live = this.goodLiveHolders(block, now);
       const pendingTargets = this.pending.get(blockId);

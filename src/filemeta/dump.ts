@@ -19,6 +19,7 @@ export interface FileMetaDump {
     state: 'open' | 'closed';
     holder: string | null;
     length: number;
+    truncating: boolean;
     blocks: { blockId: string; genStamp: number; length: number; state: 'open' | 'complete' }[];
   }[];
   retryCache: { clientId: string; callId: number; time: number; value: unknown }[];
@@ -35,6 +36,7 @@ export function canonicalDump(state: FileMetaState): FileMetaDump {
       state: file.state,
       holder: file.holder,
       length: file.length,
+      truncating: file.truncating,
       blocks: file.blocks.map((blockId) => {
         const block = state.blocks.get(blockId);
         return block === undefined

@@ -14,7 +14,13 @@ import type { FileMetaConfig } from './config.js';
 import type { DatanodeRef, FileMetaAnswer } from './ops.js';
 import type { RetryEntry } from '../replication/retry-cache.js';
 
-export const FILE_META_IMAGE_VERSION = 1;
+export const FILE_META_IMAGE_VERSION = 2;
+/** Version 1 images (before append and truncate) still load: every open file's last block is open, none truncating. */
+const OLDEST_READABLE_VERSION = 1;
+
+/** Bits of FileMetaImage.files.flags (version 2 on). */
+const FLAG_LAST_BLOCK_OPEN = 1;
+const FLAG_TRUNCATING = 2;
 
 export interface FileMetaImage {
   version: number;
@@ -32,6 +38,8 @@ export interface FileMetaImage {
     /** The lease holder of an open file; null for a closed one. */
     holder: (string | null)[];
     blockCount: number[];
+    /** FLAG_LAST_BLOCK_OPEN (an open file reopened by append has none until it adds a block), FLAG_TRUNCATING. */
+    flags: number[];
   };
   /** The blocks of file 0, then of file 1, …, each file's in order. */
   blocks: { seq: number[]; genStamp: number[]; length: number[] };
@@ -40,7 +48,7 @@ export interface FileMetaImage {
 }
 
 export function toImage(state: FileMetaState): FileMetaImage {
-  const files: FileMetaImage['files'] = { fileId: [], pool: [], replication: [], blockSize: [], holder: [], blockCount: [] };
+  const files: FileMetaImage['files'] = { fileId: [], pool: [], replication: [], blockSize: [], holder: [], blockCount: [], flags: [] };
   const blocks: FileMetaImage['blocks'] = { seq: [], genStamp: [], length: [] };
   const prefix = state.shard.length + 1;
   for (const fileId of [...state.files.keys()].sort((a, b) => a - b)) {
@@ -51,6 +59,9 @@ export function toImage(state: FileMetaState): FileMetaImage {
     files.blockSize.push(file.blockSize);
     files.holder.push(file.holder);
     files.blockCount.push(file.blocks.length);
+    const lastId = file.blocks[file.blocks.length - 1];
+    const lastOpen = lastId !== undefined && state.blocks.get(lastId)!.state === 'open';
+    files.flags.push((lastOpen ? FLAG_LAST_BLOCK_OPEN : 0) | (file.truncating ? FLAG_TRUNCATING : 0));
     for (const blockId of file.blocks) {
       const block = state.blocks.get(blockId)!;
       blocks.seq.push(Number(blockId.slice(prefix)));
@@ -118,6 +129,13 @@ function copyAnswer(value: unknown): FileMetaAnswer | null {
   if (hasExactKeys(value, ['length'])) {
     return isInteger(value.length) && value.length >= 0 ? { length: value.length + 0 } : null;
   }
+  if (hasExactKeys(value, ['replication', 'known'])) {
+    return isInteger(value.replication) && value.replication >= 1 && typeof value.known === 'boolean' ? { replication: value.replication + 0, known: value.known } : null;
+  }
+  if (hasExactKeys(value, ['length', 'done', 'removed'])) {
+    if (!(isInteger(value.length) && value.length >= 0) || typeof value.done !== 'boolean' || !Array.isArray(value.removed) || !value.removed.every(isString)) return null;
+    return { length: value.length + 0, done: value.done, removed: [...(value.removed as string[])] };
+  }
   if (hasExactKeys(value, ['deleted', 'blocks'])) {
     if (!(isInteger(value.deleted) && value.deleted >= 0) || !Array.isArray(value.blocks) || !value.blocks.every(isString)) return null;
     return { deleted: value.deleted + 0, blocks: [...(value.blocks as string[])] };
@@ -136,7 +154,10 @@ function copyAnswer(value: unknown): FileMetaAnswer | null {
 
 export function fromImage(image: unknown, config: FileMetaConfig): FileMetaState {
   if (!isRecord(image)) malformed('it is not an object');
-  if (image.version !== FILE_META_IMAGE_VERSION) malformed(`version is ${String(image.version)}, this build reads ${FILE_META_IMAGE_VERSION}`);
+  const version = image.version;
+  if (!isInteger(version) || version < OLDEST_READABLE_VERSION || version > FILE_META_IMAGE_VERSION) {
+    malformed(`version is ${String(version)}, this build reads ${OLDEST_READABLE_VERSION}..${FILE_META_IMAGE_VERSION}`);
+  }
   // Another shard's image would hand out another shard's block ids; other pools would move files.
   if (image.shard !== config.shard) malformed(`it belongs to shard ${JSON.stringify(image.shard)}, but this is shard ${JSON.stringify(config.shard)}`);
   if (image.pools !== config.pools) malformed(`it was written with pools=${String(image.pools)} but this shard is configured with pools=${config.pools}`);
@@ -159,6 +180,7 @@ export function fromImage(image: unknown, config: FileMetaConfig): FileMetaState
   const blockSize = arrayField(fileColumns, 'blockSize', 'files', fileCount);
   const holder = arrayField(fileColumns, 'holder', 'files', fileCount);
   const blockCount = arrayField(fileColumns, 'blockCount', 'files', fileCount);
+  const flags = version >= 2 ? arrayField(fileColumns, 'flags', 'files', fileCount) : null;
   if (!isRecord(image.blocks)) malformed('blocks is not an object');
   const seq = arrayField(image.blocks, 'seq', 'blocks');
   const genStamp = arrayField(image.blocks, 'genStamp', 'blocks', seq.length);
@@ -183,8 +205,14 @@ export function fromImage(image: unknown, config: FileMetaConfig): FileMetaState
       state: fileHolder === null ? 'closed' : 'open',
       holder: fileHolder,
       length: 0,
+      truncating: false,
     };
     const count = integerAt(blockCount, i, 'files.blockCount', 0, seq.length - nextBlock);
+    const fileFlags = flags === null ? (fileHolder === null || count === 0 ? 0 : FLAG_LAST_BLOCK_OPEN) : integerAt(flags, i, 'files.flags', 0, FLAG_LAST_BLOCK_OPEN | FLAG_TRUNCATING);
+    const lastOpen = (fileFlags & FLAG_LAST_BLOCK_OPEN) !== 0;
+    file.truncating = (fileFlags & FLAG_TRUNCATING) !== 0;
+    if (lastOpen && (fileHolder === null || count === 0)) malformed(`file ${id} has an open last block but is closed or has no block`);
+    if (file.truncating && !lastOpen) malformed(`file ${id} is being truncated without an open last block`);
     for (let j = 0; j < count; j++, nextBlock++) {
       const blockId = blockIdOf(config.shard, integerAt(seq, nextBlock, 'blocks.seq', FIRST_BLOCK_SEQ, nextBlockSeq - 1));
       if (state.blocks.has(blockId)) malformed(`block ${blockId} appears twice`);
@@ -193,7 +221,7 @@ export function fromImage(image: unknown, config: FileMetaConfig): FileMetaState
         fileId: id,
         genStamp: integerAt(genStamp, nextBlock, 'blocks.genStamp', FIRST_GEN_STAMP, nextGenStamp - 1),
         length: integerAt(length, nextBlock, 'blocks.length', 0, file.blockSize),
-        state: file.state === 'open' && j === count - 1 ? 'open' : 'complete',
+        state: lastOpen && j === count - 1 ? 'open' : 'complete',
       };
       state.blocks.set(blockId, block);
       file.blocks.push(blockId);

@@ -14,6 +14,7 @@ export function assertFileMetaInvariants(state: FileMetaState): void {
     invariant((file.state === 'open') === (file.holder !== null), `file ${fileId} has a holder exactly when open`);
     invariant((file.state === 'open') === state.openFiles.has(fileId), `file ${fileId} is in the open-file index exactly when open`);
     if (file.state === 'open') open++;
+    invariant(!file.truncating || (file.state === 'open' && file.blocks.length > 0), `file ${fileId} is being truncated only while open, with a block to cut`);
     let length = 0;
     file.blocks.forEach((blockId, index) => {
       const block = state.blocks.get(blockId);
@@ -23,8 +24,10 @@ export function assertFileMetaInvariants(state: FileMetaState): void {
       invariant(parsed !== null && parsed.shard === state.shard && parsed.seq < state.nextBlockSeq, `block ${blockId} has an id of this shard below nextBlockSeq`);
       invariant(block.genStamp < state.nextGenStamp, `block ${blockId} genStamp ${block.genStamp} is below nextGenStamp`);
       invariant(block.length >= 0 && block.length <= file.blockSize, `block ${blockId} length ${block.length} is within the block size`);
-      const openExpected = file.state === 'open' && index === file.blocks.length - 1;
-      invariant((block.state === 'open') === openExpected, `block ${blockId} is open exactly when it is the last block of an open file`);
+      const lastOfOpen = file.state === 'open' && index === file.blocks.length - 1;
+      // The last block of an open file may be complete: reopened by append, no block added yet.
+      invariant(block.state === 'complete' || lastOfOpen, `block ${blockId} is complete unless it is the last block of an open file`);
+      if (file.truncating && lastOfOpen) invariant(block.state === 'open', `the last block ${blockId} of file ${fileId}, being truncated, is open`);
       length += block.length;
     });
     invariant(length === file.length, `file ${fileId} length ${file.length} is the sum of its blocks' ${length}`);

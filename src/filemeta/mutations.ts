@@ -1,4 +1,5 @@
-// The five file-metadata mutations. Each handler validates everything first — arguments,
+// The file-metadata mutations (setReplication, append, truncate and concat are in
+// file-mutations.ts). Each handler validates everything first — arguments,
 // shard, existence, lease, the block it names — and only then changes the state, so a
 // handler that returns a Failure has changed nothing (the StateMachine contract). One
 // order of checks: arguments, WRONG_SHARD, NOT_FOUND, FILE_NOT_OPEN, LEASE_MISMATCH, then
@@ -13,18 +14,19 @@
 // applies. A file's length is always the sum of its blocks' lengths.
 
 import { failure, quote, type Failure } from './failure.js';
-import { blockIdOf, parseBlockId, type BlockRecord, type FileMetaState, type FileRecord } from './state.js';
+import { blockIdOf, newFileRecord, parseBlockId, type BlockRecord, type FileMetaState, type FileRecord } from './state.js';
 import type { FileMetaConfig } from './config.js';
+import { append, concat, setReplication, truncate } from './file-mutations.js';
 import type { BlockExtent, DatanodeRef, DeleteFilesAnswer, FileMetaAnswer, FileMetaMutation, LengthAnswer, PipelineAnswer } from './ops.js';
 
 export type Applied = { ok: true; value: FileMetaAnswer } | Failure;
 
-type OpOf<Type extends FileMetaMutation['type']> = Extract<FileMetaMutation, { type: Type }>;
+export type OpOf<Type extends FileMetaMutation['type']> = Extract<FileMetaMutation, { type: Type }>;
 
 /** Largest number of datanode ids, or of file ids, one op may carry (far above any real call; bounds a hostile one). */
 export const OP_LIST_ENTRIES_MAX = 100_000;
 
-function isInteger(value: unknown): value is number {
+export function isInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value);
 }
 
@@ -32,12 +34,12 @@ export function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= 1024;
 }
 
-function badArgument(op: { type: string }, field: string, value: unknown, expected: string): Failure {
+export function badArgument(op: { type: string }, field: string, value: unknown, expected: string): Failure {
   const shown = typeof value === 'object' && value !== null ? JSON.stringify(value) ?? String(value) : String(value);
   return failure('INVALID_ARGUMENT', `${op.type}: ${field} must be ${expected}, got ${quote(shown)}`);
 }
 
-function isFileId(value: unknown): value is number {
+export function isFileId(value: unknown): value is number {
   return isInteger(value) && value > 0;
 }
 
@@ -69,7 +71,7 @@ function checkExtentShape(op: { type: string }, field: string, extent: unknown):
   return { blockId: value.blockId, length: value.length + 0 };
 }
 
-function isFailure(value: unknown): value is Failure {
+export function isFailure(value: unknown): value is Failure {
   return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
 }
 
@@ -86,9 +88,10 @@ function checkLast(
   keepAcknowledged: boolean,
 ): { block: BlockRecord | null } | Failure {
   const lastId = file.blocks[file.blocks.length - 1];
-  if (lastId === undefined) {
+  // A file reopened by append keeps its last block complete until the writer adds one.
+  if (lastId === undefined || state.blocks.get(lastId)!.state !== 'open') {
     if (extent === null) return { block: null };
-    return failure('INVALID_ARGUMENT', `${op.type}: file ${file.fileId} has no block, but ${field} names ${quote(extent.blockId)}`);
+    return failure('INVALID_ARGUMENT', `${op.type}: file ${file.fileId} has no open block, but ${field} names ${quote(extent.blockId)}`);
   }
   if (extent === null) return failure('INVALID_ARGUMENT', `${op.type}: ${field} must name the last block of file ${file.fileId}, ${lastId}`);
   if (extent.blockId !== lastId) {
@@ -104,7 +107,7 @@ function checkLast(
   return { block };
 }
 
-function setBlockLength(file: FileRecord, block: BlockRecord, length: number): void {
+export function setBlockLength(file: FileRecord, block: BlockRecord, length: number): void {
   file.length += length - block.length;
   block.length = length;
 }
@@ -132,6 +135,7 @@ function addBlock(state: FileMetaState, config: FileMetaConfig, op: OpOf<'addBlo
   } else {
     if (file.pool !== op.pool) return failure('INVALID_ARGUMENT', `addBlock: file ${op.fileId} is in pool ${file.pool}, not ${op.pool}`);
     if (file.state !== 'open') return failure('FILE_NOT_OPEN', `addBlock: file ${op.fileId} is closed`);
+    if (file.truncating) return beingTruncated(op, file);
     if (file.holder !== op.holder) {
       return failure('LEASE_MISMATCH', `addBlock: file ${op.fileId} is open for writing by ${quote(String(file.holder))}, not ${quote(op.holder)}`);
     }
@@ -144,16 +148,7 @@ function addBlock(state: FileMetaState, config: FileMetaConfig, op: OpOf<'addBlo
   }
 
   if (file === undefined) {
-    file = {
-      fileId: op.fileId + 0,
-      pool: op.pool + 0,
-      replication: op.replication + 0,
-      blockSize: op.blockSize + 0,
-      blocks: [],
-      state: 'open',
-      holder: op.holder,
-      length: 0,
-    };
+    file = newFileRecord(op, op.holder);
     state.files.set(file.fileId, file);
     state.openFiles.add(file.fileId);
   }
@@ -172,6 +167,11 @@ function addBlock(state: FileMetaState, config: FileMetaConfig, op: OpOf<'addBlo
   file.blocks.push(block.blockId);
   const answer: PipelineAnswer = { blockId: block.blockId, genStamp: block.genStamp, targets };
   return { ok: true, value: answer };
+}
+
+/** A writer's call on a file whose last block the datanodes are cutting: only the active's truncate recovery closes it. */
+function beingTruncated(op: { type: string }, file: FileRecord): Failure {
+  return failure('ALREADY_BEING_CREATED', `${op.type}: file ${file.fileId} is being truncated; it closes when the datanodes have cut its last block`);
 }
 
 /** The block an op names, if it is a well-formed id of this shard that exists. */
@@ -194,6 +194,7 @@ function updatePipeline(state: FileMetaState, config: FileMetaConfig, op: OpOf<'
   const file = state.files.get(block.fileId)!;
   // Only the open last block of an open file is being written.
   if (block.state !== 'open') return failure('FILE_NOT_OPEN', `updatePipeline: block ${block.blockId} of file ${file.fileId} is complete`);
+  if (file.truncating) return beingTruncated(op, file);
   if (file.holder !== op.holder) {
     return failure('LEASE_MISMATCH', `updatePipeline: file ${file.fileId} is open for writing by ${quote(String(file.holder))}, not ${quote(op.holder)}`);
   }
@@ -214,6 +215,7 @@ function close(state: FileMetaState, op: OpOf<'complete'> | OpOf<'recoverLease'>
   const file = state.files.get(op.fileId);
   if (file === undefined) return failure('NOT_FOUND', `${op.type}: no file ${op.fileId}`);
   if (file.state !== 'open') return failure('FILE_NOT_OPEN', `${op.type}: file ${op.fileId} is closed`);
+  if (holder !== null && file.truncating) return beingTruncated(op, file);
   if (holder !== null && file.holder !== holder) {
     return failure('LEASE_MISMATCH', `${op.type}: file ${file.fileId} is open for writing by ${quote(String(file.holder))}, not ${quote(holder)}`);
   }
@@ -226,6 +228,7 @@ function close(state: FileMetaState, op: OpOf<'complete'> | OpOf<'recoverLease'>
   }
   file.state = 'closed';
   file.holder = null;
+  file.truncating = false;
   state.openFiles.delete(file.fileId);
   const answer: LengthAnswer = { length: file.length };
   return { ok: true, value: answer };
@@ -263,6 +266,14 @@ export function applyMutation(state: FileMetaState, config: FileMetaConfig, op: 
       return close(state, op, null);
     case 'deleteFiles':
       return deleteFiles(state, op);
+    case 'setReplication':
+      return setReplication(state, config, op);
+    case 'append':
+      return append(state, config, op);
+    case 'truncate':
+      return truncate(state, op);
+    case 'concat':
+      return concat(state, config, op);
     default:
       return failure('INVALID_ARGUMENT', `unknown file-metadata op type ${quote(String((op as { type?: unknown }).type))}`);
   }

@@ -44,6 +44,13 @@ export type FileMetaMutation = FileMetaMutationBase &
     | { type: 'complete'; fileId: number; holder: string; last: BlockExtent | null }
     | { type: 'recoverLease'; fileId: number; last: BlockExtent | null }
     | { type: 'deleteFiles'; fileIds: number[] }
+    | { type: 'setReplication'; fileId: number; replication: number }
+    /** Reopens a closed file for `holder` (an unknown one — empty, never written — is created open). */
+    | { type: 'append'; fileId: number; pool: number; replication: number; blockSize: number; holder: string }
+    /** Cuts a closed file to newLength: whole blocks past it go; a block it falls inside is cut by the datanodes. */
+    | { type: 'truncate'; fileId: number; newLength: number; holder: string }
+    /** Moves the sources' blocks, in order, to the end of the target (`pool`…`blockSize` create it when unknown: empty). */
+    | { type: 'concat'; fileId: number; pool: number; replication: number; blockSize: number; sources: number[] }
   );
 
 export type FileMetaMutationType = FileMetaMutation['type'];
@@ -67,8 +74,22 @@ export interface DeleteFilesAnswer {
   blocks: string[];
 }
 
+/** setReplication: the new factor, and whether this shard knew the file (an empty file never reached it). */
+export interface ReplicationAnswer {
+  replication: number;
+  known: boolean;
+}
+
+export interface TruncateAnswer {
+  length: number;
+  /** True: done (at a block boundary). False: the datanodes cut the last block, and the file closes once they reported it. */
+  done: boolean;
+  /** Whole blocks past the new length: their replicas may go. */
+  removed: string[];
+}
+
 /** What a mutation answers (and what the retry cache stores). */
-export type FileMetaAnswer = PipelineAnswer | LengthAnswer | DeleteFilesAnswer;
+export type FileMetaAnswer = PipelineAnswer | LengthAnswer | DeleteFilesAnswer | ReplicationAnswer | TruncateAnswer;
 
 /** One block as getFile shows it. */
 export interface BlockInfo {
@@ -88,6 +109,8 @@ export interface FileInfo {
   state: 'open' | 'closed';
   holder: string | null;
   length: number;
+  /** A truncate is cutting the last block (the file closes when the datanodes are done). */
+  truncating: boolean;
   blocks: BlockInfo[];
 }
 
@@ -95,6 +118,8 @@ export interface FileInfo {
 export interface OpenFileInfo {
   fileId: number;
   holder: string;
-  /** The open last block, or null when the file has no block yet. */
+  /** Being truncated: the active drives it (truncate recovery), the writer's lease does not apply. */
+  truncating: boolean;
+  /** The open last block, or null when the file has none (no block yet, or reopened by append and none added). */
   last: { blockId: string; genStamp: number; length: number } | null;
 }

@@ -27,6 +27,7 @@ export function getFile(state: FileMetaState, fileId: number): QueryResult<FileI
       state: file.state,
       holder: file.holder,
       length: file.length,
+      truncating: file.truncating,
       blocks,
     },
   };
@@ -38,10 +39,12 @@ export function openFiles(state: FileMetaState): OpenFileInfo[] {
   for (const fileId of [...state.openFiles].sort((a, b) => a - b)) {
     const file = state.files.get(fileId)!;
     const lastId = file.blocks[file.blocks.length - 1];
-    const last = lastId === undefined ? null : state.blocks.get(lastId)!;
+    const lastBlock = lastId === undefined ? null : state.blocks.get(lastId)!;
+    const last = lastBlock?.state === 'open' ? lastBlock : null;
     open.push({
       fileId,
       holder: file.holder!,
+      truncating: file.truncating,
       last: last === null ? null : { blockId: last.blockId, genStamp: last.genStamp, length: last.length },
     });
   }

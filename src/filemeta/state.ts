@@ -12,11 +12,13 @@ export const FIRST_GEN_STAMP = 1;
 export interface FileRecord {
   readonly fileId: number;
   readonly pool: number;
-  readonly replication: number;
+  /** Target replica count of every block (setReplication changes it; re-replication and trimming follow). */
+  replication: number;
   readonly blockSize: number;
   /**
-   * The file's blocks in order. Invariant: an open file's blocks are complete except the
-   * last, which is open; a closed file's are all complete.
+   * The file's blocks in order. Invariant: a closed file's are all complete; an open file's
+   * are complete except the last, which is open — unless the file was reopened by append
+   * and no block was added since (append starts a new block), when all are complete.
    */
   blocks: string[];
   state: 'open' | 'closed';
@@ -24,11 +26,18 @@ export interface FileRecord {
   holder: string | null;
   /** Invariant: the sum of its blocks' lengths (an open block counts what a pipeline recovery recorded). */
   length: number;
+  /**
+   * A truncate cuts the open last block to its recorded length: the datanodes cut their
+   * replicas (a `recover` command with that length) and the active closes the file at it.
+   * Invariant: only on an open file whose last block is open.
+   */
+  truncating: boolean;
 }
 
 export interface BlockRecord {
   readonly blockId: string;
-  readonly fileId: number;
+  /** The file listing it (concat moves blocks to its target). */
+  fileId: number;
   /** Invariant: below the state's nextGenStamp; only grows (updatePipeline). */
   genStamp: number;
   /** Invariant: ≤ the file's blockSize. */
@@ -63,6 +72,21 @@ export function createEmptyState(config: FileMetaConfig): FileMetaState {
     nextBlockSeq: FIRST_BLOCK_SEQ,
     nextGenStamp: FIRST_GEN_STAMP,
     retryCache: new RetryCache<FileMetaAnswer>(config),
+  };
+}
+
+/** A file with no block yet: open for `holder`, or closed when holder is null. */
+export function newFileRecord(fields: { fileId: number; pool: number; replication: number; blockSize: number }, holder: string | null): FileRecord {
+  return {
+    fileId: fields.fileId + 0,
+    pool: fields.pool + 0,
+    replication: fields.replication + 0,
+    blockSize: fields.blockSize + 0,
+    blocks: [],
+    state: holder === null ? 'closed' : 'open',
+    holder,
+    length: 0,
+    truncating: false,
   };
 }
 

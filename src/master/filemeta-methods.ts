@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { parseArgs } from './parse-args.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
+import { CONCAT_SOURCES_MAX } from '../namespace/file-mutations.js';
 
 const name = z.string().min(1).max(DEFAULT_LIMITS.nameBytesMax);
 const callerFields = { user: name, groups: z.array(name).max(64).default([]) };
@@ -17,6 +18,10 @@ const extent = z.object({ blockId, length });
 export const REPORT_REPLICAS_MAX = 50_000;
 const replica = z.object({ blockId, genStamp: z.number().int().positive(), length, finalized: z.boolean() });
 const hostPort = z.string().min(3).max(300);
+const pool = z.number().int().nonnegative();
+const blockSize = z.number().int().min(1).max(2 ** 40);
+/** As the FMS config's replicationMax (HDFS's default dfs.replication.max). */
+const REPLICATION_MAX = 512;
 /** Files in one page of fms.listFiles (and ids in one fms.getFiles), and blocks after which a page stops. */
 export const LIST_FILES_PER_PAGE_MAX = 1_000;
 export const LIST_BLOCKS_PER_PAGE_MAX = 20_000;
@@ -44,6 +49,11 @@ export const FILEMETA_SCHEMAS = {
   }),
   'fms.complete': z.object({ ...mutationFields, fileId, last: extent.nullable().default(null) }),
   'fms.deleteFiles': z.object({ ...mutationFields, fileIds: z.array(fileId).max(10_000) }),
+  'fms.setReplication': z.object({ ...mutationFields, fileId, replication: z.number().int().min(1).max(REPLICATION_MAX) }),
+  /** Reopens a closed file for the caller (its clientId holds the lease); the file's own fields create it when this shard never heard of it. */
+  'fms.append': z.object({ ...mutationFields, fileId, pool, replication: z.number().int().min(1).max(REPLICATION_MAX), blockSize }),
+  'fms.truncate': z.object({ ...mutationFields, fileId, newLength: length }),
+  'fms.concat': z.object({ ...mutationFields, fileId, pool, replication: z.number().int().min(1).max(REPLICATION_MAX), blockSize, sources: z.array(fileId).min(1).max(CONCAT_SOURCES_MAX) }),
   'fms.getBlockLocations': z.object({ ...callerFields, fileId }),
   /** What this shard knows of some files (the namespace's lease recovery asks). */
   'fms.fileStates': z.object({ ...callerFields, fileIds: z.array(fileId).max(10_000) }),

@@ -24,7 +24,7 @@ import type { Coordinator } from '../election/coordinator.js';
 import { RegisteredDatanodes } from './registered-datanodes.js';
 import { LeaseTable } from '../filemeta/leases.js';
 import { createFileMetaMachine, type FileMetaMachine, type FileMetaState } from '../filemeta/machine.js';
-import type { FileMetaMutation, PipelineAnswer, DeleteFilesAnswer, DatanodeRef } from '../filemeta/ops.js';
+import type { FileMetaMutation, PipelineAnswer, DeleteFilesAnswer, DatanodeRef, TruncateAnswer } from '../filemeta/ops.js';
 import { poolsOfShard, type PoolMap } from '../election/pool-map.js';
 import { FILEMETA_SCHEMAS, LIST_BLOCKS_PER_PAGE_MAX, parseFileMetaArgs, type ArgsOf, type FileMetaMethod } from './filemeta-methods.js';
 import { describeFiles, listFilePage } from '../filemeta/file-listing.js';
@@ -50,6 +50,10 @@ const KINDS: Record<FileMetaMethod, MethodKind> = {
   'fms.updatePipeline': 'write',
   'fms.complete': 'write',
   'fms.deleteFiles': 'write',
+  'fms.setReplication': 'write',
+  'fms.append': 'write',
+  'fms.truncate': 'write',
+  'fms.concat': 'write',
   'fms.getBlockLocations': 'read',
   'fms.fileStates': 'read',
   'fms.reportBadBlock': 'read',
@@ -95,6 +99,8 @@ class FileMetaService implements ShardService {
   private readonly copiesInProgress = new Map<string, number>();
   /** Replicas each datanode said it still has to delete, plus those handed out since. */
   private readonly deletesInProgress = new Map<string, number>();
+  /** Files being truncated mid-block: when the datanodes were last told to cut the block, or IN_FLIGHT while the close is journaled. */
+  private readonly truncations = new Map<number, number>();
   /** Files whose lease recovery is under way: when their block recovery began, or IN_FLIGHT while a journal write runs. */
   private readonly recovering = new Map<number, number>();
   /** Writers' calls waiting for a datanode to report their finished block (awaitReported). */
@@ -176,6 +182,29 @@ class FileMetaService implements ShardService {
           this.blockMap.forgetBlocks(answer.blocks);
           return { deleted: answer.deleted, blocks: answer.blocks.length };
         });
+      }
+      case 'fms.setReplication': {
+        const a = parseFileMetaArgs(m, args);
+        return this.submit(host, { type: 'setReplication', fileId: a.fileId, replication: a.replication, ...envelope(a, now) });
+      }
+      case 'fms.append': {
+        const a = parseFileMetaArgs(m, args);
+        this.leases.renew(a.clientId, now);
+        return this.submit(host, { type: 'append', fileId: a.fileId, pool: a.pool, replication: a.replication, blockSize: a.blockSize, holder: a.clientId, ...envelope(a, now) });
+      }
+      case 'fms.truncate': {
+        const a = parseFileMetaArgs(m, args);
+        return (this.submit(host, { type: 'truncate', fileId: a.fileId, newLength: a.newLength, holder: a.clientId, ...envelope(a, now) }) as Promise<TruncateAnswer>).then((answer) => {
+          // Replicas of the whole blocks cut off go, as a delete's; a block cut inside is recovered at once (tick).
+          this.blockMap.forgetBlocks(answer.removed);
+          if (!answer.done) setImmediate(() => this.driveTruncations(host, Date.now()));
+          host.log.info({ fileId: a.fileId, length: answer.length, removedBlocks: answer.removed.length, done: answer.done }, `truncated file ${a.fileId} to ${answer.length} bytes${answer.done ? '' : ': the datanodes cut its last block, then it closes'}`);
+          return { length: answer.length, done: answer.done };
+        });
+      }
+      case 'fms.concat': {
+        const a = parseFileMetaArgs(m, args);
+        return this.submit(host, { type: 'concat', fileId: a.fileId, pool: a.pool, replication: a.replication, blockSize: a.blockSize, sources: a.sources, ...envelope(a, now) });
       }
       case 'fms.getBlockLocations': {
         const a = parseFileMetaArgs(m, args);
@@ -352,6 +381,7 @@ class FileMetaService implements ShardService {
         this.blockMap.becomeStandby();
         this.commands.clear();
         this.recovering.clear();
+        this.truncations.clear();
         this.safeModeSince = null;
       }
       return;
@@ -360,6 +390,7 @@ class FileMetaService implements ShardService {
       this.blockMap.becomeActive(state);
       this.commands.clear();
       this.recovering.clear();
+      this.truncations.clear();
       this.safeModeSince = now;
       this.safeModeLoggedAt = now;
       const counts = this.blockMap.safeModeCounts(state, now);
@@ -433,6 +464,7 @@ class FileMetaService implements ShardService {
       }
     }
     this.recoverExpiredLeases(host, state, now);
+    this.driveTruncations(host, now);
   }
 
   /** Says once when a datanode is counted dead (its replicas are copied elsewhere) and when it is back. */
@@ -473,6 +505,7 @@ class FileMetaService implements ShardService {
     // A file closed or deleted meanwhile needs no more recovery.
     for (const fileId of this.recovering.keys()) if (!state.openFiles.has(fileId)) this.recovering.delete(fileId);
     for (const open of this.leases.expired(state, now)) {
+      if (open.truncating) continue; // driveTruncations closes it, whatever its holder does
       if (this.recovering.get(open.fileId) === IN_FLIGHT) continue;
       const last = open.last;
       const finalized = last ? this.blockMap.replicasOf(last.blockId).filter((r) => r.finalized && r.genStamp === last.genStamp) : [];
@@ -499,6 +532,54 @@ class FileMetaService implements ShardService {
             host.log.warn({ err, fileId: open.fileId }, 'lease recovery failed; retried next round');
           },
         );
+    }
+  }
+
+  /**
+   * Truncates inside a block (active, out of safe mode): every live datanode is told to cut
+   * its replica of the block to the recorded length at the new genStamp and finalize it
+   * (`recover` with a length; again every BLOCK_RECOVERY_WAIT_MS until one reports), and
+   * the file closes (`recoverLease`, journaled) once a finalized replica of that genStamp
+   * and length is reported. Derived from the journaled state (the file's truncating flag),
+   * so a new active picks up a truncate its predecessor left unfinished.
+   */
+  private driveTruncations(host: ServiceHost, now: number): void {
+    if (this.blockMap.mode !== 'active' || this.blockMap.inSafeMode) return;
+    const state = this.state(host);
+    for (const fileId of this.truncations.keys()) if (!state.files.get(fileId)?.truncating) this.truncations.delete(fileId);
+    for (const open of this.machine.openFiles(state)) {
+      const last = open.last;
+      if (!open.truncating || last === null || this.truncations.get(open.fileId) === IN_FLIGHT) continue;
+      const cut = this.blockMap.replicasOf(last.blockId).some((r) => r.finalized && r.genStamp === last.genStamp && r.length === last.length);
+      if (cut) {
+        const op: FileMetaMutation = { type: 'recoverLease', fileId: open.fileId, last: { blockId: last.blockId, length: last.length }, clientId: this.clientId, callId: this.callId++, time: now, user: this.opts.superuser ?? 'tandem' };
+        this.truncations.set(open.fileId, IN_FLIGHT);
+        host
+          .engine()
+          .submit(op)
+          .then(unwrap)
+          .then(
+            () => {
+              this.truncations.delete(open.fileId);
+              host.log.info({ fileId: open.fileId, blockId: last.blockId, length: last.length }, `truncate of file ${open.fileId} done: ${last.blockId} cut to ${last.length} bytes, file closed`);
+            },
+            (err: unknown) => {
+              this.truncations.delete(open.fileId);
+              host.log.warn({ err, fileId: open.fileId }, `closing truncated file ${open.fileId} failed; retried next round: ${(err as Error).message}`);
+            },
+          );
+        continue;
+      }
+      const told = this.truncations.get(open.fileId);
+      if (told !== undefined && now - told < BLOCK_RECOVERY_WAIT_MS) continue;
+      const live = this.blockMap.liveDatanodes(now).slice(0, this.machine.config.replicationMax);
+      for (const dn of live) {
+        const queued = this.commands.get(dn.id) ?? [];
+        queued.push({ type: 'recover', blockId: last.blockId, genStamp: last.genStamp, length: last.length });
+        this.commands.set(dn.id, queued);
+      }
+      this.truncations.set(open.fileId, now);
+      host.log.info({ fileId: open.fileId, blockId: last.blockId, genStamp: last.genStamp, length: last.length, datanodes: live.length }, `truncating file ${open.fileId}: asked ${live.length} datanodes to cut ${last.blockId} to ${last.length} bytes at genStamp ${last.genStamp}`);
     }
   }
 

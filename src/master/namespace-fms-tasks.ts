@@ -12,6 +12,13 @@
 //   namespace closes it at that length (`recoverLease`); unknown to the FMS (the writer
 //   never wrote a block) → closed empty; still open there (the writer renews its lease) →
 //   left alone.
+// - Truncates and concats in progress: the namespace gave the file its new length and left
+//   it open until the FMS is done (a truncate mid-block waits for the datanodes). The NS
+//   active that journaled it keeps a hint (soft state, `expedite`), and each lease round
+//   asks about those files at once: closed there at exactly the namespace's length → closed
+//   here too. Closed at another length means the FMS has not seen the op yet (the client
+//   may still be on its way, or died): left to the ordinary lease rule. A new NS active has
+//   no hints and closes such a file at the lease limit.
 
 import { randomUUID } from 'node:crypto';
 import type { ShardCaller } from '../client/shard-caller.js';
@@ -31,6 +38,10 @@ const SCAN_IDS_MAX = 100_000;
 const DELETE_ROUND_INTERVAL_MS = 200;
 /** Lease rounds run this often, or more often with a short limit (tests). */
 const LEASE_ROUND_INTERVAL_MS_MAX = 10_000;
+/** Truncates and concats in progress that the lease round asks about at once; more wait for the lease limit. */
+const EXPEDITED_FILES_MAX = 10_000;
+/** How often the rounds for them run (a truncate mid-block closes in about a block recovery). */
+const EXPEDITED_ROUND_INTERVAL_MS = 250;
 
 /** What `fms.fileStates` answers for one file. */
 export interface FmsFileState {
@@ -48,6 +59,8 @@ export class NamespaceFmsTasks {
   /** The newest file id a lease round asked about: the next round starts after it. */
   private leaseCursor = 0;
   private readonly clientId = `ns-tasks-${randomUUID()}`;
+  /** Files a truncate or concat left open: fileId → the length the namespace expects the FMS to close them at. */
+  private readonly expedited = new Map<number, number>();
 
   constructor(
     private readonly fms: { poolMap: PoolMap; caller: (shard: string) => ShardCaller },
@@ -59,6 +72,12 @@ export class NamespaceFmsTasks {
     this.every('deletes', DELETE_ROUND_INTERVAL_MS, host, () => this.deliverDeletes(host));
     const leaseRoundMs = Math.max(100, Math.min(LEASE_ROUND_INTERVAL_MS_MAX, Math.floor(this.leaseLimitMs / 4)));
     this.every('leases', leaseRoundMs, host, () => this.recoverLeases(host));
+    this.every('truncates', EXPEDITED_ROUND_INTERVAL_MS, host, () => this.closeExpedited(host));
+  }
+
+  /** A truncate or concat left this file open at `length`: the next lease rounds ask its FMS about it at once. */
+  expedite(fileId: number, length: number): void {
+    if (this.expedited.size < EXPEDITED_FILES_MAX) this.expedited.set(fileId, length);
   }
 
   /** Runs `round` every `intervalMs` on the active, one at a time; a failure is logged and the round runs again later. */
@@ -161,6 +180,24 @@ export class NamespaceFmsTasks {
             `file ${file.fileId} was open for over ${this.leaseLimitMs} ms and its writer is gone: closed it at ${file.length} bytes (${file.state === 'closed' ? `as ${shard} closed it` : `${shard} never had a block of it`})`,
           );
         }
+      }
+    });
+  }
+
+  /** Closes the files a truncate or concat left open once their FMS shard closed them at the namespace's length. */
+  private async closeExpedited(host: ServiceHost): Promise<void> {
+    if (this.expedited.size === 0) return;
+    const open = this.state(host).openFiles;
+    for (const [fileId, length] of this.expedited) if (open.get(fileId)?.length !== length) this.expedited.delete(fileId);
+    await this.eachShard(host, 'closing truncated or concatenated files', this.byShard(this.expedited.keys()), async (shard, fileIds) => {
+      const user = { user: this.superuser, groups: [] as string[] };
+      const states = await this.caller(shard).call<FmsFileState[]>('fms.fileStates', { fileIds, ...user });
+      for (const file of states) {
+        const expected = this.expedited.get(file.fileId);
+        if (file.state !== 'closed' || file.length !== expected) continue;
+        const closed = await this.submit(host, { type: 'recoverLease', fileId: file.fileId, length: file.length, ...this.envelope(), time: Date.now() });
+        this.expedited.delete(file.fileId);
+        if (closed === true) host.log.info({ fileId: file.fileId, length: file.length, shard }, `file ${file.fileId} closed at ${file.length} bytes: ${shard} finished its truncate or concat`);
       }
     });
   }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parseArgs } from './parse-args.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import { REPLICATION_MAX } from '../namespace/mutations.js';
+import { CONCAT_SOURCES_MAX } from '../namespace/file-mutations.js';
 import type { NamespaceMutation } from '../namespace/ops.js';
 
 // Coarse bounds at the edge, from the same limits the state machine enforces exactly (it
@@ -42,6 +43,10 @@ export const MUTATION_SCHEMAS = {
     .object({ ...mutationFields, path, owner: name.optional(), group: name.optional() })
     .refine((a) => a.owner !== undefined || a.group !== undefined, 'setOwner needs an owner or a group'),
   'ns.setTimes': z.object({ ...mutationFields, path, mtime: z.number().int().min(-1).optional(), atime: z.number().int().min(-1).optional() }),
+  'ns.setReplication': z.object({ ...mutationFields, path, replication: z.number().int().min(1).max(REPLICATION_MAX) }),
+  'ns.append': z.object({ ...mutationFields, path }),
+  'ns.truncate': z.object({ ...mutationFields, path, newLength: z.number().int().nonnegative() }),
+  'ns.concat': z.object({ ...mutationFields, target: path, sources: z.array(path).min(1).max(CONCAT_SOURCES_MAX) }),
 } as const;
 
 export const QUERY_SCHEMAS = {
@@ -77,6 +82,10 @@ const MUTATION_TYPES: Record<MutationMethod, NamespaceMutation['type']> = {
   'ns.setPermission': 'setPermission',
   'ns.setOwner': 'setOwner',
   'ns.setTimes': 'setTimes',
+  'ns.setReplication': 'setReplication',
+  'ns.append': 'append',
+  'ns.truncate': 'truncate',
+  'ns.concat': 'concat',
 };
 
 export function isMutationMethod(method: string): method is MutationMethod {

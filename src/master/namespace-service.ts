@@ -10,7 +10,7 @@ import type { Caller, NameListingPage } from '../namespace/ops.js';
 import { MUTATION_SCHEMAS, QUERY_SCHEMAS, isMutationMethod, parseQuery, toMutation } from './namespace-methods.js';
 import type { AnyEngine, MethodKind, ShardService } from './shard-service.js';
 import type { NamespaceState } from '../namespace/state.js';
-import type { PoolMap } from '../election/pool-map.js';
+import { shardOfPool, type PoolMap } from '../election/pool-map.js';
 import type { ShardCaller } from '../client/shard-caller.js';
 import { DEFAULT_LEASE_LIMIT_MS, NamespaceFmsTasks } from './namespace-fms-tasks.js';
 import { unwrap } from './unwrap.js';
@@ -36,6 +36,7 @@ export function createNamespaceService(opts: NamespaceServiceOptions): ShardServ
     supergroup: opts.supergroup ?? 'supergroup',
     pools: opts.fms?.poolMap.pools ?? 1,
     trackDeletes: opts.fms !== undefined,
+    poolShards: opts.fms ? Array.from({ length: opts.fms.poolMap.pools }, (_, pool) => shardOfPool(opts.fms!.poolMap, pool)) : [],
   });
   const tasks = opts.fms ? new NamespaceFmsTasks(opts.fms, superuser, opts.leaseLimitMs ?? DEFAULT_LEASE_LIMIT_MS) : null;
   const methods = new Map<string, MethodKind>([
@@ -47,7 +48,17 @@ export function createNamespaceService(opts: NamespaceServiceOptions): ShardServ
     methods,
     handle(method, args, host) {
       const engine = host.engine();
-      if (isMutationMethod(method)) return engine.submit(toMutation(method, args, Date.now())).then(unwrap);
+      if (isMutationMethod(method)) {
+        const answer = engine.submit(toMutation(method, args, Date.now())).then(unwrap);
+        if (tasks === null || (method !== 'ns.truncate' && method !== 'ns.concat')) return answer;
+        // The file stays open until its FMS shard is done; the lease round closes it as soon
+        // as the FMS shows it closed at this length (the client returns before, for a truncate).
+        return answer.then((value) => {
+          const file = value as { fileId: number; length: number; underConstruction?: boolean };
+          if (file.underConstruction !== false) tasks.expedite(file.fileId, file.length);
+          return value;
+        });
+      }
       return query(machine, engine, method, args);
     },
     status: (host) => {

@@ -133,11 +133,34 @@ function integerAt(column: unknown[], index: number, where: string, min: number,
   return value + 0;
 }
 
-function isMutationValue(value: unknown): value is MutationValue {
-  if (value === null || typeof value === 'boolean' || isInteger(value)) return true;
-  if (!isRecord(value)) return false;
-  const keys = Object.keys(value);
-  return keys.length === 2 && isInteger(value.fileId) && isInteger(value.pool);
+function hasExactKeys(value: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(value);
+  return own.length === keys.length && keys.every((key) => Object.hasOwn(value, key));
+}
+
+const FILE_HANDLE_KEYS = ['fileId', 'pool', 'length', 'replication', 'blockSize', 'underConstruction'] as const;
+
+/**
+ * A fresh copy of a stored answer (the decoder's object may carry other keys' order or a
+ * foreign prototype), or undefined when it is not one of the ops' answers.
+ */
+function copyMutationValue(value: unknown): MutationValue | undefined {
+  if (value === null || typeof value === 'boolean' || isInteger(value)) return value;
+  if (!isRecord(value)) return undefined;
+  if (hasExactKeys(value, ['fileId', 'pool'])) {
+    return isInteger(value.fileId) && isInteger(value.pool) ? { fileId: value.fileId, pool: value.pool } : undefined;
+  }
+  if (hasExactKeys(value, FILE_HANDLE_KEYS)) {
+    const { fileId, pool, length, replication, blockSize, underConstruction } = value;
+    if (![fileId, pool, length, replication, blockSize].every(isInteger) || typeof underConstruction !== 'boolean') return undefined;
+    return { fileId: fileId as number, pool: pool as number, length: length as number, replication: replication as number, blockSize: blockSize as number, underConstruction };
+  }
+  if (hasExactKeys(value, ['fileId', 'pool', 'length', 'replication', 'blockSize', 'sources'])) {
+    const { fileId, pool, length, replication, blockSize, sources } = value;
+    if (![fileId, pool, length, replication, blockSize].every(isInteger) || !Array.isArray(sources) || !sources.every(isInteger)) return undefined;
+    return { fileId: fileId as number, pool: pool as number, length: length as number, replication: replication as number, blockSize: blockSize as number, sources: [...(sources as number[])] };
+  }
+  return undefined;
 }
 
 export function fromImage(image: unknown, config: NamespaceConfig): NamespaceState {
@@ -234,14 +257,13 @@ export function fromImage(image: unknown, config: NamespaceConfig): NamespaceSta
   for (let i = 0; i < clientId.length; i++) {
     const client = clientId[i];
     if (typeof client !== 'string') malformed(`retry.clientId[${i}] is not a string`);
-    const answer = value[i];
-    if (!isMutationValue(answer)) malformed(`retry.value[${i}] is not a namespace op's answer`);
+    const answer = copyMutationValue(value[i]);
+    if (answer === undefined) malformed(`retry.value[${i}] is not a namespace op's answer`);
     entries.push({
       clientId: client,
       callId: integerAt(callId, i, 'retry.callId', -Number.MAX_SAFE_INTEGER),
       time: integerAt(time, i, 'retry.time', -Number.MAX_SAFE_INTEGER),
-      // A fresh object: the decoder's may carry other keys' order or a foreign prototype.
-      value: answer === null || typeof answer !== 'object' ? answer : { fileId: answer.fileId, pool: answer.pool },
+      value: answer,
     });
   }
   try {

@@ -1,4 +1,5 @@
-// The eight namespace mutations, with HDFS semantics. Each handler first validates
+// The namespace mutations, with HDFS semantics (setReplication, append, truncate and
+// concat are in file-mutations.ts). Each handler first validates
 // everything — arguments, path, existence, permissions — and only then changes the
 // tree, so a handler that returns a Failure has changed nothing (the StateMachine
 // contract). One order of checks for every op: arguments, path syntax, search permission
@@ -12,6 +13,7 @@ import { parsePath, pathOfComponents, utf8ByteLength } from './paths.js';
 import { blockingFileOf, deepestExistingAncestorOf, resolve, targetOf, type Resolution } from './resolve.js';
 import { intern, type MutationValue, type NamespaceConfig, type NamespaceState } from './state.js';
 import type { NamespaceMutation } from './ops.js';
+import { append, concat, setReplication, truncate } from './file-mutations.js';
 
 export type Applied = { ok: true; value: MutationValue } | Failure;
 
@@ -23,7 +25,7 @@ export interface MutationContext {
   time: number;
 }
 
-type OpOf<Type extends NamespaceMutation['type']> = Extract<NamespaceMutation, { type: Type }>;
+export type OpOf<Type extends NamespaceMutation['type']> = Extract<NamespaceMutation, { type: Type }>;
 
 export const DEFAULT_DIRECTORY_PERMISSION = 0o755;
 export const DEFAULT_FILE_PERMISSION = 0o644;
@@ -34,11 +36,11 @@ export const REPLICATION_MAX = 32767;
 /** mkdirs gives the directories it creates on the way u+wx, as HDFS does, so the creator can fill them. */
 const OWNER_WRITE_EXECUTE = 0o300;
 
-function isInteger(value: unknown): value is number {
+export function isInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value);
 }
 
-function badArgument(op: { type: string }, field: string, value: unknown, expected: string): Failure {
+export function badArgument(op: { type: string }, field: string, value: unknown, expected: string): Failure {
   return failure('INVALID_ARGUMENT', `${op.type}: ${field} must be ${expected}, got ${quote(String(value))}`);
 }
 
@@ -52,10 +54,10 @@ export function isValidPrincipal(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && !value.includes('\u0000') && utf8ByteLength(value) >= 0;
 }
 
-type Located = { ok: true; resolution: Resolution; path: string } | Failure;
+export type Located = { ok: true; resolution: Resolution; path: string } | Failure;
 
 /** Parses and resolves a path and checks search permission down to it. */
-function locate(context: MutationContext, path: unknown): Located {
+export function locate(context: MutationContext, path: unknown): Located {
   const parsed = parsePath(path, context.config);
   if (!parsed.ok) return parsed;
   const resolution = resolve(context.state.root, parsed.components);
@@ -369,10 +371,10 @@ function rename(context: MutationContext, op: OpOf<'rename'>): Applied {
   return { ok: true, value: true };
 }
 
-type Found = { ok: true; inode: Inode; path: string } | Failure;
+export type Found = { ok: true; inode: Inode; path: string } | Failure;
 
 /** The existing inode at a path, for the ops where a missing target is NOT_FOUND. */
-function findTarget(context: MutationContext, op: { type: string; path: unknown }): Found {
+export function findTarget(context: MutationContext, op: { type: string; path: unknown }): Found {
   const located = locate(context, op.path);
   if (!located.ok) return located;
   const inode = targetOf(located.resolution);
@@ -451,6 +453,14 @@ export function applyMutation(context: MutationContext, op: NamespaceMutation): 
       return deletesDelivered(context, op);
     case 'recoverLease':
       return recoverLease(context, op);
+    case 'setReplication':
+      return setReplication(context, op);
+    case 'append':
+      return append(context, op);
+    case 'truncate':
+      return truncate(context, op);
+    case 'concat':
+      return concat(context, op);
     default:
       return failure('INVALID_ARGUMENT', `unknown namespace op type ${quote(String((op as { type: unknown }).type))}`);
   }

@@ -34,6 +34,14 @@ export type NamespaceMutation = MutationBase &
     | { type: 'setPermission'; path: string; permission: number }
     | { type: 'setOwner'; path: string; owner?: string; group?: string }
     | { type: 'setTimes'; path: string; mtime?: number; atime?: number }
+    /** A file's replication factor; false for a directory (HDFS). The FMS follows (client). */
+    | { type: 'setReplication'; path: string; replication: number }
+    /** Reopens a closed file for writing after its end (HDFS append with NEW_BLOCK). */
+    | { type: 'append'; path: string }
+    /** Cuts a closed file to newLength; the file stays open until its FMS shard has cut the blocks. */
+    | { type: 'truncate'; path: string; newLength: number }
+    /** Moves the sources' bytes to the end of target, in order, and removes the sources' names. */
+    | { type: 'concat'; target: string; sources: string[] }
     /** The NS active's own op (superuser only): these ids' blocks are freed by their FMS shard. */
     | { type: 'deletesDelivered'; fileIds: number[] }
     /**
@@ -48,6 +56,32 @@ export type MutationType = NamespaceMutation['type'];
 export interface CreateResult {
   fileId: number;
   pool: number;
+}
+
+/**
+ * What setReplication, append and truncate answer: the file as the op left it, with what
+ * the client needs to carry the op to the file's FMS shard.
+ */
+export interface FileHandle {
+  fileId: number;
+  pool: number;
+  /** Bytes: for a truncate, the new length. */
+  length: number;
+  replication: number;
+  blockSize: number;
+  /** The op took the file into construction (append; a truncate that has work to do). */
+  underConstruction: boolean;
+}
+
+/** What concat answers: the target (now under construction) and the ids of the removed sources, in order. */
+export interface ConcatResult {
+  fileId: number;
+  pool: number;
+  /** The target's length once the sources' bytes are appended. */
+  length: number;
+  replication: number;
+  blockSize: number;
+  sources: number[];
 }
 
 /** What getFileInfo and listStatus return for one inode. */

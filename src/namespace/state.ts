@@ -4,7 +4,7 @@
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import { RetryCache } from '../replication/retry-cache.js';
 import { newDirectory, ROOT_INODE_ID, FIRST_INODE_ID, type Inode } from './inode.js';
-import type { CreateResult } from './ops.js';
+import type { ConcatResult, CreateResult, FileHandle } from './ops.js';
 import type { PathLimits } from './paths.js';
 
 export interface NamespaceConfig extends PathLimits {
@@ -21,6 +21,12 @@ export interface NamespaceConfig extends PathLimits {
    * overwritten file's id goes to the pending-delete queue, for its FMS to free the blocks.
    */
   trackDeletes: boolean;
+  /**
+   * The FMS shard owning each pool (index = pool), from the pool map; empty when the
+   * cluster has no FMS shards. concat refuses files of different shards with it: blocks
+   * cannot move between shards.
+   */
+  poolShards: readonly string[];
 }
 
 export const DEFAULT_NAMESPACE_CONFIG: Readonly<NamespaceConfig> = Object.freeze({
@@ -34,10 +40,15 @@ export const DEFAULT_NAMESPACE_CONFIG: Readonly<NamespaceConfig> = Object.freeze
   supergroup: 'supergroup',
   pools: 1,
   trackDeletes: false,
+  poolShards: [],
 });
 
-/** What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean; setters → null; deletesDelivered → count; recoverLease → boolean. */
-export type MutationValue = boolean | CreateResult | null | number;
+/**
+ * What a mutation answers: create → CreateResult; mkdirs/delete/rename/complete → boolean;
+ * setters → null; deletesDelivered → count; recoverLease → boolean; append/truncate →
+ * FileHandle; setReplication → FileHandle, or false for a directory; concat → ConcatResult.
+ */
+export type MutationValue = boolean | CreateResult | null | number | FileHandle | ConcatResult;
 
 export interface NamespaceState {
   root: Inode;
@@ -110,6 +121,9 @@ export function validateConfig(config: NamespaceConfig): void {
     }
   }
   if (typeof config.trackDeletes !== 'boolean') throw new Error('namespace config: trackDeletes must be a boolean');
+  if (!Array.isArray(config.poolShards) || (config.poolShards.length !== 0 && config.poolShards.length !== config.pools)) {
+    throw new Error(`namespace config: poolShards must name the shard of each of the ${config.pools} pools, or be empty`);
+  }
   for (const key of ['superuser', 'supergroup'] as const) {
     if (typeof config[key] !== 'string' || config[key].length === 0) {
       throw new Error(`namespace config: ${key} must be a non-empty string`);

@@ -86,6 +86,8 @@ export const HADOOP_EXCEPTIONS: Record<ErrorCode, HadoopException> = {
   UNAUTHENTICATED: { exception: 'SecurityException', javaClassName: 'java.lang.SecurityException', status: 401 },
   // No adapter answered a client: a server-side failure the caller may retry.
   ADAPTER_UNAVAILABLE: { ...IO_SERVER, status: 503 },
+  ALREADY_BEING_CREATED: { exception: 'AlreadyBeingCreatedException', javaClassName: 'org.apache.hadoop.hdfs.protocol.AlreadyBeingCreatedException', status: 403 },
+  CONCAT_ACROSS_SHARDS: UNSUPPORTED_OPERATION,
 };
 
 export interface RemoteExceptionBody {

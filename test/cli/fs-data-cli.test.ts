@@ -90,3 +90,40 @@ test('cat of a directory or a missing file is a clear error', async () => {
   const missing = await fs('cat', '/no/such');
   assert.match(missing.stderr, /NOT_FOUND/);
 });
+
+test('append, truncate -w, concat, setrep -w and checksum --hdfs, as hdfs dfs names them', async () => {
+  const data = randomBytes(300_000);
+  const more = randomBytes(100_000);
+  const source = join(local, 'ops-a.bin');
+  const tail = join(local, 'ops-b.bin');
+  await writeFile(source, data);
+  await writeFile(tail, more);
+  assert.equal((await fs('put', '--block-size', String(1 << 17), source, '/ops/f')).code, 0);
+
+  const appended = await fs('--json', 'append', tail, '/ops/f');
+  assert.equal(appended.code, 0, appended.stderr);
+  assert.deepEqual(JSON.parse(appended.stdout.toString()), { path: '/ops/f', local: tail, length: 400_000, appended: 100_000 });
+  assert.deepEqual((await fs('cat', '/ops/f')).stdout, Buffer.concat([data, more]));
+
+  const truncated = await fs('truncate', '-w', '250000', '/ops/f');
+  assert.equal(truncated.code, 0, truncated.stderr);
+  assert.match(truncated.stdout.toString(), /Truncated \/ops\/f to 250000 bytes/);
+  assert.deepEqual((await fs('cat', '/ops/f')).stdout, data.subarray(0, 250_000));
+  const tooLong = await fs('truncate', '999999', '/ops/f');
+  assert.notEqual(tooLong.code, 0);
+  assert.match(tooLong.stderr, /INVALID_ARGUMENT/);
+
+  assert.equal((await fs('put', '--block-size', String(1 << 17), tail, '/ops/g')).code, 0);
+  const concat = await fs('concat', '/ops/f', '/ops/g');
+  assert.equal(concat.code, 0, concat.stderr);
+  assert.deepEqual((await fs('cat', '/ops/f')).stdout, Buffer.concat([data.subarray(0, 250_000), more]));
+
+  const setrep = await fs('setrep', '-w', '1', '/ops/f');
+  assert.equal(setrep.code, 0, setrep.stderr);
+  assert.match(setrep.stdout.toString(), /Replication 1 set: \/ops\/f/);
+
+  const sum = JSON.parse((await fs('--json', 'checksum', '--hdfs', '/ops/f')).stdout.toString()) as { algorithm: string; bytes: string; length: number };
+  assert.equal(sum.algorithm, 'MD5-of-256MD5-of-512CRC32C');
+  assert.match(sum.bytes, /^[0-9a-f]{56}$/);
+  assert.equal(sum.length, 28);
+});

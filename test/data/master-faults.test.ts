@@ -28,12 +28,7 @@ before(async () => {
   cluster = await DataCluster.start({ nsMembers: 2, fmsShards: 1, fmsMembers: 2, datanodes: 3, sessionTimeoutMs: 2_000 });
   // The deadline of every call outlasts a failover (session expiry, election, catch-up).
   client = cluster.client('root', 60_000);
-  await waitFor('three datanodes heard by both FMS members', async () => {
-    for (const member of cluster.members.filter((m) => m.shard === 'fms-0')) {
-      if ((await cluster.status(member)).liveDatanodes !== 3) return false;
-    }
-    return true;
-  }, 20_000, 100);
+  await cluster.waitForDatanodesHeardByMembers('fms-0');
 });
 after(async () => {
   client?.close();

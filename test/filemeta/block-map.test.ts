@@ -228,6 +228,23 @@ describe('active: invalidation', () => {
     assert.equal(commandsOf(trimmed, 'replicate').length, 0);
   });
 
+  test('a block being truncated keeps its older replicas (the cut is made from them) until it is complete; then they go', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7); // genStamp 1, 10 bytes
+    apply(state, { type: 'truncate', fileId: 7, newLength: 4, holder: 't' }); // the block reopens at genStamp 2
+    const map = activeMap(state, 2);
+    // A full report after the truncate, before the datanodes cut: recorded, not deleted (a delete would race the recover).
+    assert.deepEqual(map.fullReport('dn1', [replica(blockId, 1)], state, 0), { recorded: 1, deferred: 0, invalidated: 0, ignored: 0 });
+    map.fullReport('dn2', [replica(blockId, 1)], state, 0);
+    assert.deepEqual(commandsOf(map.computeWork(state, 0), 'delete'), []);
+    const located = map.blockLocations(state, 7, 0);
+    assert.deepEqual(located.ok && located.value.blocks[0]!.locations, [], 'an old replica serves no reader');
+    // dn1 cuts its replica; the file closes; dn2's uncut replica is stale now and goes.
+    map.incrementalReport('dn1', { received: [replica(blockId, 2, 4)], deleted: [] }, state, 0);
+    apply(state, { type: 'recoverLease', fileId: 7, last: { blockId, length: 4 } });
+    assert.deepEqual(commandsOf(map.computeWork(state, 0), 'delete'), [['dn2', { type: 'delete', blockIds: [blockId], genStampsMax: [1] }]]);
+  });
+
   test('blockLocations lists every block of a file with its live replicas', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7);

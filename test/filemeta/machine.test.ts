@@ -3,47 +3,25 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFileMetaMachine, canonicalDump, assertFileMetaInvariants, type FileMetaState } from '../../src/filemeta/machine.js';
-import type { FileMetaMutation, FileMetaMutationBase, PipelineAnswer } from '../../src/filemeta/ops.js';
+import { createFileMetaMachine, canonicalDump, type FileMetaState } from '../../src/filemeta/machine.js';
+import type { FileMetaMutation, PipelineAnswer } from '../../src/filemeta/ops.js';
+import { fileMetaTester, ok, type Body } from './tester.js';
 import { ownedPoolsOf, fileMetaConfigWith } from '../../src/filemeta/config.js';
 
-type Body = FileMetaMutation extends infer M ? (M extends unknown ? Omit<M, keyof FileMetaMutationBase> : never) : never;
 
 // Shard fms-0 of two over 4 pools: it owns pools 0 and 2.
 const machine = createFileMetaMachine({ shard: 'fms-0', pools: 4, ownedPools: ownedPoolsOf('fms-0', ['fms-0', 'fms-1'], 4), blocksPerFileMax: 3 });
+const { apply, assertRefused, lastCallId } = fileMetaTester(machine);
 const targets = [
   { id: 'dn1', data: 'h1:9866' },
   { id: 'dn2', data: 'h2:9866' },
 ];
-let callId = 0;
 
-function apply(state: FileMetaState, body: Body, options: { clientId?: string; callId?: number; time?: number } = {}) {
-  const op = { clientId: options.clientId ?? 'writer', callId: options.callId ?? ++callId, time: options.time ?? 1_000, user: 'alice', ...body } as FileMetaMutation;
-  const outcome = machine.apply(state, op);
-  assertFileMetaInvariants(state);
-  return outcome;
-}
-
-function ok<T>(outcome: { ok: boolean; value?: unknown; error?: { message: string } }): T {
-  assert.equal(outcome.ok, true, outcome.error?.message);
-  return outcome.value as T;
-}
 
 function addBlock(state: FileMetaState, fileId: number, previous: { blockId: string; length: number } | null, holder = 'writer') {
   return apply(state, { type: 'addBlock', fileId, pool: 0, replication: 2, blockSize: 100, holder, previous, targets });
 }
 
-/** apply() must leave the state untouched when it fails, and answer with `code`. */
-function assertRefused(state: FileMetaState, body: Body, code: string, pattern?: RegExp): void {
-  const before = canonicalDump(state);
-  const outcome = apply(state, body);
-  assert.equal(outcome.ok, false, `expected ${code}`);
-  if (!outcome.ok) {
-    assert.equal(outcome.error.code, code, outcome.error.message);
-    if (pattern) assert.match(outcome.error.message, pattern);
-  }
-  assert.deepEqual(canonicalDump(state), before);
-}
 
 describe('config', () => {
   test('ownedPoolsOf follows pool % shards', () => {
@@ -78,6 +56,7 @@ describe('addBlock', () => {
       state: 'open',
       holder: 'writer',
       length: 0,
+      truncating: false,
       blocks: [{ blockId: 'fms-0_1', genStamp: 1, length: 0, offset: 0, state: 'open' }],
     });
   });
@@ -204,9 +183,9 @@ describe('complete', () => {
     assertRefused(state, { type: 'complete', fileId: 7, holder: 'writer', last: null }, 'INVALID_ARGUMENT');
     // Ops never make a block-less file (the FMS learns of a file at its first addBlock), but
     // the rule holds for one: build it by hand, as an image could hold it.
-    state.files.set(8, { fileId: 8, pool: 2, replication: 1, blockSize: 10, blocks: [], state: 'open', holder: 'writer', length: 0 });
+    state.files.set(8, { fileId: 8, pool: 2, replication: 1, blockSize: 10, blocks: [], state: 'open', holder: 'writer', length: 0, truncating: false });
     state.openFiles.add(8);
-    assertRefused(state, { type: 'complete', fileId: 8, holder: 'writer', last: { blockId: 'fms-0_1', length: 0 } }, 'INVALID_ARGUMENT', /no block/);
+    assertRefused(state, { type: 'complete', fileId: 8, holder: 'writer', last: { blockId: 'fms-0_1', length: 0 } }, 'INVALID_ARGUMENT', /no open block/);
     assert.deepEqual(ok(apply(state, { type: 'complete', fileId: 8, holder: 'writer', last: null })), { length: 0 });
   });
 
@@ -239,7 +218,7 @@ describe('recoverLease', () => {
     const state = machine.initial();
     addBlock(state, 7, null);
     apply(state, { type: 'updatePipeline', blockId: 'fms-0_1', holder: 'writer', length: 50, targets });
-    assert.deepEqual(machine.openFiles(state), [{ fileId: 7, holder: 'writer', last: { blockId: 'fms-0_1', genStamp: 2, length: 50 } }]);
+    assert.deepEqual(machine.openFiles(state), [{ fileId: 7, holder: 'writer', truncating: false, last: { blockId: 'fms-0_1', genStamp: 2, length: 50 } }]);
     assert.deepEqual(ok(apply(state, { type: 'recoverLease', fileId: 7, last: { blockId: 'fms-0_1', length: 30 } }, { clientId: 'fms-active' })), { length: 30 });
     const file = ok<{ state: string; holder: null }>(machine.getFile(state, 7));
     assert.equal(file.state, 'closed');
@@ -303,7 +282,7 @@ describe('envelope and retry cache', () => {
     assert.equal(first.ok && first.mutated, true);
     const before = canonicalDump(state);
     // Same call again (a retry after a lost reply): same block, no second allocation.
-    const again = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 2, blockSize: 100, holder: 'writer', previous: null, targets }, { callId });
+    const again = apply(state, { type: 'addBlock', fileId: 7, pool: 0, replication: 2, blockSize: 100, holder: 'writer', previous: null, targets }, { callId: lastCallId() });
     assert.deepEqual(again, { ok: true, value: (first as { value: unknown }).value, mutated: false });
     assert.deepEqual(canonicalDump(state), before);
     // An error is not cached: the same call id may succeed later.

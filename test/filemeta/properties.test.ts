@@ -26,6 +26,7 @@ const step = fc.record({
     { arbitrary: fc.constant('addBlock' as const), weight: 6 },
     { arbitrary: fc.constantFrom('updatePipeline' as const, 'complete' as const, 'recoverLease' as const), weight: 4 },
     { arbitrary: fc.constant('deleteFiles' as const), weight: 1 },
+    { arbitrary: fc.constantFrom('setReplication' as const, 'append' as const, 'truncate' as const, 'concat' as const), weight: 3 },
   ),
   fileId: fc.integer({ min: 1, max: 4 }),
   /** 'own' is the file's usual writer (by file id); 'other' is someone else. */
@@ -58,6 +59,15 @@ function toOp(state: FileMetaState, s: Step, time: number): FileMetaMutation {
       return { ...base, type: 'complete', fileId: s.fileId, holder, last: extent };
     case 'recoverLease':
       return { ...base, type: 'recoverLease', fileId: s.fileId, last: extent };
+    case 'setReplication':
+      return { ...base, type: 'setReplication', fileId: s.fileId, replication: 1 + (s.length % 3) };
+    case 'append':
+      return { ...base, type: 'append', fileId: s.fileId, pool: s.pool, replication: 2, blockSize: 64, holder };
+    case 'truncate':
+      // Anywhere in the file (block boundaries included: 0 and 65 give 0 and the whole length), sometimes past its end.
+      return { ...base, type: 'truncate', fileId: s.fileId, newLength: file && s.expected ? Math.floor((file.length * s.length) / 65) : s.length, holder };
+    case 'concat':
+      return { ...base, type: 'concat', fileId: s.fileId, pool: s.pool, replication: 2, blockSize: 64, sources: s.blockSeq > 4 ? [((s.fileId + s.blockSeq) % 4) + 1, s.fileId % 4 + 1] : [((s.fileId + s.blockSeq) % 4) + 1] };
     default:
       return { ...base, type: 'deleteFiles', fileIds: s.length > 60 ? [s.fileId, s.fileId + 1] : [s.fileId] };
   }
@@ -116,6 +126,25 @@ test('the sequences get somewhere: most runs add blocks and close files', () => 
     { numRuns: 100, seed: 4 },
   );
   assert.ok(blocks > 100 && closed > 3, `blocks ${blocks}, closed multi-block files ${closed}`);
+});
+
+test('the file operations beyond create succeed in some runs, a truncate inside a block included', () => {
+  const succeeded = new Map<string, number>();
+  let cutInside = 0;
+  fc.assert(
+    fc.property(steps, (sequence) => {
+      const { ops, outcomes } = run(sequence);
+      ops.forEach((op, i) => {
+        const outcome = outcomes[i] as { ok: boolean; value?: { done?: boolean } };
+        if (!outcome.ok) return;
+        succeeded.set(op.type, (succeeded.get(op.type) ?? 0) + 1);
+        if (op.type === 'truncate' && outcome.value?.done === false) cutInside++;
+      });
+    }),
+    { numRuns: 100, seed: 4 },
+  );
+  for (const type of ['setReplication', 'append', 'truncate', 'concat']) assert.ok((succeeded.get(type) ?? 0) > 5, `${type} succeeded ${succeeded.get(type) ?? 0} times`);
+  assert.ok(cutInside > 0, 'some truncate fell inside a block');
 });
 
 test('image round trip at any point: same digest, and the remaining ops give the same answers', () => {

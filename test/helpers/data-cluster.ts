@@ -259,6 +259,16 @@ export class DataCluster {
     }, timeoutMs, 100);
   }
 
+  /** Waits until every member of `shard`, standbys included, hears `count` live datanodes (a standby must, to take over). */
+  async waitForDatanodesHeardByMembers(shard: string, count = this.datanodes.length, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${count} datanodes heard by every member of ${shard}`, async () => {
+      for (const member of this.members.filter((m) => m.shard === shard)) {
+        if ((await this.status(member)).liveDatanodes !== count) return false;
+      }
+      return true;
+    }, timeoutMs, 100);
+  }
+
   /** The master's `admin.status` through a client of its shard. */
   async status(member: ClusterMember): Promise<Record<string, unknown>> {
     const client = new TandemClient({ masters: [member.process.rpc], user: 'root', deadlineMs: 5_000 });

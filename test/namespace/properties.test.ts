@@ -15,7 +15,7 @@ import { createNamespaceMachine, canonicalDump, assertNamespaceInvariants, inode
 import type { Caller, MutationBase, NamespaceMutation } from '../../src/namespace/ops.js';
 import type { Outcome } from '../../src/replication/state-machine.js';
 
-const machine = createNamespaceMachine({ superuser: 'hdfs', supergroup: 'supergroup', pools: 3, retryCacheAgeMs: 1_000, retryCacheEntriesMax: 8 });
+const machine = createNamespaceMachine({ superuser: 'hdfs', supergroup: 'supergroup', pools: 3, poolShards: ['fms-0', 'fms-1', 'fms-0'], retryCacheAgeMs: 1_000, retryCacheEntriesMax: 8 });
 const packr = new Packr({ useRecords: false });
 const NUM_RUNS = 200;
 
@@ -46,6 +46,10 @@ const body: fc.Arbitrary<Body> = fc.oneof(
   }),
   fc.record({ type: fc.constant('setTimes' as const), path, mtime: time, atime: time }),
   fc.record({ type: fc.constant('recoverLease' as const), fileId: fc.integer({ min: 16386, max: 16420 }), length: fc.nat(1_000) }),
+  fc.record({ type: fc.constant('setReplication' as const), path, replication: fc.constantFrom(0, 1, 3) }),
+  fc.record({ type: fc.constant('append' as const), path }),
+  fc.record({ type: fc.constant('truncate' as const), path, newLength: fc.constantFrom(0, 5, 500, 2_000) }),
+  fc.record({ type: fc.constant('concat' as const), target: path, sources: fc.array(path, { minLength: 0, maxLength: 3 }) }),
 );
 
 const step = fc.record({
