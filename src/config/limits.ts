@@ -75,6 +75,8 @@ export interface Limits {
    * a member out of the ISR: 200k ≈ 4 s.
    */
   checkpointTxids: number;
+  /** The active compares its digest with every standby's this often (`admin verify` on a schedule); 0: never. */
+  verifyIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -107,6 +109,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   imageBytesMax: 1024 * 1024 * 1024,
   checkpointIntervalMs: 3_600_000,
   checkpointTxids: 200_000,
+  verifyIntervalMs: 3_600_000,
 });
 
 export function limitsWith(overrides: Partial<Limits> = {}): Limits {

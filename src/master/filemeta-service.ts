@@ -321,6 +321,20 @@ class FileMetaService implements ShardService {
     return queued;
   }
 
+  automaticSafeMode(host: ServiceHost): { on: boolean; progress: string } | null {
+    this.checkSafeMode(host);
+    if (this.blockMap.mode !== 'active') return null;
+    return { on: this.blockMap.inSafeMode, progress: this.safeModeProgress(this.state(host), Date.now()) };
+  }
+
+  leaveAutomaticSafeMode(host: ServiceHost): boolean {
+    this.checkSafeMode(host);
+    if (this.blockMap.mode !== 'active' || !this.blockMap.inSafeMode) return false;
+    host.log.warn(`leaving safe mode on an operator's request: ${this.safeModeProgress(this.state(host), Date.now())}`);
+    this.blockMap.leaveSafeMode();
+    return true;
+  }
+
   private checkOutOfSafeMode(host: ServiceHost): void {
     this.checkSafeMode(host);
     if (this.blockMap.inSafeMode) {
