@@ -124,6 +124,13 @@ export class BlockMap {
   private readonly toDelete = new Map<string, Map<string, number>>();
   /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
   private readonly pending = new Map<string, Map<string, number>>();
+  /**
+   * Datanodes being decommissioned (ZooKeeper /config/decommission, src/master/decommission-list.ts):
+   * no new replica is placed on them and their replicas do not count toward a block's
+   * replication, so computeWork copies every block they hold elsewhere; they still serve
+   * reads and act as copy sources meanwhile. Bounded by the cluster's datanodes.
+   */
+  private decommissioning: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly config: Readonly<FileMetaConfig>,
@@ -217,7 +224,33 @@ export class BlockMap {
   }
 
   chooseTargets(replication: number, exclude: Iterable<string>, now: number): { ok: true; value: DatanodeRef[] } | Failure {
-    return this.datanodes.chooseTargets(replication, exclude, now);
+    return this.datanodes.chooseTargets(replication, [...exclude, ...this.decommissioning], now);
+  }
+
+  setDecommissioning(ids: Iterable<string>): void {
+    this.decommissioning = new Set(ids);
+  }
+
+  /**
+   * Per datanode being decommissioned: its replicas of complete blocks, and how many of
+   * those blocks still lack their replication on other live datanodes. Done (decommissioned)
+   * at 0. O(replicas on it).
+   */
+  decommissionProgress(state: FileMetaState, now: number): Record<string, { replicas: number; waiting: number; live: boolean }> {
+    const out: Record<string, { replicas: number; waiting: number; live: boolean }> = {};
+    for (const id of [...this.decommissioning].sort()) {
+      let replicas = 0;
+      let waiting = 0;
+      for (const blockId of this.byDatanode.get(id) ?? []) {
+        const block = state.blocks.get(blockId);
+        if (block === undefined || block.state !== 'complete') continue;
+        replicas++;
+        const file = state.files.get(block.fileId);
+        if (file !== undefined && this.countedHolders(block, now).length < file.replication) waiting++;
+      }
+      out[id] = { replicas, waiting, live: this.datanodes.isLive(id, now) };
+    }
+    return out;
   }
 
   /** The datanodes ZooKeeper lists under /datanodes now: one missing there is dead sooner (DatanodeRegistry). */
@@ -426,13 +459,15 @@ export class BlockMap {
       const file = state.files.get(block.fileId)!;
       const live = this.goodLiveHolders(block, now);
       if (live.length === 0) continue; // missing: nothing to copy from
+      // A decommissioning datanode's replica is a source, but does not count, and is never trimmed.
+      const counted = this.decommissioning.size === 0 ? live : live.filter((id) => !this.decommissioning.has(id));
       const pendingCount = this.pending.get(blockId)?.size ?? 0;
-      if (live.length + pendingCount < file.replication) {
-        needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - live.length - pendingCount });
-      } else if (live.length > file.replication) {
+      if (counted.length + pendingCount < file.replication) {
+        needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - counted.length - pendingCount });
+      } else if (counted.length > file.replication) {
         // Trim the fullest datanodes first.
-        const excess = [...live].sort((a, b) => this.datanodes.freeBytes(a) - this.datanodes.freeBytes(b) || (a < b ? -1 : 1));
-        for (const datanodeId of excess.slice(0, live.length - file.replication)) this.invalidate(datanodeId, blockId, block.genStamp);
+        const excess = [...counted].sort((a, b) => this.datanodes.freeBytes(a) - this.datanodes.freeBytes(b) || (a < b ? -1 : 1));
+        for (const datanodeId of excess.slice(0, counted.length - file.replication)) this.invalidate(datanodeId, blockId, block.genStamp);
       }
     }
 
@@ -461,7 +496,7 @@ export class BlockMap {
       const idle = sources.filter((id) => (sourceWork.get(id) ?? 0) === leastWork);
       const source = idle[Math.min(idle.length - 1, Math.floor(this.random() * idle.length))]!;
       const exclude = [...(this.replicas.get(need.block.blockId)?.keys() ?? []), ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
-      const chosen = this.datanodes.chooseTargets(need.missing, exclude, now);
+      const chosen = this.chooseTargets(need.missing, exclude, now);
       if (!chosen.ok) continue;
       push(source, { type: 'replicate', blockId: need.block.blockId, genStamp: need.block.genStamp, length: need.block.length, targets: chosen.value });
       sourceWork.set(source, (sourceWork.get(source) ?? 0) + 1);
@@ -488,6 +523,11 @@ export class BlockMap {
   }
 
   // --- internals ----------------------------------------------------------------------
+
+  /** goodLiveHolders that count toward the block's replication (not being decommissioned). */
+  private countedHolders(block: BlockRecord, now: number): string[] {
+    return this.goodLiveHolders(block, now).filter((id) => !this.decommissioning.has(id));
+  }
 
   /** Live datanodes holding a finalized replica of a complete block at its genStamp and length (any replica of an open one). */
   private goodLiveHolders(block: BlockRecord, now: number): string[] {

@@ -104,6 +104,8 @@ class FileMetaService implements ShardService {
   private readonly deadLogged = new Set<string>();
   private registered: RegisteredDatanodes | null = null;
   private registeredIds: ReadonlySet<string> | null = null;
+  /** The decommission list as last read from ZooKeeper. */
+  private decommissioning: string[] = [];
   private safeModeLoggedAt = 0;
   /** Corrupt replicas readers reported (and this member recorded), since it started. */
   private corruptReported = 0;
@@ -393,12 +395,26 @@ class FileMetaService implements ShardService {
     this.timer = setInterval(() => this.tick(host), TICK_MS);
     this.timer.unref();
     if (this.opts.connect) {
-      this.registered = new RegisteredDatanodes(this.opts.connect, (ids) => this.onRegistered(host, ids), host.log);
+      this.registered = new RegisteredDatanodes(
+        this.opts.connect,
+        (ids) => this.onRegistered(host, ids),
+        host.log,
+        (ids) => this.onDecommissionList(host, ids),
+      );
       this.registered.start();
     }
   }
 
   /** ZooKeeper's list of datanodes changed. */
+  private onDecommissionList(host: ServiceHost, ids: string[]): void {
+    const before = this.decommissioning.join(',');
+    this.decommissioning = ids;
+    this.blockMap.setDecommissioning(ids);
+    if (ids.join(',') !== before) {
+      host.log.info({ decommissioning: ids }, ids.length > 0 ? `decommissioning ${ids.join(', ')}: no new replicas there; their blocks are copied elsewhere` : 'no datanode is being decommissioned');
+    }
+  }
+
   private onRegistered(host: ServiceHost, ids: string[]): void {
     const now = new Set(ids);
     for (const id of this.registeredIds ?? []) {
@@ -555,6 +571,14 @@ class FileMetaService implements ShardService {
       safeModeFraction: safeModeBlocks.complete === 0 ? 1 : safeModeBlocks.reported / safeModeBlocks.complete,
       safeModeBlocks,
       deferredDropped: this.blockMap.deferredDropped(),
+      datanodes: this.blockMap.liveDatanodes(now).map((dn) => ({
+        id: dn.id,
+        capacityBytes: dn.capacityBytes,
+        usedBytes: dn.usedBytes,
+        replicas: this.blockMap.replicasOn(dn.id),
+        lastHeartbeatAgoMs: now - dn.lastHeartbeatMs,
+      })),
+      decommission: this.blockMap.mode === 'active' ? this.blockMap.decommissionProgress(state, now) : null,
     };
   }
 
