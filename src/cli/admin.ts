@@ -7,6 +7,8 @@ import { formatFsckReport } from '../admin/fsck-report.js';
 import { coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { readRegistry } from './registry.js';
 import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
+import { registerAdminOps } from './admin-ops.js';
+import { formatClusterStatus, gatherClusterStatus } from '../admin/cluster-status.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -25,23 +27,40 @@ export function registerAdmin(program: Command): void {
       }),
     );
 
-  clusterOptions(admin.command('failover').description('hand the active role of a shard over gracefully').argument('<shard>', 'the shard: ns'))
+  clusterOptions(admin.command('failover').description('hand the active role of a shard over gracefully').argument('[shard]', 'the shard: ns (default) or an FMS shard (fms-0, …)'))
+    .option('--shard <shard>', 'the shard (same as the argument)')
     .option('--to <member>', 'the standby to hand over to (default: the in-sync standby least behind)')
     .option('--json', 'print JSON')
-    .action((shard: string, flags: AdminFlags & { to?: string }) =>
+    .action((shardArgument: string | undefined, flags: AdminFlags & { to?: string; shard?: string }) =>
       withClient(flags, async (client) => {
-        if (shard !== 'ns') throw new TandemError('INVALID_ARGUMENT', `only shard ns exists so far, got "${shard}"`);
-        const r = await client.failover(flags.to);
+        const shard = shardArgument ?? flags.shard ?? 'ns';
+        // Not retried: a hand-over whose answer was lost must not run again on the new active.
+        const r =
+          shard === 'ns'
+            ? await client.failover(flags.to)
+            : await client.activeOf(shard).call<{ from: string; to: string; txid: number; ms: number }>('admin.failover', flags.to === undefined ? {} : { to: flags.to }, { retry: false });
         if (flags.json) printJson(r);
         else process.stdout.write(`handed ${shard} over from ${r.from} to ${r.to} at txid ${r.txid} (${r.ms} ms)\n`);
       }),
     );
 
-  clusterOptions(admin.command('status').description('show what the active master is doing'))
+  clusterOptions(admin.command('status').description('every shard (members, roles, epoch, txid, lag, in-sync set, safe mode, last image) and datanode; with --master, that master alone'))
+    .option('--shard <shard>', 'one shard (default: every shard)')
+    .option('--registry', "ZooKeeper's registry as stored (current / lastNotNull per entry)")
     .option('--json', 'print JSON')
-    .action((flags: AdminFlags) =>
+    .action((flags: AdminFlags & { shard?: string; registry?: boolean }) =>
       withClient(flags, async (client) => {
         const zk = zooKeeperTarget(flags);
+        if (zk && !flags.registry) {
+          const session = await coordinatorFactory(zk)();
+          try {
+            const status = await gatherClusterStatus(session, flags.shard);
+            if (flags.json) return printJson(status);
+            return void process.stdout.write(formatClusterStatus(status));
+          } finally {
+            await session.close();
+          }
+        }
         if (zk) {
           // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
           const session = await coordinatorFactory(zk)();
@@ -99,6 +118,8 @@ export function registerAdmin(program: Command): void {
         }
       }),
     );
+
+  registerAdminOps(admin);
 }
 
 /** `tandem admin fsck`: the report, and an exit code a script can test (HDFS fsck's: 0 healthy, 1 corrupt). */
