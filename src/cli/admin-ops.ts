@@ -37,8 +37,13 @@ export async function withZooKeeper<T>(flags: ClientFlags, body: (coordinator: C
 
 const SHARD_OPTION = ['--shard <shard>', 'one shard (ns, fms-0, …); default: every shard'] as const;
 
+/** The cluster flags plus --user (who asks: logged with safe mode and verify runs). */
+function opsOptions(command: Command): Command {
+  return clusterOptions(command).option('--user <name>', 'who asks (default: you)');
+}
+
 export function registerAdminOps(admin: Command): void {
-  clusterOptions(admin.command('checkpoint').description("a standby writes an image now and uploads it to its active; prints the image's txid"))
+  opsOptions(admin.command('checkpoint').description("a standby writes an image now and uploads it to its active; prints the image's txid"))
     .option(...SHARD_OPTION)
     .option('--json', 'print JSON')
     .action((flags: OpsFlags) =>
@@ -59,7 +64,7 @@ export function registerAdminOps(admin: Command): void {
       ),
     );
 
-  clusterOptions(admin.command('safemode').description('manual safe mode: mutations refused (SAFE_MODE), reads served; replicated, so it survives a failover').argument('<action>', 'get | enter | leave'))
+  opsOptions(admin.command('safemode').description('manual safe mode: mutations refused (SAFE_MODE), reads served; replicated, so it survives a failover').argument('<action>', 'get | enter | leave'))
     .option(...SHARD_OPTION)
     .option('--json', 'print JSON')
     .action((action: string, flags: OpsFlags) =>
@@ -84,7 +89,7 @@ export function registerAdminOps(admin: Command): void {
       }),
     );
 
-  clusterOptions(admin.command('verify').description("compare the digests of every shard's active and standbys at one txid; a standby that disagrees re-bootstraps from the active; exit 1 on a disagreement"))
+  opsOptions(admin.command('verify').description("compare the digests of every shard's active and standbys at one txid; a standby that disagrees re-bootstraps from the active; exit 1 on a disagreement"))
     .option(...SHARD_OPTION)
     .option('--json', 'print JSON')
     .action((flags: OpsFlags) =>
@@ -106,7 +111,7 @@ export function registerAdminOps(admin: Command): void {
       }),
     );
 
-  clusterOptions(admin.command('backup').description('copy the newest image and every new edit of every shard into DIR (incremental; checksums in DIR/manifest.json)'))
+  opsOptions(admin.command('backup').description('copy the newest image and every new edit of every shard into DIR (incremental; checksums in DIR/manifest.json)'))
     .requiredOption('--to <dir>', 'the backup directory (made if missing; a second run adds only what is new)')
     .option(...SHARD_OPTION)
     .option('--json', 'print JSON')
@@ -154,7 +159,7 @@ export function registerAdminOps(admin: Command): void {
       }),
     );
 
-  clusterOptions(admin.command('decommission').description('move every replica off a datanode (it keeps serving reads meanwhile), then mark it decommissioned').argument('[datanode]', 'the datanode id (dn1, …)'))
+  opsOptions(admin.command('decommission').description('move every replica off a datanode (it keeps serving reads meanwhile), then mark it decommissioned').argument('[datanode]', 'the datanode id (dn1, …)'))
     .option('--status', 'only show the progress of every decommission')
     .option('--cancel', 'put the datanode back in service')
     .option('--no-wait', 'return once the request is recorded')

@@ -29,6 +29,7 @@ export function registerAdmin(program: Command): void {
 
   clusterOptions(admin.command('failover').description('hand the active role of a shard over gracefully').argument('[shard]', 'the shard: ns (default) or an FMS shard (fms-0, …)'))
     .option('--shard <shard>', 'the shard (same as the argument)')
+    .option('--user <name>', 'who asks (default: you)')
     .option('--to <member>', 'the standby to hand over to (default: the in-sync standby least behind)')
     .option('--json', 'print JSON')
     .action((shardArgument: string | undefined, flags: AdminFlags & { to?: string; shard?: string }) =>
@@ -47,6 +48,7 @@ export function registerAdmin(program: Command): void {
   clusterOptions(admin.command('status').description('every shard (members, roles, epoch, txid, lag, in-sync set, safe mode, last image) and datanode; with --master, that master alone'))
     .option('--shard <shard>', 'one shard (default: every shard)')
     .option('--registry', "ZooKeeper's registry as stored (current / lastNotNull per entry)")
+    .option('--user <name>', 'who asks (default: you)')
     .option('--json', 'print JSON')
     .action((flags: AdminFlags & { shard?: string; registry?: boolean }) =>
       withClient(flags, async (client) => {
