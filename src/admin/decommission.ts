@@ -43,6 +43,8 @@ export interface DecommissionState {
   replicas: number;
   /** Blocks still lacking their replication elsewhere. */
   waiting: number;
+  /** Of those, blocks whose replication exceeds the datanodes left in service: they wait until more datanodes join. */
+  stuck: number;
   /** FMS shards whose active has not reported on it yet (just started, or no active). */
   unknownShards: string[];
 }
@@ -54,7 +56,7 @@ export async function decommissionStatus(coordinator: Coordinator, client: Tande
   const progress = await Promise.all(
     shards.map(async (shard) => {
       try {
-        const status = await client.activeOf(shard).call<{ decommission?: Record<string, { replicas: number; waiting: number }> | null }>('admin.status', {}, { deadlineMs: 5_000 });
+        const status = await client.activeOf(shard).call<{ decommission?: Record<string, { replicas: number; waiting: number; stuck?: number }> | null }>('admin.status', {}, { deadlineMs: 5_000 });
         return { shard, decommission: status.decommission ?? null };
       } catch {
         return { shard, decommission: null };
@@ -64,6 +66,7 @@ export async function decommissionStatus(coordinator: Coordinator, client: Tande
   return list.map((datanode) => {
     let replicas = 0;
     let waiting = 0;
+    let stuck = 0;
     const unknownShards: string[] = [];
     for (const p of progress) {
       const entry = p.decommission?.[datanode];
@@ -71,9 +74,10 @@ export async function decommissionStatus(coordinator: Coordinator, client: Tande
       else {
         replicas += entry.replicas;
         waiting += entry.waiting;
+        stuck += entry.stuck ?? 0;
       }
     }
-    return { datanode, state: waiting === 0 && unknownShards.length === 0 ? 'decommissioned' : 'decommissioning', replicas, waiting, unknownShards };
+    return { datanode, state: waiting === 0 && unknownShards.length === 0 ? 'decommissioned' : 'decommissioning', replicas, waiting, stuck, unknownShards };
   });
 }
 
@@ -84,7 +88,7 @@ export async function waitForDecommission(coordinator: Coordinator, client: Tand
   for (;;) {
     const state = (await decommissionStatus(coordinator, client)).find((s) => s.datanode === datanode);
     if (!state) throw new TandemError('NOT_FOUND', `${datanode} is not on the decommission list`);
-    const line = `${datanode}: ${state.state}, ${state.waiting} of ${state.replicas} blocks waiting for a replica elsewhere${state.unknownShards.length > 0 ? ` (no report yet from ${state.unknownShards.join(', ')})` : ''}`;
+    const line = `${datanode}: ${state.state}, ${state.waiting} of ${state.replicas} blocks waiting for a replica elsewhere${state.stuck > 0 ? ` (${state.stuck} need more datanodes in service than are left: add datanodes or lower their replication)` : ''}${state.unknownShards.length > 0 ? ` (no report yet from ${state.unknownShards.join(', ')})` : ''}`;
     if (line !== last) say(line);
     last = line;
     if (state.state === 'decommissioned') return state;

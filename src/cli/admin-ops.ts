@@ -81,7 +81,7 @@ export function registerAdminOps(admin: Command): void {
           results.push({ shard, ...r });
           if (!flags.json) {
             const manual = r.manual ? `ON (manual, entered by ${r.manual.by} at txid ${r.manual.txid})` : 'off';
-            const automatic = r.automatic ? `; automatic ${r.automatic.on ? 'ON' : 'off'} (${r.automatic.progress})` : '';
+            const automatic = r.automatic?.on ? `; automatic ON (${r.automatic.progress})` : '';
             process.stdout.write(`${shard}: safe mode ${manual}${automatic}\n`);
           }
         }
@@ -182,7 +182,7 @@ export function registerAdminOps(admin: Command): void {
           if (flags.json) return printJson(status);
           if (flags.status) {
             if (status.length === 0) return void process.stdout.write('no datanode is being decommissioned\n');
-            process.stdout.write(table(['datanode', 'state', 'replicas there', 'blocks waiting'], status.map((s) => [s.datanode, s.state, s.replicas, s.waiting])) + '\n');
+            process.stdout.write(table(['datanode', 'state', 'replicas there', 'blocks waiting', 'stuck'], status.map((s) => [s.datanode, s.state, s.replicas, s.waiting, s.stuck])) + '\n');
           }
         });
       }),

@@ -236,19 +236,25 @@ export class BlockMap {
    * those blocks still lack their replication on other live datanodes. Done (decommissioned)
    * at 0. O(replicas on it).
    */
-  decommissionProgress(state: FileMetaState, now: number): Record<string, { replicas: number; waiting: number; live: boolean }> {
-    const out: Record<string, { replicas: number; waiting: number; live: boolean }> = {};
+  decommissionProgress(state: FileMetaState, now: number): Record<string, { replicas: number; waiting: number; stuck: number; live: boolean }> {
+    const out: Record<string, { replicas: number; waiting: number; stuck: number; live: boolean }> = {};
+    const inService = this.datanodes.liveDatanodes(now).filter((dn) => !this.decommissioning.has(dn.id)).length;
     for (const id of [...this.decommissioning].sort()) {
       let replicas = 0;
       let waiting = 0;
+      /** Waiting blocks whose replication exceeds the live datanodes in service: they never get there. */
+      let stuck = 0;
       for (const blockId of this.byDatanode.get(id) ?? []) {
         const block = state.blocks.get(blockId);
         if (block === undefined || block.state !== 'complete') continue;
         replicas++;
         const file = state.files.get(block.fileId);
-        if (file !== undefined && this.countedHolders(block, now).length < file.replication) waiting++;
+        if (file !== undefined && this.countedHolders(block, now).length < file.replication) {
+          waiting++;
+          if (file.replication > inService) stuck++;
+        }
       }
-      out[id] = { replicas, waiting, live: this.datanodes.isLive(id, now) };
+      out[id] = { replicas, waiting, stuck, live: this.datanodes.isLive(id, now) };
     }
     return out;
   }

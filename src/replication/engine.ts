@@ -17,7 +17,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { TandemError, invariant } from '../errors.js';
+import { MANUAL_SAFE_MODE_MARK, TandemError, invariant } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { DurabilityWaiters } from './durability-waiters.js';
@@ -216,7 +216,7 @@ export class ReplicationEngine<S, Op, I> {
     if (this.role === 'follower') throw new TandemError('NOT_ACTIVE', 'this member is a standby');
     if (this.admin.safeMode) {
       const { by, txid } = this.admin.safeMode;
-      throw new TandemError('SAFE_MODE', `the shard is in manual safe mode (entered by ${by} at txid ${txid}): reads are served, mutations refused until \`tandem admin safemode leave\``);
+      throw new TandemError('SAFE_MODE', `the shard is in ${MANUAL_SAFE_MODE_MARK} (entered by ${by} at txid ${txid}): reads are served, mutations refused until \`tandem admin safemode leave\``);
     }
     this.checkBackpressure();
     const outcome = this.machine.apply(this.state, op);
