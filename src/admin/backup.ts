@@ -99,7 +99,9 @@ export async function backup(dir: string, sources: readonly ShardSource[], poolM
     const { committedTxid } = await source.rollEdits();
 
     // The newest image, unless this backup has it already.
-    const listing = (await (await fetch(`http://${source.http}/images`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) })).json()) as ImageListing;
+    const response = await fetch(`http://${source.http}/images`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    if (!response.ok) throw new TandemError('NOT_FOUND', `GET http://${source.http}/images: HTTP ${response.status}`);
+    const listing = (await response.json()) as ImageListing;
     const newest = listing.images.at(-1);
     if (newest && !entry.files.some((f) => f.kind === 'image' && f.firstTxid === newest.txid)) {
       const bytes = await fetchImage(source.http, newest.txid, HTTP_TIMEOUT_MS); // header and CRC checked

@@ -14,6 +14,7 @@ import { content, digest } from '../helpers/data-files.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/zookeeper.js';
 import type { TandemClient } from '../../src/client/tandem-client.js';
+import type { TandemError } from '../../src/errors.js';
 import { decodeImage, writeImage } from '../../src/replication/image-store.js';
 import { listImages } from '../../src/replication/storage-layout.js';
 import type { NamespaceImage } from '../../src/namespace/image.js';
@@ -51,14 +52,14 @@ async function adminJson<T>(target: DataCluster, ...args: string[]): Promise<T> 
   return JSON.parse(r.stdout) as T;
 }
 
-/** A write through a client that gives up quickly: SAFE_MODE is retried until the deadline. */
+/** A write's error (through a client that gives up quickly, should it retry). */
 async function writeError(path: string): Promise<string> {
   const quick = cluster.client('root', 1_500);
   try {
     await quick.mkdirs(path);
     return 'no error';
   } catch (err) {
-    return (err as Error).message;
+    return `${(err as TandemError).code}: ${(err as Error).message}`;
   } finally {
     quick.close();
   }
@@ -73,7 +74,7 @@ test('manual safe mode refuses writes, serves reads, and survives a failover of 
   const entered = await adminJson<Array<{ shard: string; manual: unknown }>>(cluster, 'safemode', 'enter');
   assert.deepEqual(entered.map((r) => r.shard), ['ns', 'fms-0']);
   assert.ok(entered.every((r) => r.manual !== null));
-  assert.match(await writeError('/refused'), /SAFE_MODE/);
+  assert.match(await writeError('/refused'), /^SAFE_MODE: .*manual safe mode/);
   assert.ok((await client.getFileInfo('/before-safemode')) !== null, 'reads are served');
   assert.equal((await digest(await client.openFile('/before-safemode'))).bytes, 21);
 
@@ -88,7 +89,7 @@ test('manual safe mode refuses writes, serves reads, and survives a failover of 
 
   const after = await adminJson<Array<{ shard: string; manual: { by: string } | null }>>(cluster, 'safemode', 'get');
   assert.ok(after.every((r) => r.manual?.by === 'root'), `safe mode after the failovers: ${JSON.stringify(after)}`);
-  assert.match(await writeError('/still-refused'), /SAFE_MODE/);
+  assert.match(await writeError('/still-refused'), /^SAFE_MODE: /);
 
   const left = await adminJson<Array<{ manual: unknown }>>(cluster, 'safemode', 'leave');
   assert.ok(left.every((r) => r.manual === null));
