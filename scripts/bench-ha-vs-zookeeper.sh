@@ -79,14 +79,14 @@ up_pid=$!
 for _ in $(seq 1 600); do grep -q 'Tandem is up' "$work/up.log" && break; kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
 grep -q 'Tandem is up' "$work/up.log" || { echo "tandem up did not come up; its output:" >&2; cat "$work/up.log" >&2; exit 1; }
 # Writes are replicated only once the standby is in the in-sync set (before that, the active commits alone).
-isr_size() { tandem admin status --cluster "$work/cluster" --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).shards.ns.isr.members.length)}catch{console.log(0)}})'; }
+isr_size() { tandem admin status --cluster "$work/cluster" --registry --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).shards.ns.isr.members.length)}catch{console.log(0)}})'; }
 for _ in $(seq 1 120); do [ "$(isr_size)" = 2 ] && break; sleep 0.5; done
 [ "$(isr_size)" = 2 ] || { echo "the standby did not join the in-sync set within 60 s; tandem up said:" >&2; cat "$work/up.log" >&2; exit 1; }
-tandem admin status --cluster "$work/cluster" --json > "$work/registry-before.json"
+tandem admin status --cluster "$work/cluster" --registry --json > "$work/registry-before.json"
 removed_before=$(cat "$work"/cluster/ns-m*.log | grep -c 'from the in-sync set: it lags' || true)
 tandem bench meta --cluster "$work/cluster" --op create --n "$N" --window "$WINDOW" --json > "$work/create.json"
 removed_after=$(cat "$work"/cluster/ns-m*.log | grep -c 'from the in-sync set: it lags' || true)
-tandem admin status --cluster "$work/cluster" --json > "$work/registry-after.json"
+tandem admin status --cluster "$work/cluster" --registry --json > "$work/registry-after.json"
 active=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).shards.ns.active.current.rpc)' "$work/registry-after.json")
 tandem admin status --master "$active" --json > "$work/active-status.json"
 

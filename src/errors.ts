@@ -93,6 +93,13 @@ export class TandemError extends Error {
   }
 }
 
+/**
+ * Words every SAFE_MODE error of a *manual* safe mode carries. An FMS active's automatic
+ * safe mode ends on its own within seconds, so clients retry SAFE_MODE; a manual one lasts
+ * until an operator ends it, so retrying it until the deadline would only hide the answer.
+ */
+export const MANUAL_SAFE_MODE_MARK = 'manual safe mode';
+
 /** Throws an assertion failure: a broken invariant stops the process (a standby takes over). */
 export function invariant(condition: unknown, what: string): asserts condition {
   if (!condition) throw new Error(`invariant broken: ${what}`);

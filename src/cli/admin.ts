@@ -4,7 +4,7 @@ import { TandemError } from '../errors.js';
 import { clientFrom, clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 import { runFsck } from '../admin/fsck-driver.js';
 import { formatFsckReport } from '../admin/fsck-report.js';
-import { clusterTarget, coordinatorFactory } from './cluster-address.js';
+import { clusterTarget, coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
 import { readRegistry, type Registry } from '../election/registry.js';
 import { AdapterShardMaps } from '../client/adapter-resolver.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
@@ -12,6 +12,8 @@ import type { AdapterSnapshot } from '../adapter/snapshot.js';
 import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
 import { TandemClient } from '../client/tandem-client.js';
 import type { Alert } from '../metrics/alerts.js';
+import { registerAdminOps } from './admin-ops.js';
+import { formatClusterStatus, gatherClusterStatus } from '../admin/cluster-status.js';
 
 interface AdminFlags extends ClientFlags {
   json?: boolean;
@@ -30,25 +32,46 @@ export function registerAdmin(program: Command): void {
       }),
     );
 
-  clusterOptions(admin.command('failover').description('hand the active role of a shard over gracefully').argument('<shard>', 'the shard: ns'))
+  clusterOptions(admin.command('failover').description('hand the active role of a shard over gracefully').argument('[shard]', 'the shard: ns (default) or an FMS shard (fms-0, …)'))
+    .option('--shard <shard>', 'the shard (same as the argument)')
+    .option('--user <name>', 'who asks (default: you)')
     .option('--to <member>', 'the standby to hand over to (default: the in-sync standby least behind)')
     .option('--json', 'print JSON')
-    .action((shard: string, flags: AdminFlags & { to?: string }) =>
+    .action((shardArgument: string | undefined, flags: AdminFlags & { to?: string; shard?: string }) =>
       withClient(flags, async (client) => {
-        if (shard !== 'ns') throw new TandemError('INVALID_ARGUMENT', `only shard ns exists so far, got "${shard}"`);
-        const r = await client.failover(flags.to);
+        const shard = shardArgument ?? flags.shard ?? 'ns';
+        // Not retried: a hand-over whose answer was lost must not run again on the new active.
+        const r =
+          shard === 'ns'
+            ? await client.failover(flags.to)
+            : await client.activeOf(shard).call<{ from: string; to: string; txid: number; ms: number }>('admin.failover', flags.to === undefined ? {} : { to: flags.to }, { retry: false });
         if (flags.json) printJson(r);
         else process.stdout.write(`handed ${shard} over from ${r.from} to ${r.to} at txid ${r.txid} (${r.ms} ms)\n`);
       }),
     );
 
-  clusterOptions(admin.command('status').description('show the registry (through adapters or ZooKeeper), or what the active master is doing'))
+  clusterOptions(admin.command('status').description('every shard (members, roles, epoch, txid, lag, in-sync set, safe mode, last image) and datanode; with --master, that master alone'))
+    .option('--shard <shard>', 'one shard (default: every shard)')
+    .option('--registry', "ZooKeeper's registry as stored (current / lastNotNull per entry)")
+    .option('--user <name>', 'who asks (default: you)')
     .option('--json', 'print JSON')
-    .action((flags: AdminFlags) =>
+    .action((flags: AdminFlags & { shard?: string; registry?: boolean }) =>
       withClient(flags, async (client) => {
+        const zk = zooKeeperTarget(flags);
+        if (zk && !flags.registry) {
+          // Every member asked for its own view (src/admin/cluster-status.ts), and each active for its alerts.
+          const session = await coordinatorFactory(zk)();
+          try {
+            const status = await gatherClusterStatus(session, flags.shard);
+            if (flags.json) return printJson(status);
+            return void process.stdout.write(formatClusterStatus(status));
+          } finally {
+            await session.close();
+          }
+        }
         const target = clusterTarget(flags);
         if (target?.kind === 'adapters') {
-          // An adapter's cache: the registry, with how old it is.
+          // Only adapters named: an adapter's cache, the registry with how old it is.
           const maps = new AdapterShardMaps({ adapters: target.adapters, limits: DEFAULT_LIMITS, clientName: 'tandem admin status' });
           try {
             const { adapter, answer } = await maps.callAny<AdapterSnapshot>('adapter.status');
@@ -62,9 +85,9 @@ export function registerAdmin(program: Command): void {
             maps.close();
           }
         }
-        if (target?.kind === 'zk') {
+        if (zk) {
           // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
-          const session = await coordinatorFactory(target.zk)();
+          const session = await coordinatorFactory(zk)();
           try {
             const registry = await readRegistry(session, ['ns', ...((await readPoolMap(session))?.shards ?? [])]);
             const alerts = await shardAlerts(registry.shards);
@@ -119,6 +142,8 @@ export function registerAdmin(program: Command): void {
         }
       }),
     );
+
+  registerAdminOps(admin);
 }
 
 /** Each shard's registry entries, with the alerts its active raised (shardAlerts). */

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { TandemError } from '../errors.js';
+import { ClusterSecret, loadSecretOption } from '../security/cluster-secret.js';
 import { parseCoordinatorAddress, type Coordinator, type CoordinatorAddress } from '../election/coordinator.js';
 import { connectZooKeeper } from '../election/zk-coordinator.js';
 import { parseHostPort } from '../util/address.js';
@@ -145,4 +146,16 @@ export function zooKeeperTarget(flags: ClusterFlags): ZooKeeperTarget | null {
 
 export function coordinatorFactory(target: ZooKeeperTarget, log: Logger = silentLogger()): () => Promise<Coordinator> {
   return () => connectZooKeeper({ address: target.address, auth: target.auth, sessionTimeoutMs: target.sessionTimeoutMs, log });
+}
+
+/**
+ * The cluster secret an operator command proves to internal endpoints (backup reads the
+ * image servers): `--secret-file`, else $TANDEM_SECRET_FILE, else the file cluster.json
+ * names; null when none is given (a cluster without a secret).
+ */
+export async function operatorSecret(flags: { secretFile?: string; cluster?: string }): Promise<ClusterSecret | null> {
+  const given = await loadSecretOption(flags.secretFile);
+  if (given) return given;
+  const named = flags.cluster ? readClusterFile(flags.cluster).secretFile : undefined;
+  return named ? ClusterSecret.load(named) : null;
 }

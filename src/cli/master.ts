@@ -2,13 +2,13 @@
 import type { Command } from 'commander';
 import os from 'node:os';
 import { resolve } from 'node:path';
-import { limitsWith } from '../config/limits.js';
+import { DEFAULT_LIMITS, limitsWith } from '../config/limits.js';
 import { TandemError } from '../errors.js';
 import { Master } from '../master/master.js';
 import { parseHostPort } from '../util/address.js';
 import { createLogger } from '../util/log.js';
 import { coordinatorFactory, zooKeeperTarget, type ZooKeeperTarget } from './cluster-address.js';
-import { parsePositiveInt } from './common.js';
+import { parseNonNegativeInt, parsePositiveInt } from './common.js';
 import { startOrExit, stopOnSignals } from './lifecycle.js';
 import { DEFAULT_FILE_META_CONFIG } from '../filemeta/config.js';
 import { FMS_SHARD_PATTERN, readPoolMap } from '../election/pool-map.js';
@@ -38,6 +38,7 @@ interface MasterFlags {
   heartbeatDeadlineMs?: string;
   leaseLimitMs?: string;
   secretFile?: string;
+  verifyIntervalMs: string;
 }
 
 export function registerMaster(program: Command): void {
@@ -58,6 +59,7 @@ export function registerMaster(program: Command): void {
     .option('--secret-file <file>', SECRET_FILE_HELP)
     .option('--heartbeat-deadline-ms <ms>', 'FMS: a datanode silent this long is dead and its blocks are copied elsewhere', String(DEFAULT_FILE_META_CONFIG.heartbeatDeadlineMs))
     .option('--lease-limit-ms <ms>', 'a writer that has not renewed its lease this long loses it: FMS closes its file, then NS (which counts from the file\'s creation)', String(DEFAULT_FILE_META_CONFIG.leaseHardLimitMs))
+    .option('--verify-interval-ms <ms>', 'as active, compare every standby\'s state digest with its own this often (0: never; `tandem admin verify` runs it now)', String(DEFAULT_LIMITS.verifyIntervalMs))
     .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
     .action(async (flags: MasterFlags) => {
       if (flags.shard !== 'ns' && !FMS_SHARD_PATTERN.test(flags.shard)) {
@@ -71,7 +73,7 @@ export function registerMaster(program: Command): void {
       const zk = zooKeeperTarget({ ...(flags.zk ? { zk: flags.zk } : {}), ...(flags.zkAuth ? { zkAuth: flags.zkAuth } : {}) });
       if (zk && flags.sessionTimeoutMs) zk.sessionTimeoutMs = Number(flags.sessionTimeoutMs);
       const master = await startOrExit(log, async () => {
-        const limits = limitsWith();
+        const limits = limitsWith({ verifyIntervalMs: parseNonNegativeInt(flags.verifyIntervalMs, '--verify-interval-ms') });
         const secret = await loadSecretOption(flags.secretFile);
         const service = await serviceFor(flags, zk, limits, log);
         return Master.start({

@@ -10,7 +10,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { Limits } from '../config/limits.js';
-import { TandemError, type ErrorCode } from '../errors.js';
+import { MANUAL_SAFE_MODE_MARK, TandemError, type ErrorCode } from '../errors.js';
 import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort, type HostPort } from '../util/address.js';
 import { backoffDelayMs, sleep, type BackoffOptions } from './backoff.js';
@@ -96,6 +96,8 @@ export class ShardCaller {
         return await connection.call<T>(method, args, { deadlineMs: remainingMs });
       } catch (err) {
         if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
+        // An operator's safe mode lasts until an operator ends it: say so at once.
+        if (err.code === 'SAFE_MODE' && err.message.includes(MANUAL_SAFE_MODE_MARK)) throw err;
         last = err;
         // Not sent (no connection yet) is always safe to retry; sent and failed only if allowed.
         if (opts.retry === false && connection) throw err;

@@ -384,6 +384,11 @@ export class TandemClient {
     return caller;
   }
 
+  /** The retrying caller of a shard's active: `ns` or an FMS shard (admin commands take `--shard`). */
+  activeOf(shard: string): ShardCaller {
+    return shard === 'ns' ? this.ns : this.fmsShard(shard);
+  }
+
   /** The fields a mutating call to an FMS shard carries: who asks, and a fresh (clientId, callId) fixed for its retries. */
   mutationEnvelope(): { user: string; groups: string[]; clientId: string; callId: number } {
     return { ...this.caller(), clientId: this.clientId, callId: this.nextCallId++ };

@@ -81,6 +81,8 @@ export interface Limits {
    * versions apart). The checkpoint-overdue alert fires at twice checkpointIntervalMs.
    */
   alertSegmentsSinceImageMax: number;
+  /** The active compares its digest with every standby's this often (`admin verify` on a schedule); 0: never. */
+  verifyIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -114,6 +116,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   checkpointIntervalMs: 3_600_000,
   checkpointTxids: 200_000,
   alertSegmentsSinceImageMax: 100,
+  verifyIntervalMs: 3_600_000,
 });
 
 export function limitsWith(overrides: Partial<Limits> = {}): Limits {

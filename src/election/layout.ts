@@ -4,6 +4,12 @@
 
 /** `/datanodes/<id>`: one ephemeral node per live datanode, `{id, rpc, data, http, capacityBytes}`. */
 export const DATANODES_PATH = '/datanodes';
+/** Persistent `{datanodes: [id…]}`: the datanodes being decommissioned (`tandem admin decommission`). */
+export const DECOMMISSION_PATH = '/config/decommission';
+
+export interface DecommissionList {
+  datanodes: string[];
+}
 
 /** `/adapters/<id>`: one ephemeral node per live adapter, `{id, rpc, http, pid}`. */
 export const ADAPTERS_PATH = '/adapters';

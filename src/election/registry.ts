@@ -1,7 +1,7 @@
 // The registry of DESIGN §1 and §5 as one JSON document: for every shard, each entry
 // (active, standby, monitor) with its `current` value (the ephemeral node, null when
 // nobody holds it) and `lastNotNull` (the persistent copy its last holder wrote), plus the
-// epoch, the in-sync set and the election line. `tandem admin status --zk` prints it; the
+// epoch, the in-sync set and the election line. `tandem admin status --registry --zk` prints it; the
 // adapter (src/adapter/) keeps it cached and serves the same shape.
 import type { Coordinator, Watcher } from './coordinator.js';
 import { electionPosition, REGISTRY_ENTRIES, shardPaths, type IsrData, type MemberInfo, type RegistryEntry } from './layout.js';

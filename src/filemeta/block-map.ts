@@ -139,6 +139,13 @@ export class BlockMap {
    * first finds the block complete. Bounded by the blocks being written through this member.
    */
   private readonly expected = new Map<string, { genStamp: number; datanodeIds: string[] }>();
+  /**
+   * Datanodes being decommissioned (ZooKeeper /config/decommission, src/master/decommission-list.ts):
+   * no new replica is placed on them and their replicas do not count toward a block's
+   * replication, so computeWork copies every block they hold elsewhere; they still serve
+   * reads and act as copy sources meanwhile. Bounded by the cluster's datanodes.
+   */
+  private decommissioning: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly config: Readonly<FileMetaConfig>,
@@ -233,7 +240,39 @@ export class BlockMap {
   }
 
   chooseTargets(replication: number, exclude: Iterable<string>, now: number): { ok: true; value: DatanodeRef[] } | Failure {
-    return this.datanodes.chooseTargets(replication, exclude, now);
+    return this.datanodes.chooseTargets(replication, [...exclude, ...this.decommissioning], now);
+  }
+
+  setDecommissioning(ids: Iterable<string>): void {
+    this.decommissioning = new Set(ids);
+  }
+
+  /**
+   * Per datanode being decommissioned: its replicas of complete blocks, and how many of
+   * those blocks still lack their replication on other live datanodes. Done (decommissioned)
+   * at 0. O(replicas on it).
+   */
+  decommissionProgress(state: FileMetaState, now: number): Record<string, { replicas: number; waiting: number; stuck: number; live: boolean }> {
+    const out: Record<string, { replicas: number; waiting: number; stuck: number; live: boolean }> = {};
+    const inService = this.datanodes.liveDatanodes(now).filter((dn) => !this.decommissioning.has(dn.id)).length;
+    for (const id of [...this.decommissioning].sort()) {
+      let replicas = 0;
+      let waiting = 0;
+      /** Waiting blocks whose replication exceeds the live datanodes in service: they never get there. */
+      let stuck = 0;
+      for (const blockId of this.byDatanode.get(id) ?? []) {
+        const block = state.blocks.get(blockId);
+        if (block === undefined || block.state !== 'complete') continue;
+        replicas++;
+        const file = state.files.get(block.fileId);
+        if (file !== undefined && this.countedHolders(block, now).length < file.replication) {
+          waiting++;
+          if (file.replication > inService) stuck++;
+        }
+      }
+      out[id] = { replicas, waiting, stuck, live: this.datanodes.isLive(id, now) };
+    }
+    return out;
   }
 
   /** The datanodes ZooKeeper lists under /datanodes now: one missing there is dead sooner (DatanodeRegistry). */
@@ -470,13 +509,15 @@ export class BlockMap {
         }
       }
       if (live.length === 0) continue; // missing: nothing to copy from
+      // A decommissioning datanode's replica is a source, but does not count, and is never trimmed.
+      const counted = this.decommissioning.size === 0 ? live : live.filter((id) => !this.decommissioning.has(id));
       const pendingCount = pendingTargets?.size ?? 0;
-      if (live.length + pendingCount < file.replication) {
-        needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - live.length - pendingCount });
-      } else if (live.length > file.replication) {
+      if (counted.length + pendingCount < file.replication) {
+        needs.push({ block, closed: file.state === 'closed', live, missing: file.replication - counted.length - pendingCount });
+      } else if (counted.length > file.replication) {
         // Trim the fullest datanodes first.
-        const excess = [...live].sort((a, b) => this.datanodes.freeBytes(a) - this.datanodes.freeBytes(b) || (a < b ? -1 : 1));
-        for (const datanodeId of excess.slice(0, live.length - file.replication)) this.invalidate(datanodeId, blockId, block.genStamp);
+        const excess = [...counted].sort((a, b) => this.datanodes.freeBytes(a) - this.datanodes.freeBytes(b) || (a < b ? -1 : 1));
+        for (const datanodeId of excess.slice(0, counted.length - file.replication)) this.invalidate(datanodeId, blockId, block.genStamp);
       }
     }
 
@@ -507,7 +548,7 @@ export class BlockMap {
       // Not the holders of a stale replica: a copy to one resumes it at the block's genStamp.
       const current = [...(this.replicas.get(need.block.blockId) ?? [])].flatMap(([id, r]) => (r.genStamp === need.block.genStamp ? [id] : []));
       const exclude = [...current, ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
-      const chosen = this.datanodes.chooseTargets(need.missing, exclude, now);
+      const chosen = this.chooseTargets(need.missing, exclude, now);
       if (!chosen.ok) continue;
       push(source, { type: 'replicate', blockId: need.block.blockId, genStamp: need.block.genStamp, length: need.block.length, targets: chosen.value });
       sourceWork.set(source, (sourceWork.get(source) ?? 0) + 1);
@@ -534,6 +575,11 @@ export class BlockMap {
   }
 
   // --- internals ----------------------------------------------------------------------
+
+  /** goodLiveHolders that count toward the block's replication (not being decommissioned). */
+  private countedHolders(block: BlockRecord, now: number): string[] {
+    return this.goodLiveHolders(block, now).filter((id) => !this.decommissioning.has(id));
+  }
 
   /** Live datanodes holding a finalized replica of a complete block at its genStamp and length (any replica of an open one). */
   private goodLiveHolders(block: BlockRecord, now: number): string[] {

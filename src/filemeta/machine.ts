@@ -16,6 +16,7 @@ import * as queries from './queries.js';
 import { fileMetaConfigWith, type FileMetaConfig } from './config.js';
 import { createEmptyState, type FileMetaState } from './state.js';
 import { fromImage, toImage, type FileMetaImage } from './image.js';
+import { canonicalDump } from './dump.js';
 import type { Outcome, StateMachine } from '../replication/state-machine.js';
 import type { FileInfo, FileMetaAnswer, FileMetaMutation, OpenFileInfo } from './ops.js';
 
@@ -74,6 +75,8 @@ export function createFileMetaMachine(overrides: Partial<FileMetaConfig> = {}): 
     fromImage(image: FileMetaImage): FileMetaState {
       return fromImage(image, config);
     },
+
+    canonicalDump,
 
     getFile: queries.getFile,
     openFiles: queries.openFiles,

@@ -111,6 +111,8 @@ class FileMetaService implements ShardService {
   private readonly deadLogged = new Set<string>();
   private registered: RegisteredDatanodes | null = null;
   private registeredIds: ReadonlySet<string> | null = null;
+  /** The decommission list as last read from ZooKeeper. */
+  private decommissioning: string[] = [];
   private safeModeLoggedAt = 0;
   /** Corrupt replicas readers reported (and this member recorded), since it started. */
   private corruptReported = 0;
@@ -361,6 +363,20 @@ class FileMetaService implements ShardService {
     return queued;
   }
 
+  automaticSafeMode(host: ServiceHost): { on: boolean; progress: string } | null {
+    this.checkSafeMode(host);
+    if (this.blockMap.mode !== 'active') return null;
+    return { on: this.blockMap.inSafeMode, progress: this.safeModeProgress(this.state(host), Date.now()) };
+  }
+
+  leaveAutomaticSafeMode(host: ServiceHost): boolean {
+    this.checkSafeMode(host);
+    if (this.blockMap.mode !== 'active' || !this.blockMap.inSafeMode) return false;
+    host.log.warn(`leaving safe mode on an operator's request: ${this.safeModeProgress(this.state(host), Date.now())}`);
+    this.blockMap.leaveSafeMode();
+    return true;
+  }
+
   private checkOutOfSafeMode(host: ServiceHost): void {
     this.checkSafeMode(host);
     if (this.blockMap.inSafeMode) {
@@ -421,12 +437,26 @@ class FileMetaService implements ShardService {
     this.timer = setInterval(() => this.tick(host), TICK_MS);
     this.timer.unref();
     if (this.opts.connect) {
-      this.registered = new RegisteredDatanodes(this.opts.connect, (ids) => this.onRegistered(host, ids), host.log);
+      this.registered = new RegisteredDatanodes(
+        this.opts.connect,
+        (ids) => this.onRegistered(host, ids),
+        host.log,
+        (ids) => this.onDecommissionList(host, ids),
+      );
       this.registered.start();
     }
   }
 
   /** ZooKeeper's list of datanodes changed. */
+  private onDecommissionList(host: ServiceHost, ids: string[]): void {
+    const before = this.decommissioning.join(',');
+    this.decommissioning = ids;
+    this.blockMap.setDecommissioning(ids);
+    if (ids.join(',') !== before) {
+      host.log.info({ decommissioning: ids }, ids.length > 0 ? `decommissioning ${ids.join(', ')}: no new replicas there; their blocks are copied elsewhere` : 'no datanode is being decommissioned');
+    }
+  }
+
   private onRegistered(host: ServiceHost, ids: string[]): void {
     const now = new Set(ids);
     for (const id of this.registeredIds ?? []) {
@@ -645,6 +675,7 @@ class FileMetaService implements ShardService {
         replicas: this.blockMap.replicasOn(dn.id),
         lastHeartbeatAgoMs: Math.max(0, now - dn.lastHeartbeatMs),
       })),
+      decommission: this.blockMap.mode === 'active' ? this.blockMap.decommissionProgress(state, now) : null,
     };
   }
 

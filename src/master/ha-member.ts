@@ -45,6 +45,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReplicationEngine } from '../replication/engine.js';
 import type { EditRecord } from '../replication/state-machine.js';
+import { runVerify, type VerifyReport } from './verify.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyEngine = ReplicationEngine<any, any, any>;
@@ -101,6 +102,8 @@ export class HaMember {
   private activeHttp: string | null = null;
   private firstStandby = false;
   private checkpointTimer: NodeJS.Timeout | null = null;
+  private verifyTimer: NodeJS.Timeout | null = null;
+  private verifying: Promise<VerifyReport> | null = null;
   private checkpointing = false;
   private lastCheckpointAt = performance.now();
   private truncating: Promise<void> | null = null;
@@ -141,6 +144,40 @@ export class HaMember {
     const every = Math.max(1_000, Math.min(10_000, Math.floor(this.opts.limits.checkpointIntervalMs / 6)));
     this.checkpointTimer = setInterval(() => void this.maybeCheckpoint(), every);
     this.checkpointTimer.unref();
+    if (this.opts.limits.verifyIntervalMs > 0) {
+      this.verifyTimer = setInterval(() => {
+        if (this.role !== 'active' || this.handingOver) return;
+        this.verifyNow('schedule').catch((err: unknown) => this.log.warn({ err: (err as Error).message }, `scheduled verify failed: ${(err as Error).message}`));
+      }, this.opts.limits.verifyIntervalMs);
+      this.verifyTimer.unref();
+    }
+  }
+
+  /**
+   * On the active: journals a @verify marker and compares every standby's digest at it with
+   * this member's; a standby that disagrees re-bootstraps from this active's image (verify.ts).
+   * One run at a time: a second call joins the running one.
+   */
+  verifyNow(by: string): Promise<VerifyReport> {
+    const replicator = this.replicator;
+    if (this.role !== 'active' || !replicator) return Promise.reject(new TandemError('NOT_ACTIVE', `${this.member} is not active`));
+    this.verifying ??= runVerify(
+      {
+        shard: this.opts.shard,
+        member: this.member,
+        engine: () => this.host.engine(),
+        followers: () => replicator.progress().map((p) => ({ ...p, member: memberOfReplica(p.member) })),
+        epoch: replicator.epoch,
+        http: this.opts.self.http ?? '',
+        limits: this.opts.limits,
+        log: this.log,
+        secret: this.opts.secret ?? null,
+      },
+      by,
+    ).finally(() => {
+      this.verifying = null;
+    });
+    return this.verifying;
   }
 
   /**
@@ -764,6 +801,7 @@ export class HaMember {
     if (this.stopped) return;
     this.stopped = true;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
     const coordinator = this.coordinator;
     if (this.role === 'active') this.stopActing('stopping');
     this.role = 'stopped';

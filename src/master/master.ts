@@ -29,6 +29,7 @@ import { checkpointFiguresOf, storageFigures } from '../metrics/checkpoint-figur
 import type { GroupCommitObserver } from '../replication/journal-writer.js';
 import { memberOfReplica } from '../election/layout.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
+import { performance } from 'node:perf_hooks';
 
 export interface MasterOptions {
   shard: string;
@@ -94,7 +95,20 @@ export interface MasterStatus {
 type Engine = AnyEngine;
 
 /** Admin methods served by every master. */
-export const ADMIN_METHODS = ['admin.status', 'admin.saveNamespace', 'admin.failover', 'admin.checkpoint'] as const;
+export const ADMIN_METHODS = [
+  'admin.status',
+  'admin.saveNamespace',
+  'admin.failover',
+  'admin.checkpoint',
+  'admin.safeMode',
+  'admin.verify',
+  'admin.digest',
+  'admin.rollEdits',
+] as const;
+
+/** `admin.digest` waits at most this long for the member to apply the marker. */
+const DIGEST_WAIT_MS_MAX = 30_000;
+const DIGEST_POLL_MS = 20;
 
 /** The standby's end of the replication stream (src/master/ha-member.ts). */
 export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
@@ -323,6 +337,16 @@ export class Master {
         // On a standby: save an image now and upload it to the active.
         if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): use admin save-namespace');
         return this.ha.checkpointNow();
+      case 'admin.safeMode':
+        return this.safeMode(args);
+      case 'admin.verify':
+        if (!this.ha) return { shard: this.options.shard, ...this.engineNow.digestNow(), standbys: [], ok: true };
+        return this.ha.verifyNow(typeof (args as { by?: unknown } | null)?.by === 'string' ? (args as { by: string }).by : 'admin');
+      case 'admin.digest':
+        return this.digestAt(args);
+      case 'admin.rollEdits':
+        this.requireActive();
+        return this.engineNow.rollEdits();
       case 'admin.failover': {
         if (!this.ha) throw new TandemError('NOT_ACTIVE', 'this master runs alone (no --zk): there is nobody to hand over to');
         const to = (args as { to?: unknown } | null)?.to;
@@ -332,6 +356,47 @@ export class Master {
       default:
         throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
     }
+  }
+
+  private requireActive(): void {
+    if (this.engineNow.currentRole === 'standalone') return;
+    if (this.engineNow.currentRole !== 'active' || this.ha?.handingOver) throw new TandemError('NOT_ACTIVE', `${this.options.member} is not the active of ${this.options.shard}`);
+  }
+
+  /**
+   * `admin safemode get|enter|leave` (on the active). Manual safe mode is an engine op,
+   * journaled and replicated, so it survives a failover; `leave` also ends the shard's
+   * automatic safe mode (an FMS active waiting for block reports).
+   */
+  private async safeMode(args: unknown): Promise<{ shard: string; manual: unknown; automatic: unknown; txid?: number }> {
+    const a = (args ?? {}) as { action?: unknown; by?: unknown };
+    if (a.action !== 'get' && a.action !== 'enter' && a.action !== 'leave') throw new TandemError('INVALID_ARGUMENT', 'admin.safeMode: action must be get, enter or leave');
+    const by = typeof a.by === 'string' && a.by.length > 0 ? a.by : 'admin';
+    this.requireActive();
+    let txid: number | undefined;
+    const manual = this.engineNow.manualSafeMode;
+    if (a.action === 'enter' && !manual) txid = (await this.engineNow.submitEngineOp({ type: '@safe-mode', on: true, by, time: Date.now() })).txid;
+    if (a.action === 'leave') {
+      if (manual) txid = (await this.engineNow.submitEngineOp({ type: '@safe-mode', on: false, by, time: Date.now() })).txid;
+      if (this.service.leaveAutomaticSafeMode?.(this.serviceHost)) this.options.log.warn({ by }, `left the automatic safe mode on ${by}'s request`);
+    }
+    return {
+      shard: this.options.shard,
+      manual: this.engineNow.manualSafeMode,
+      automatic: this.service.automaticSafeMode?.(this.serviceHost) ?? null,
+      ...(txid !== undefined ? { txid } : {}),
+    };
+  }
+
+  /** A member's digest at a @verify marker, once it has applied it (at most waitMs). */
+  private async digestAt(args: unknown): Promise<{ member: string; txid: number; digest: string | null; appliedTxid: number }> {
+    const a = (args ?? {}) as { txid?: unknown; waitMs?: unknown };
+    if (!Number.isSafeInteger(a.txid) || (a.txid as number) < 1) throw new TandemError('INVALID_ARGUMENT', 'admin.digest needs a txid');
+    const txid = a.txid as number;
+    const waitMs = Math.min(DIGEST_WAIT_MS_MAX, Number.isSafeInteger(a.waitMs) ? Math.max(0, a.waitMs as number) : 0);
+    const until = performance.now() + waitMs;
+    while (this.engineNow.appliedTxidNow < txid && performance.now() < until) await new Promise((r) => setTimeout(r, DIGEST_POLL_MS));
+    return { member: this.options.member, txid, digest: this.engineNow.verifyDigestAt(txid), appliedTxid: this.engineNow.appliedTxidNow };
   }
 
   status(): MasterStatus {
@@ -359,6 +424,8 @@ export class Master {
       imageTxid: engine.imageTxid,
       committedTxid: engine.committedTxid,
       journal: engine.journal,
+      manualSafeMode: engine.safeMode,
+      automaticSafeMode: this.service.automaticSafeMode?.(this.serviceHost) ?? null,
       ...(this.ha ? { ha: this.ha.status() } : {}),
       ...this.service.status(this.serviceHost),
     };

@@ -7,9 +7,12 @@
 // Its own session, so the master's election session is never shared with it. A session
 // that expires is replaced; while ZooKeeper is unreachable the last list is kept (a stale
 // list only matters for datanodes that are also silent).
+//
+// The same reads follow the decommission list (`/config/decommission`, written by `tandem
+// admin decommission`): which datanodes are leaving, so the active moves their replicas.
 
 import type { Coordinator } from '../election/coordinator.js';
-import { DATANODES_PATH } from '../election/layout.js';
+import { DATANODES_PATH, DECOMMISSION_PATH, type DecommissionList } from '../election/layout.js';
 import type { Logger } from '../util/log.js';
 import { LazySession } from '../election/lazy-session.js';
 import { SerialTask } from '../util/serial-task.js';
@@ -29,6 +32,7 @@ export class RegisteredDatanodes {
     connect: () => Promise<Coordinator>,
     private readonly onChange: (ids: string[]) => void,
     private readonly log: Logger,
+    private readonly onDecommission: (ids: string[]) => void = () => undefined,
   ) {
     this.session = new LazySession(connect, () => void this.reads.run());
     this.reads = new SerialTask(
@@ -53,8 +57,10 @@ export class RegisteredDatanodes {
     await coordinator.ensurePath(DATANODES_PATH);
     // One watch per read: it fires once, for the next change, and the read sets the next.
     const ids = await coordinator.children(DATANODES_PATH, () => void this.reads.run());
+    const leaving = await coordinator.get<DecommissionList>(DECOMMISSION_PATH, () => void this.reads.run());
     if (this.stopped) return;
     this.onChange(ids.sort());
+    this.onDecommission(Array.isArray(leaving?.data?.datanodes) ? leaving.data.datanodes.filter((id) => typeof id === 'string').sort() : []);
     if (this.failing) this.log.info(`reading ${DATANODES_PATH} in ZooKeeper again: ${ids.length} datanodes registered`);
     this.failing = false;
   }

@@ -45,6 +45,13 @@ export interface ShardService {
   healthProblem?(host: ServiceHost): string | null;
   /** Called once the master serves (timers start here). */
   start?(host: ServiceHost): void;
+  /**
+   * The shard's own, automatic safe mode (an FMS active waiting for block reports), beside
+   * the engine's manual one: null when the shard has none or this member is not active.
+   */
+  automaticSafeMode?(host: ServiceHost): { on: boolean; progress: string } | null;
+  /** `admin safemode leave` ends the automatic safe mode too; answers whether it was on. */
+  leaveAutomaticSafeMode?(host: ServiceHost): boolean;
   stop?(): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ import * as fileListing from './file-listing.js';
 import { createEmptyState, DEFAULT_NAMESPACE_CONFIG, validateConfig, type MutationValue, type NamespaceConfig, type NamespaceState } from './state.js';
 import { fromImage, toImage, type NamespaceImage } from './image.js';
 import { utf8ByteLength } from './paths.js';
+import { canonicalDump } from './dump.js';
 import type { Outcome, StateMachine } from '../replication/state-machine.js';
 import type { Caller, ContentSummary, FileStatus, ListingPage, NameListingPage, NamespaceMutation } from './ops.js';
 
@@ -93,6 +94,8 @@ export function createNamespaceMachine(overrides: Partial<NamespaceConfig> = {})
     fromImage(image: NamespaceImage): NamespaceState {
       return fromImage(image, config);
     },
+
+    canonicalDump,
 
     getFileInfo: (state, path, caller) => queries.getFileInfo(state, config, path, caller),
     listStatus: (state, path, startAfter, limit, caller) => queries.listStatus(state, config, path, startAfter, limit, caller),

@@ -17,7 +17,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { TandemError, invariant } from '../errors.js';
+import { MANUAL_SAFE_MODE_MARK, TandemError, invariant } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import { DurabilityWaiters } from './durability-waiters.js';
@@ -30,6 +30,8 @@ import { listImages, listSegments } from './storage-layout.js';
 import { checkAppend } from './rules.js';
 import type { EditRecord, Outcome, StateMachine } from './state-machine.js';
 import { acquireStorageLock } from './storage-lock.js';
+import { applyEngineOp, initialAdminState, isEngineOp, unwrapImagePayload, wrapImagePayload, type EngineAdminState, type EngineOp, type ManualSafeMode } from './engine-ops.js';
+import { stateDigest } from './digest.js';
 
 export interface EngineOptions<S, Op, I> {
   dir: string;
@@ -73,7 +75,12 @@ export interface EngineStatus {
   checkpointPendingMs: number | null;
   pendingReplies: number;
   journal: JournalWriter['stats'];
+  /** Manual safe mode (`admin safemode enter`), replicated: null when off. */
+  safeMode: ManualSafeMode | null;
 }
+
+/** Digests this member computed at @verify markers, newest kept; older ones are dropped. */
+const VERIFY_DIGESTS_KEPT = 16;
 
 export interface SavedImage {
   txid: number;
@@ -116,6 +123,10 @@ export class ReplicationEngine<S, Op, I> {
    */
   private editsPastImageSinceMs: number | null;
   private savingImage: Promise<SavedImage> | null = null;
+  /** The engine's own replicated state (manual safe mode), from engine ops (engine-ops.ts). */
+  private admin: EngineAdminState;
+  /** txid of a @verify marker → digest of the state right after it. Invariant: size ≤ VERIFY_DIGESTS_KEPT. */
+  private readonly verifyDigests = new Map<number, string>();
   private historyWrite: Promise<void> = Promise.resolve();
   private fatal: Error | null = null;
   private closed = false;
@@ -130,6 +141,7 @@ export class ReplicationEngine<S, Op, I> {
       journal: JournalWriter;
       history: EpochHistory;
       releaseLock: () => Promise<void>;
+      admin: EngineAdminState;
     },
   ) {
     this.dir = opts.dir;
@@ -148,6 +160,7 @@ export class ReplicationEngine<S, Op, I> {
     this.role = opts.role ?? 'standalone';
     this.committed = init.appliedTxid;
     this.releaseLock = init.releaseLock;
+    this.admin = init.admin;
     this.journal.onDurable = () => this.advanceCommit();
     this.journal.onFatal = (err) => this.onJournalFatal(err);
   }
@@ -161,7 +174,9 @@ export class ReplicationEngine<S, Op, I> {
     try {
       const image = await loadNewestValidImage(dir, log);
       const imageTxid = image?.txid ?? 0;
-      const state = image ? machine.fromImage(image.payload as I) : machine.initial();
+      const unwrapped = image ? unwrapImagePayload(image.payload) : null;
+      let admin = unwrapped?.admin ?? initialAdminState();
+      const state = unwrapped ? machine.fromImage(unwrapped.machineImage as I) : machine.initial();
       const recovered = await recoverJournal(dir, log, { afterTxid: imageTxid });
       if (image === null && recovered.firstTxid !== null && recovered.firstTxid > 1) {
         throw new TandemError('NO_VALID_IMAGE', `no fsimage in ${dir} and the edits start at txid ${recovered.firstTxid}, not 1`);
@@ -171,7 +186,9 @@ export class ReplicationEngine<S, Op, I> {
       let epoch = 1;
       for await (const record of readEdits(dir, imageTxid + 1)) {
         invariant(record.txid === appliedTxid + 1, `replay expects txid ${appliedTxid + 1}, read ${record.txid}`);
-        if (!isEpochStartOp(record.op)) {
+        // (Replay computes no @verify digests: only live members compare them.)
+        if (isEngineOp(record.op)) admin = applyEngineOp(admin, record.op, record.txid);
+        else {
           const outcome = machine.apply(state, record.op as Op);
           // A journaled op mutated the state when it was first applied; replay must do the same.
           invariant(outcome.ok && outcome.mutated, `replaying txid ${record.txid} did not reproduce its effect`);
@@ -199,7 +216,8 @@ export class ReplicationEngine<S, Op, I> {
         { imageTxid, appliedTxid, replayed: appliedTxid - imageTxid, ms: Math.round(performance.now() - started) },
         `recovered to txid ${appliedTxid} (${appliedTxid - imageTxid} edits replayed after the image)`,
       );
-      return new ReplicationEngine(opts, { state, appliedTxid, epoch, imageTxid, journal, history, releaseLock });
+      if (admin.safeMode) log.warn({ safeMode: admin.safeMode }, `in manual safe mode since txid ${admin.safeMode.txid} (entered by ${admin.safeMode.by}): mutations are refused until \`tandem admin safemode leave\``);
+      return new ReplicationEngine(opts, { state, appliedTxid, epoch, imageTxid, journal, history, releaseLock, admin });
     } catch (err) {
       await releaseLock();
       throw err;
@@ -214,13 +232,11 @@ export class ReplicationEngine<S, Op, I> {
   async submit(op: Op): Promise<Outcome<unknown>> {
     this.checkServing();
     if (this.role === 'follower') throw new TandemError('NOT_ACTIVE', 'this member is a standby');
-    // Backpressure before apply: once applied, a record must be appended.
-    if (this.appliedTxid - this.journal.durableTxid >= this.limits.journalPendingRecordsMax) {
-      throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.appliedTxid - this.journal.durableTxid} records waiting for fsync`);
+    if (this.admin.safeMode) {
+      const { by, txid } = this.admin.safeMode;
+      throw new TandemError('SAFE_MODE', `the shard is in ${MANUAL_SAFE_MODE_MARK} (entered by ${by} at txid ${txid}): reads are served, mutations refused until \`tandem admin safemode leave\``);
     }
-    if (this.journal.pendingBytes >= this.limits.journalPendingBytesMax) {
-      throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.journal.pendingBytes} bytes waiting for a write`);
-    }
+    this.checkBackpressure();
     const outcome = this.machine.apply(this.state, op);
     if (outcome.ok && outcome.mutated) {
       const txid = ++this.appliedTxid;
@@ -228,6 +244,73 @@ export class ReplicationEngine<S, Op, I> {
     }
     await this.untilDurable(this.appliedTxid);
     return outcome;
+  }
+
+  /**
+   * Journals an engine op (manual safe mode, a @verify marker) on the active — allowed in
+   * safe mode — and resolves with its txid once committed. A @verify answer carries the
+   * digest of the state at that txid.
+   */
+  async submitEngineOp(op: EngineOp): Promise<{ txid: number; digest?: string }> {
+    this.checkServing();
+    if (this.role === 'follower') throw new TandemError('NOT_ACTIVE', 'this member is a standby');
+    this.checkBackpressure();
+    const txid = ++this.appliedTxid;
+    const digest = this.applyEngineRecord(op, txid);
+    this.appendLocally({ txid, epoch: this.epoch, op });
+    await this.untilDurable(txid);
+    return { txid, ...(digest !== undefined ? { digest } : {}) };
+  }
+
+  /** An engine op at `txid` (active or standby): changes the admin state, or digests a marker. */
+  private applyEngineRecord(op: EngineOp, txid: number): string | undefined {
+    this.admin = applyEngineOp(this.admin, op, txid);
+    if (op.type === '@safe-mode') {
+      this.log.warn({ txid, by: op.by }, op.on ? `entered manual safe mode at txid ${txid} (by ${op.by}): mutations refused, reads served` : `left manual safe mode at txid ${txid} (by ${op.by})`);
+    }
+    if (op.type !== '@verify') return undefined;
+    // Synchronous, so it is exactly the state at `txid` (a pause as long as a dump of the state).
+    const digest = stateDigest(this.machine as StateMachine<S, unknown, unknown>, this.state);
+    this.verifyDigests.set(txid, digest);
+    for (const old of this.verifyDigests.keys()) {
+      if (this.verifyDigests.size <= VERIFY_DIGESTS_KEPT) break;
+      this.verifyDigests.delete(old);
+    }
+    return digest;
+  }
+
+  /** The digest this member computed at the @verify marker `txid`, if it applied it live and still keeps it. */
+  verifyDigestAt(txid: number): string | null {
+    return this.verifyDigests.get(txid) ?? null;
+  }
+
+  get manualSafeMode(): ManualSafeMode | null {
+    return this.admin.safeMode;
+  }
+
+  /** The state's digest now (with the txid it is at): for tests and `admin verify` on one member. */
+  digestNow(): { txid: number; digest: string } {
+    return { txid: this.appliedTxid, digest: stateDigest(this.machine as StateMachine<S, unknown, unknown>, this.state) };
+  }
+
+  /**
+   * Finalizes the in-progress segment (if it holds records), so every record durable now is
+   * in a finalized segment the image server can hand out (`admin backup`).
+   */
+  async rollEdits(): Promise<{ durableTxid: number; committedTxid: number }> {
+    this.checkServing();
+    await this.journal.roll();
+    return { durableTxid: this.journal.durableTxid, committedTxid: this.committed };
+  }
+
+  private checkBackpressure(): void {
+    // Backpressure before apply: once applied, a record must be appended.
+    if (this.appliedTxid - this.journal.durableTxid >= this.limits.journalPendingRecordsMax) {
+      throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.appliedTxid - this.journal.durableTxid} records waiting for fsync`);
+    }
+    if (this.journal.pendingBytes >= this.limits.journalPendingBytesMax) {
+      throw new TandemError('TOO_MANY_IN_FLIGHT', `journal has ${this.journal.pendingBytes} bytes waiting for a write`);
+    }
   }
 
   /**
@@ -374,7 +457,8 @@ export class ReplicationEngine<S, Op, I> {
     for (const record of records) {
       const verdict = checkAppend(this.followerPosition(), epoch, record);
       if (!verdict.ok) throw new TandemError(verdict.code, verdict.message);
-      if (!isEpochStartOp(record.op)) {
+      if (isEngineOp(record.op)) this.applyEngineRecord(record.op, record.txid);
+      else {
         const outcome = this.machine.apply(this.state, record.op);
         // The active applied this op with this effect; a standby that cannot is corrupt.
         invariant(outcome.ok && outcome.mutated, `standby could not apply txid ${record.txid} as the active did`);
@@ -452,7 +536,7 @@ export class ReplicationEngine<S, Op, I> {
     if (this.savingImage) return this.savingImage;
     const txid = this.appliedTxid;
     // The image is taken synchronously so it is exactly the state at `txid`.
-    const payload = this.machine.toImage(this.state);
+    const payload = wrapImagePayload(this.machine.toImage(this.state), this.admin);
     const takenAtMs = this.now();
     this.savingImage = (async () => {
       try {
@@ -501,6 +585,7 @@ export class ReplicationEngine<S, Op, I> {
       checkpointPendingMs: this.editsPastImageSinceMs === null ? null : Math.max(0, this.now() - this.editsPastImageSinceMs),
       pendingReplies: this.waiters.size,
       journal: this.journal.stats,
+      safeMode: this.admin.safeMode,
     };
   }
 

@@ -23,6 +23,11 @@ export interface StateMachine<State, Op, Image> {
   toImage(state: State): Image;
   /** Rebuilds the state from an image; throws on a malformed image. */
   fromImage(image: Image): State;
+  /**
+   * A plain, deterministic rendering of the whole logical state (sorted, insertion order
+   * hidden): what replicas' digests are computed over (src/replication/digest.ts).
+   */
+  canonicalDump?(state: State): unknown;
 }
 
 /** One edit-log record. `op` is opaque to the journal. */

@@ -634,3 +634,27 @@ describe('leases', () => {
     assert.deepEqual(expiredLeases(state, 2_000, new Map([['w1', 900]]), 1_000).map((f) => f.holder), ['w1']);
   });
 });
+
+describe('decommission', () => {
+  test("a decommissioning datanode's replicas do not count: they are copied elsewhere, nothing new goes there, none is trimmed", () => {
+    const state = machine.initial();
+    const blocks = [1, 2].map((fileId) => closedFile(state, fileId, 2));
+    const map = activeMap(state, 3);
+    for (const dn of ['dn1', 'dn2']) map.fullReport(dn, blocks.map((b, i) => replica(b, i + 1)), state, 0);
+    assert.equal(map.computeWork(state, 0).size, 0);
+
+    map.setDecommissioning(['dn1']);
+    assert.deepEqual(map.decommissionProgress(state, 0), { dn1: { replicas: 2, waiting: 2, stuck: 0, live: true } });
+    const copies = commandsOf(map.computeWork(state, 0), 'replicate');
+    assert.equal(copies.length, 2);
+    for (const [, command] of copies) assert.deepEqual((command as { targets: unknown }).targets, [{ id: 'dn3', data: 'dn3:2' }], 'only dn3: dn1 is leaving, dn2 holds it');
+    const chosen = map.chooseTargets(3, [], 0);
+    assert.ok(chosen.ok && chosen.value.every((t) => t.id !== 'dn1'), 'no new block is placed on dn1');
+
+    map.incrementalReport('dn3', { received: blocks.map((b, i) => replica(b, i + 1)), deleted: [] }, state, 0);
+    assert.deepEqual(map.decommissionProgress(state, 0), { dn1: { replicas: 2, waiting: 0, stuck: 0, live: true } });
+    // Three live replicas of a replication-2 block, but dn1's does not count: nothing is trimmed, and dn1 still serves reads.
+    assert.equal(commandsOf(map.computeWork(state, 0), 'delete').length, 0);
+    assert.ok(map.locations(blocks[0]!, state, 0).some((l) => l.id === 'dn1'));
+  });
+});

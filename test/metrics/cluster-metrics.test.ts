@@ -76,9 +76,13 @@ test('the datanode and the FMS members serve their metrics and health, and the f
 
 test('tandem admin status --zk asks every shard\'s active for its alerts', { timeout: 60_000 }, async () => {
   const run = (...args: string[]) => promisify(execFile)(process.execPath, [CLI_ENTRY, 'admin', 'status', '--zk', cluster.zkAddress, '--zk-auth', cluster.zkAuth, ...args], { timeout: 30_000 });
-  const json = JSON.parse((await run('--json')).stdout) as { shards: Record<string, unknown>; alerts: Record<string, unknown> };
-  assert.deepEqual(Object.keys(json.shards).sort(), ['fms-0', 'ns']);
-  assert.deepEqual(json.alerts, { ns: [], 'fms-0': [] }, 'both actives answered, calm');
+  const json = JSON.parse((await run('--json')).stdout) as { shards: Array<{ shard: string; active: string | null; alerts: unknown[] }> };
+  assert.deepEqual(json.shards.map((s) => s.shard).sort(), ['fms-0', 'ns']);
+  for (const s of json.shards) assert.ok(s.active !== null && Array.isArray(s.alerts) && s.alerts.length === 0, `${s.shard}: its active answered, calm (${JSON.stringify(s)})`);
+  // The registry as stored, with the alerts each active gave.
+  const registry = JSON.parse((await run('--registry', '--json')).stdout) as { shards: Record<string, unknown>; alerts: Record<string, unknown> };
+  assert.deepEqual(Object.keys(registry.shards).sort(), ['fms-0', 'ns']);
+  assert.deepEqual(registry.alerts, { ns: [], 'fms-0': [] }, 'both actives answered, calm');
   const text = (await run()).stdout;
   assert.match(text, /^shard fms-0: epoch \d+/m);
   assert.doesNotMatch(text, /WARNING|alerts unknown/);
