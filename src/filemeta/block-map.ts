@@ -496,8 +496,6 @@ export class BlockMap {
         continue;
       }
       if (block.state !== 'complete') continue; // an open block is its writer's business
-      // Recorded at an older genStamp while the block was open (a truncate's sources): stale now.
-      for (const [datanodeId, held] of [...holders]) if (held.genStamp < block.genStamp) this.invalidate(datanodeId, blockId, held.genStamp);
       const file = state.files.get(block.fileId)!;
       const live = this.goodLiveHolders(block, now);
       const pendingTargets = this.pending.get(blockId);

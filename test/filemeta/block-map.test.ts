@@ -228,7 +228,7 @@ describe('active: invalidation', () => {
     assert.equal(commandsOf(trimmed, 'replicate').length, 0);
   });
 
-  test('a block being truncated keeps its older replicas (the cut is made from them) until it is complete; then they go', () => {
+  test('a block being truncated keeps its older replicas (the cut is made from them); once complete, an uncut one is a copy target, never deleted under the copy', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7); // genStamp 1, 10 bytes
     apply(state, { type: 'truncate', fileId: 7, newLength: 4, holder: 't' }); // the block reopens at genStamp 2
@@ -239,10 +239,16 @@ describe('active: invalidation', () => {
     assert.deepEqual(commandsOf(map.computeWork(state, 0), 'delete'), []);
     const located = map.blockLocations(state, 7, 0);
     assert.deepEqual(located.ok && located.value.blocks[0]!.locations, [], 'an old replica serves no reader');
-    // dn1 cuts its replica; the file closes; dn2's uncut replica is stale now and goes.
+    // dn1 cuts its replica; the file closes. dn2's uncut replica is stale now: dn2 is the
+    // only datanode that can take a second copy, and the copy resumes its replica there.
     map.incrementalReport('dn1', { received: [replica(blockId, 2, 4)], deleted: [] }, state, 0);
     apply(state, { type: 'recoverLease', fileId: 7, last: { blockId, length: 4 } });
-    assert.deepEqual(commandsOf(map.computeWork(state, 0), 'delete'), [['dn2', { type: 'delete', blockIds: [blockId], genStampsMax: [1] }]]);
+    const work = map.computeWork(state, 0);
+    assert.deepEqual(commandsOf(work, 'delete'), [], 'no delete races the copy');
+    assert.deepEqual(commandsOf(work, 'replicate').map(([source, c]) => [source, (c as { targets: { id: string }[] }).targets.map((t) => t.id)]), [['dn1', ['dn2']]]);
+    map.incrementalReport('dn2', { received: [replica(blockId, 2, 4)], deleted: [] }, state, 0);
+    assert.deepEqual(map.locations(blockId, state, 0).map((l) => l.id).sort(), ['dn1', 'dn2']);
+    assert.equal(map.computeWork(state, 0).size, 0, 'whole: nothing to copy or delete');
   });
 
   test('blockLocations lists every block of a file with its live replicas', () => {
