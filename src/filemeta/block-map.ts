@@ -135,6 +135,13 @@ export class BlockMap {
   /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
   private readonly pending = new Map<string, Map<string, number>>();
   /**
+   * blockId → datanodeId → expiry (ms): deletes handed out and not yet reported done. Such a
+   * datanode is no copy target for the block: the copy would find the replica still there
+   * and fail (then count as pending until it times out), or be deleted by the queued delete.
+   * Bounded by the deletes in flight; an entry goes at the datanode's report or at expiry.
+   */
+  private readonly deleting = new Map<string, Map<string, number>>();
+  /**
    * blockId → the datanodes of its last write pipeline (expectPipeline), until computeWork
    * first finds the block complete. Bounded by the blocks being written through this member.
    */
@@ -293,6 +300,10 @@ export class BlockMap {
     for (const blockId of [...(this.byDatanode.get(datanodeId) ?? [])]) {
       if (!reported.has(blockId)) this.removeReplica(datanodeId, blockId);
     }
+    // A delete handed out for a block the datanode no longer holds is done.
+    for (const [blockId, on] of this.deleting) {
+      if (!reported.has(blockId) && on.delete(datanodeId) && on.size === 0) this.deleting.delete(blockId);
+    }
     for (const [key, entry] of this.deferred) {
       if (entry.datanodeId === datanodeId && !reported.has(entry.replica.blockId)) this.deferred.delete(key);
     }
@@ -307,6 +318,8 @@ export class BlockMap {
     const summary: ReportSummary = { recorded: 0, deferred: 0, invalidated: 0, ignored: 0 };
     for (const blockId of report.deleted) {
       this.removeReplica(datanodeId, blockId);
+      const deleting = this.deleting.get(blockId);
+      if (deleting?.delete(datanodeId) && deleting.size === 0) this.deleting.delete(blockId);
       this.deferred.delete(deferredKey(datanodeId, blockId));
       const marks = this.corrupt.get(blockId);
       if (marks?.delete(datanodeId) && marks.size === 0) this.corrupt.delete(blockId);
@@ -545,7 +558,12 @@ export class BlockMap {
       const source = idle[Math.min(idle.length - 1, Math.floor(this.random() * idle.length))]!;
       // Not the holders of a stale replica: a copy to one resumes it at the block's genStamp.
       const current = [...(this.replicas.get(need.block.blockId) ?? [])].flatMap(([id, r]) => (r.genStamp === need.block.genStamp ? [id] : []));
-      const exclude = [...current, ...(this.pending.get(need.block.blockId)?.keys() ?? []), ...(this.corrupt.get(need.block.blockId)?.keys() ?? [])];
+      const exclude = [
+        ...current,
+        ...(this.pending.get(need.block.blockId)?.keys() ?? []),
+        ...(this.corrupt.get(need.block.blockId)?.keys() ?? []),
+        ...this.deletesOf(need.block.blockId),
+      ];
       const chosen = this.chooseTargets(need.missing, exclude, now);
       if (!chosen.ok) continue;
       push(source, { type: 'replicate', blockId: need.block.blockId, genStamp: need.block.genStamp, length: need.block.length, targets: chosen.value });
@@ -565,7 +583,12 @@ export class BlockMap {
         blockIds.push(blockId);
         genStampsMax.push(genStampMax);
       }
-      for (const blockId of blockIds) blocks.delete(blockId);
+      for (const blockId of blockIds) {
+        blocks.delete(blockId);
+        let deleting = this.deleting.get(blockId);
+        if (deleting === undefined) this.deleting.set(blockId, (deleting = new Map()));
+        deleting.set(datanodeId, now + this.config.pendingReplicationTimeoutMs);
+      }
       if (blocks.size === 0) this.toDelete.delete(datanodeId);
       if (blockIds.length > 0) push(datanodeId, { type: 'delete', blockIds, genStampsMax });
     }
@@ -719,6 +742,17 @@ export class BlockMap {
       for (const [datanodeId, expiresAtMs] of targets) if (expiresAtMs <= now || !this.datanodes.isLive(datanodeId, now)) targets.delete(datanodeId);
       if (targets.size === 0) this.pending.delete(blockId);
     }
+    for (const [blockId, on] of this.deleting) {
+      for (const [datanodeId, expiresAtMs] of on) if (expiresAtMs <= now) on.delete(datanodeId);
+      if (on.size === 0) this.deleting.delete(blockId);
+    }
+  }
+
+  /** Datanodes where a delete of the block is queued or handed out and not reported done. O(datanodes). */
+  private deletesOf(blockId: string): string[] {
+    const out = [...(this.deleting.get(blockId)?.keys() ?? [])];
+    for (const [datanodeId, blocks] of this.toDelete) if (blocks.has(blockId)) out.push(datanodeId);
+    return out;
   }
 }
 

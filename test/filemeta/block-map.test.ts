@@ -438,6 +438,25 @@ describe('replication work', () => {
     assert.equal(commandsOf(map.computeWork(state, 60_000), 'replicate').length, 1);
   });
 
+  test('a datanode whose delete of a block is queued or not reported done is no copy target for it (setReplication 3 → 1 → 3)', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7); // on dn1, dn2, dn3
+    const map = activeMap(state, 3);
+    for (const dn of ['dn1', 'dn2', 'dn3']) map.fullReport(dn, [replica(blockId, 1)], state, 0);
+    apply(state, { type: 'setReplication', fileId: 7, replication: 1 });
+    const trimmed = map.computeWork(state, 0);
+    const deletedOn = commandsOf(trimmed, 'delete').map(([dn]) => dn);
+    assert.equal(deletedOn.length, 2, 'two copies trimmed');
+    // Back to 3 before the datanodes have deleted: a copy onto them would find the replica still there.
+    apply(state, { type: 'setReplication', fileId: 7, replication: 3 });
+    assert.deepEqual(commandsOf(map.computeWork(state, 0), 'replicate'), [], 'no copy while the deletes are on their way');
+    // One reports its delete done (incremental), the other in a full report: now both are targets.
+    map.incrementalReport(deletedOn[0]!, { received: [], deleted: [blockId] }, state, 0);
+    map.fullReport(deletedOn[1]!, [], state, 0);
+    const copies = commandsOf(map.computeWork(state, 0), 'replicate').map(([, c]) => (c as { targets: { id: string }[] }).targets.map((t) => t.id).sort());
+    assert.deepEqual(copies, [[...deletedOn].sort()]);
+  });
+
   test('a datanode back from the dead counts its replicas again only once its full report says they are there', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7, 2);
