@@ -40,14 +40,24 @@ export async function readRegistry(coordinator: Coordinator, shards: readonly st
   // Shards in parallel: the adapter reads the whole registry on every change it watches.
   const readShard = async (shard: string): Promise<ShardRegistry> => {
     const paths = shardPaths(shard);
+    const watchedGet = async (path: string): Promise<unknown> => {
+      const watcher = watch(path);
+      try {
+        return (await coordinator.get(path, watcher))?.data ?? null;
+      } catch (err) {
+        if (watcher) opts.watchNotSet?.(path);
+        throw err;
+      }
+    };
     const entry = async (name: RegistryEntry): Promise<RegistryValue> => ({
-      current: (await coordinator.get(paths[name], watch(paths[name])))?.data ?? null,
+      current: await watchedGet(paths[name]),
       lastNotNull: (await coordinator.get(paths.lastNotNull(name)))?.data ?? null,
     });
     const [active, standby, monitor] = await Promise.all(REGISTRY_ENTRIES.map(entry));
     // No election node yet (a shard nobody has joined): no line, and no watch set there.
-    const children = await coordinator.children(paths.election, watch(paths.election)).catch(() => {
-      opts.watchNotSet?.(paths.election);
+    const electionWatch = watch(paths.election);
+    const children = await coordinator.children(paths.election, electionWatch).catch(() => {
+      if (electionWatch) opts.watchNotSet?.(paths.election);
       return [] as string[];
     });
     const sorted = children.length > 0 ? (electionPosition(children, children[0]!)?.sorted ?? []) : [];
