@@ -3,6 +3,7 @@
 // nobody holds it) and `lastNotNull` (the persistent copy its last holder wrote), plus the
 // epoch, the in-sync set and the election line. `tandem admin status --zk` prints it; the
 // adapter (src/adapter/) keeps it cached and serves the same shape.
+import type { TandemError } from '../errors.js';
 import type { Coordinator, Watcher } from './coordinator.js';
 import { electionPosition, REGISTRY_ENTRIES, shardPaths, type IsrData, type MemberInfo, type RegistryEntry } from './layout.js';
 
@@ -56,8 +57,12 @@ export async function readRegistry(coordinator: Coordinator, shards: readonly st
     const [active, standby, monitor] = await Promise.all(REGISTRY_ENTRIES.map(entry));
     // No election node yet (a shard nobody has joined): no line, and no watch set there.
     const electionWatch = watch(paths.election);
-    const children = await coordinator.children(paths.election, electionWatch).catch(() => {
+    const children = await coordinator.children(paths.election, electionWatch).catch((err: unknown) => {
       if (electionWatch) opts.watchNotSet?.(paths.election);
+      // Only a missing node is an empty line: any other failure fails the read, or a
+      // transient error would pass for a shard with no members (and the adapter's cache
+      // would serve that as fresh).
+      if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
       return [] as string[];
     });
     const sorted = children.length > 0 ? (electionPosition(children, children[0]!)?.sorted ?? []) : [];

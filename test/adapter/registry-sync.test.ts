@@ -68,3 +68,30 @@ test('RegistrySync: rounds that fail part-way do not pile watches on the paths t
     await sync.stop();
   }
 });
+
+test('RegistrySync: a failed listing of a shard\'s election line fails the read (the cache stays, stale), not an empty line served as fresh', async () => {
+  const zk = new FakeZooKeeper();
+  const writer = zk.session();
+  await writer.ensurePath('/shards/ns/election');
+  await writer.create('/shards/ns/election/n_0000000001', { member: 'm1', rpc: '127.0.0.1:7070' }, 'persistent');
+  const failing = { on: false };
+  const sync = new RegistrySync({
+    connect: async () => failingChildren(zk.session(), '/shards/ns/election', failing),
+    log: silentLogger(),
+    id: 'a1',
+    syncIntervalMs: 3_600_000,
+    refreshIntervalMsMin: 0,
+  });
+  await sync.start();
+  try {
+    assert.equal(sync.snapshot().shards.ns?.election.length, 1);
+    failing.on = true;
+    await sync.refresh();
+    const snapshot = sync.snapshot();
+    assert.equal(snapshot.stale, true, 'the read failed');
+    assert.equal(snapshot.shards.ns?.election.length, 1, 'the cache keeps the line it had');
+  } finally {
+    await sync.stop();
+    await writer.close();
+  }
+});
