@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
 import { shardOfPool, type PoolMap } from '../election/pool-map.js';
-import { FileWriter } from './file-writer.js';
+import { checkBlockSize, FileWriter } from './file-writer.js';
 import { locateFile, readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
 
 export type { ActiveResolver } from './shard-caller.js';
@@ -198,6 +198,7 @@ export class TandemClient {
   async createFile(path: string, opts: CreateFileOptions = {}): Promise<FileWriter> {
     const replication = opts.replication ?? 3;
     const blockSize = opts.blockSize ?? DEFAULT_BLOCK_BYTES;
+    checkBlockSize(blockSize);
     const created = await this.create(path, { ...opts, replication, blockSize });
     const fms = await this.fmsOfPool(created.pool);
     return new FileWriter({

@@ -1,8 +1,10 @@
-// TandemClient.forUser without a cluster: what the clients made for users share with their
-// parent (the adapter's and the datanode's WebHDFS make one per `user.name`).
+// TandemClient without a cluster: what the clients forUser makes share with their parent
+// (the adapter's and the datanode's WebHDFS make one per `user.name`), and what createFile
+// refuses before it asks the namespace for anything.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TandemClient } from '../../src/client/tandem-client.js';
+import { TandemError } from '../../src/errors.js';
 import type { PoolMap } from '../../src/election/pool-map.js';
 
 test('forUser: clients for users read the pool map through their parent, once for all of them', async () => {
@@ -53,5 +55,15 @@ test('TandemClient.pools: a failed read is tried again by the next call', async 
     assert.equal(reads, 2);
   } finally {
     root.close();
+  }
+});
+
+test('createFile refuses a block size no writer can fill before it creates the file (the namespace takes any positive size)', async () => {
+  // Nothing listens there: a createFile that asked the namespace first would fail otherwise (CONNECTION_LOST, then its deadline).
+  const client = new TandemClient({ masters: ['127.0.0.1:1'], deadlineMs: 2_000 });
+  try {
+    await assert.rejects(client.createFile('/f', { blockSize: 1000 }), (err: unknown) => err instanceof TandemError && err.code === 'INVALID_ARGUMENT' && /multiple of/.test(err.message));
+  } finally {
+    client.close();
   }
 });

@@ -148,6 +148,20 @@ test('UserClients: evicted clients waiting out their grace period are bounded (a
   assert.equal(closed.length, 100);
 });
 
+test('CREATE with a block size the data path cannot write is refused before the redirect (at the datanode the file would be created first)', async () => {
+  const app = Fastify({ frameworkErrors: webHdfsFrameworkErrors });
+  registerWebHdfs(app, { clientFor: () => fakeClient(), datanodes: () => [{ id: 'dn1', http: '127.0.0.1:9' }] });
+  try {
+    const odd = await app.inject({ method: 'PUT', url: '/webhdfs/v1/new?op=CREATE&blocksize=1000' });
+    assert.equal(odd.statusCode, 400);
+    assert.equal(odd.json().RemoteException.exception, 'IllegalArgumentException');
+    assert.match(odd.json().RemoteException.message, /multiple of the 65536-byte checksum chunk/);
+    assert.equal((await app.inject({ method: 'PUT', url: `/webhdfs/v1/new?op=CREATE&blocksize=${1 << 20}` })).statusCode, 307);
+  } finally {
+    await app.close();
+  }
+});
+
 test('routes through inject(): no live datanode is a 503; a body where none belongs is bounded; a bad URL is still a RemoteException', async () => {
   const app = Fastify({ frameworkErrors: webHdfsFrameworkErrors });
   registerWebHdfs(app, { clientFor: () => fakeClient(), datanodes: () => [], limits: { bodyBytesMax: 10 } });
