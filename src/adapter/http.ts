@@ -50,9 +50,17 @@ export async function startAdapterHttp<A>(opts: AdapterHttpOptions<A>): Promise<
   };
   server.get<{ Params: { shard: string; '*': string } }>('/shards/:shard/*', (req, reply) => redirect(req.params.shard, req.params['*'], req.raw.url ?? '', reply));
   server.get<{ Params: { shard: string } }>('/shards/:shard', (req, reply) => redirect(req.params.shard, '', req.raw.url ?? '', reply));
-  for (const routes of opts.routes) await routes(server, opts.adapter);
-  const { host, port } = parseHostPort(opts.http);
-  await server.listen({ host, port });
+  try {
+    for (const routes of opts.routes) await routes(server, opts.adapter);
+    const { host, port } = parseHostPort(opts.http);
+    await server.listen({ host, port });
+  } catch (err) {
+    // Routes may have started work that their onClose hook stops (the dashboard's poll
+    // loop): a server that never listened is closed too, or that work runs on forever.
+    await server.close().catch(() => undefined);
+    throw err;
+  }
+  const { host } = parseHostPort(opts.http);
   const bound = server.server.address();
   if (bound === null || typeof bound === 'string') throw new Error('invariant broken: the adapter HTTP server has no TCP address');
   return { server, address: `${host}:${bound.port}` };

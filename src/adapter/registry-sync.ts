@@ -37,14 +37,17 @@ export interface RegistrySyncStats {
   sessions: number;
 }
 
-/** Children of a node that may not exist yet, each read as JSON; nodes that vanish in between are skipped. */
-async function readChildrenData<T>(coordinator: Coordinator, path: string, watch: Watcher | undefined, onNoNode: () => void): Promise<T[]> {
+/**
+ * Children of a node that may not exist yet, each read as JSON; nodes that vanish in between
+ * are skipped. `watchNotSet` runs when the listing failed (its watch is then not set).
+ */
+async function readChildrenData<T>(coordinator: Coordinator, path: string, watch: Watcher | undefined, watchNotSet: () => void): Promise<T[]> {
   let names: string[];
   try {
     names = await coordinator.children(path, watch);
   } catch (err) {
+    if (watch) watchNotSet();
     if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
-    onNoNode();
     return [];
   }
   const nodes = await Promise.all(names.sort().map((name) => coordinator.get<T>(`${path}/${name}`)));
@@ -176,8 +179,9 @@ export class RegistrySync {
 
   private onSyncFailed(err: unknown): void {
     this.stats.syncFailures++;
-    // Watches asked for in a failed read may not be set: ask again next time (one more at worst).
-    this.watched.clear();
+    // `watched` is not cleared: the watches that reads of this round did set stay armed in
+    // the session (another would pile up on them at every failed round, for as long as
+    // ZooKeeper keeps failing); a read that failed took its path out of it (watchNotSet).
     const message = err instanceof Error ? err.message : String(err);
     if (this.failure === null) {
       this.opts.log.warn({ err: message }, `cannot read ZooKeeper (${message}): serving the cache of ${this.cache?.registry.readAt ?? '(nothing read yet)'} as stale`);

@@ -45,7 +45,11 @@ export function registerDatanode(program: Command): void {
       if (!zk) throw new TandemError('INVALID_ARGUMENT', '--zk is required');
       const connect = coordinatorFactory(zk, log);
       // The WebHDFS data endpoint: CREATE/APPEND/OPEN bytes go through a client of the caller.
-      const users = new UserClients({ make: (user) => zooKeeperClient(connect, { user }) });
+      // Every user's client shares one root's ZooKeeper sessions and connections to the
+      // actives (forUser): a client of its own per `user.name`, which any caller picks,
+      // would open ZooKeeper sessions and connections per name.
+      const root = zooKeeperClient(connect);
+      const users = new UserClients({ make: (user) => root.forUser(user) });
       const webHdfs = (app: FastifyInstance): void => registerDatanodeWebHdfs(app, { clientFor: users.clientFor, log });
       const node = await startOrExit(log, async () =>
         Datanode.start({
@@ -64,6 +68,7 @@ export function registerDatanode(program: Command): void {
       stopOnSignals(log, async () => {
         await node.stop();
         users.close();
+        root.close();
       });
     });
 }

@@ -52,6 +52,19 @@ interface OpenBlock {
   recoveries: number;
 }
 
+/**
+ * Refuses a block size the data path cannot write (not a multiple of the checksum chunk).
+ * Checked before the file is created too (TandemClient.createFile, WebHDFS CREATE): the
+ * namespace takes any positive size, and a file created that no writer can fill would stay
+ * open, its path taken, until its lease ran out.
+ */
+export function checkBlockSize(blockSize: number): void {
+  const chunk = DEFAULT_DATANODE_CONFIG.chunkBytes;
+  if (blockSize % chunk !== 0) {
+    throw new TandemError('INVALID_ARGUMENT', `blockSize ${blockSize} must be a multiple of the ${chunk}-byte checksum chunk`);
+  }
+}
+
 export class FileWriter extends Writable {
   private block: OpenBlock | null = null;
   private previous: { blockId: string; length: number } | null = null;
@@ -63,10 +76,7 @@ export class FileWriter extends Writable {
 
   constructor(private readonly opts: FileWriterOptions) {
     super({ highWaterMark: 4 << 20 });
-    const chunk = DEFAULT_DATANODE_CONFIG.chunkBytes;
-    if (opts.blockSize % chunk !== 0) {
-      throw new TandemError('INVALID_ARGUMENT', `blockSize ${opts.blockSize} must be a multiple of the ${chunk}-byte checksum chunk`);
-    }
+    checkBlockSize(opts.blockSize);
     const renewMs = opts.leaseRenewIntervalMs ?? 10_000;
     this.leaseTimer = setInterval(() => {
       const { clientId, user } = opts.envelope();

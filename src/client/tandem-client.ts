@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
 import { shardOfPool, type PoolMap } from '../election/pool-map.js';
-import { FileWriter } from './file-writer.js';
+import { checkBlockSize, FileWriter } from './file-writer.js';
 import { locateFile, readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
 
 export type { ActiveResolver } from './shard-caller.js';
@@ -70,6 +70,7 @@ export class TandemClient {
   private readonly ns: ShardCaller;
   private nextCallId = 1;
   private poolMap: PoolMap | null = null;
+  private poolMapReading: Promise<PoolMap | null> | null = null;
   private readonly fmsCallers: Map<string, ShardCaller>;
   /** False for a client made by forUser: the callers (and their connections) belong to its parent. */
   private readonly ownsCallers: boolean;
@@ -97,7 +98,11 @@ export class TandemClient {
    */
   forUser(user: string, groups: string[] = []): TandemClient {
     const { clientId: _ownId, ...shared } = this.opts;
-    return new TandemClient({ ...shared, user, groups }, this);
+    // The pool map too is read through this client, once: not once per user (a ZooKeeper
+    // session per read for a client through ZooKeeper, and the user is whoever a WebHDFS
+    // caller says it is).
+    const fms = shared.fms ? { ...shared.fms, poolMap: () => this.pools() } : undefined;
+    return new TandemClient({ ...shared, ...(fms ? { fms } : {}), user, groups }, this);
   }
 
   /** Calls that were retried at least once, to the namespace and to FMS shards (for benchmarks and tests). */
@@ -196,6 +201,7 @@ export class TandemClient {
   async createFile(path: string, opts: CreateFileOptions = {}): Promise<FileWriter> {
     const replication = opts.replication ?? 3;
     const blockSize = opts.blockSize ?? DEFAULT_BLOCK_BYTES;
+    checkBlockSize(blockSize);
     const created = await this.create(path, { ...opts, replication, blockSize });
     const fms = await this.fmsOfPool(created.pool);
     return new FileWriter({
@@ -372,7 +378,12 @@ export class TandemClient {
   /** The cluster's pool map (read once), or null when it has no file-metadata shards. */
   async pools(): Promise<PoolMap | null> {
     if (!this.opts.fms) throw new TandemError('INVALID_ARGUMENT', 'this client has no data path: connect it through adapters or ZooKeeper (--adapter, --zk or --cluster)');
-    this.poolMap ??= await this.opts.fms.poolMap();
+    if (this.poolMap) return this.poolMap;
+    // Concurrent first calls share one read; a failed read is tried again by the next call.
+    const reading = (this.poolMapReading ??= this.opts.fms.poolMap().finally(() => {
+      this.poolMapReading = null;
+    }));
+    this.poolMap = await reading;
     return this.poolMap;
   }
 

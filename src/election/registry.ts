@@ -3,6 +3,7 @@
 // nobody holds it) and `lastNotNull` (the persistent copy its last holder wrote), plus the
 // epoch, the in-sync set and the election line. `tandem admin status --registry --zk` prints it; the
 // adapter (src/adapter/) keeps it cached and serves the same shape.
+import type { TandemError } from '../errors.js';
 import type { Coordinator, Watcher } from './coordinator.js';
 import { electionPosition, REGISTRY_ENTRIES, shardPaths, type IsrData, type MemberInfo, type RegistryEntry } from './layout.js';
 
@@ -40,14 +41,28 @@ export async function readRegistry(coordinator: Coordinator, shards: readonly st
   // Shards in parallel: the adapter reads the whole registry on every change it watches.
   const readShard = async (shard: string): Promise<ShardRegistry> => {
     const paths = shardPaths(shard);
+    const watchedGet = async (path: string): Promise<unknown> => {
+      const watcher = watch(path);
+      try {
+        return (await coordinator.get(path, watcher))?.data ?? null;
+      } catch (err) {
+        if (watcher) opts.watchNotSet?.(path);
+        throw err;
+      }
+    };
     const entry = async (name: RegistryEntry): Promise<RegistryValue> => ({
-      current: (await coordinator.get(paths[name], watch(paths[name])))?.data ?? null,
+      current: await watchedGet(paths[name]),
       lastNotNull: (await coordinator.get(paths.lastNotNull(name)))?.data ?? null,
     });
     const [active, standby, monitor] = await Promise.all(REGISTRY_ENTRIES.map(entry));
     // No election node yet (a shard nobody has joined): no line, and no watch set there.
-    const children = await coordinator.children(paths.election, watch(paths.election)).catch(() => {
-      opts.watchNotSet?.(paths.election);
+    const electionWatch = watch(paths.election);
+    const children = await coordinator.children(paths.election, electionWatch).catch((err: unknown) => {
+      if (electionWatch) opts.watchNotSet?.(paths.election);
+      // Only a missing node is an empty line: any other failure fails the read, or a
+      // transient error would pass for a shard with no members (and the adapter's cache
+      // would serve that as fresh).
+      if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
       return [] as string[];
     });
     const sorted = children.length > 0 ? (electionPosition(children, children[0]!)?.sorted ?? []) : [];

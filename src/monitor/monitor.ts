@@ -94,7 +94,7 @@ export class Monitor {
     }));
     metricsRoutes(metrics)(server);
     healthRoutes(() => this.health())(server);
-    const internal = { onRequest: internalHttpGuard({ secret: this.opts.secret, log: this.opts.log, what: 'monitor' }) };
+    const internal = internalHttpGuard({ secret: this.opts.secret, log: this.opts.log, what: 'monitor' });
     server.get<{ Querystring: { from?: string } }>('/edits', internal, async (req, reply) => {
       const from = Number(req.query.from);
       if (!Number.isSafeInteger(from) || from < 1) return reply.code(400).send({ code: 'INVALID_ARGUMENT', message: `/edits needs from=<txid>` });

@@ -73,7 +73,7 @@ export async function startImageServer(opts: {
   const { member, log } = opts;
   const server = Fastify({ logger: false, bodyLimit: opts.imageBytesMax });
   server.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  const internal = { onRequest: internalHttpGuard({ secret: opts.secret, log, what: 'image server' }) };
+  const internal = internalHttpGuard({ secret: opts.secret, log, what: 'image server' });
 
   server.get('/images', internal, async () => listStorage(member.dir()));
 
@@ -160,7 +160,7 @@ export async function uploadImage(http: string, txid: number, epoch: number, byt
   const url = `http://${http}/images/${txid}?epoch=${epoch}`;
   const response = await fetch(url, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', ...internalHeaders(secret, 'PUT', url) },
+    headers: { 'content-type': 'application/octet-stream', ...internalHeaders(secret, 'PUT', url, Date.now(), bytes) },
     body: bytes,
     signal: AbortSignal.timeout(timeoutMs),
   });

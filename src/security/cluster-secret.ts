@@ -80,14 +80,18 @@ export class ClusterSecret {
     return typeof proof === 'string' && equalHex(proof, this.rpcProof(role, peerNonce, proverName));
   }
 
-  /** The MAC of an internal HTTP request: HMAC(http key, method, path and query, time). */
-  httpMac(method: string, pathAndQuery: string, timeMs: number): string {
-    return createHmac('sha256', this.httpKey).update(`${method.toUpperCase()}\n${pathAndQuery}\n${timeMs}`).digest('hex');
+  /**
+   * The MAC of an internal HTTP request: HMAC(http key, method, path and query, time, and
+   * the SHA-256 of its body when it has one), so a captured header cannot carry another body.
+   */
+  httpMac(method: string, pathAndQuery: string, timeMs: number, bodySha256: string | null = null): string {
+    const body = bodySha256 === null ? '' : `\n${bodySha256}`;
+    return createHmac('sha256', this.httpKey).update(`${method.toUpperCase()}\n${pathAndQuery}\n${timeMs}${body}`).digest('hex');
   }
 
   /** Constant-time comparison of a received HTTP MAC. */
-  checkHttpMac(mac: string, method: string, pathAndQuery: string, timeMs: number): boolean {
-    return equalHex(mac, this.httpMac(method, pathAndQuery, timeMs));
+  checkHttpMac(mac: string, method: string, pathAndQuery: string, timeMs: number, bodySha256: string | null = null): boolean {
+    return equalHex(mac, this.httpMac(method, pathAndQuery, timeMs, bodySha256));
   }
 }
 

@@ -6,6 +6,7 @@
 // reference: every operation, its JSON and the error mapping.
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { checkBlockSize } from '../client/file-writer.js';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
 import type { Logger } from '../util/log.js';
@@ -171,6 +172,8 @@ const OPERATIONS: Record<WebHdfsOp, (c: OpContext) => Promise<unknown>> = {
     const overwrite = c.params.boolean('overwrite', false);
     const replication = c.params.integer('replication') ?? DEFAULT_REPLICATION;
     const blockSize = c.params.integer('blocksize');
+    // Refused here, before the redirect: at the datanode the file would be created first.
+    if (blockSize !== undefined) checkBlockSize(blockSize);
     const permission = c.params.permission() ?? FILE_PERMISSION_DEFAULT;
     // Checked here too so a refusal comes before the client sends its data; the datanode's create decides.
     const existing = await c.fs.getFileInfo(c.path);

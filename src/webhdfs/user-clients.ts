@@ -1,6 +1,9 @@
 // One TandemClient per WebHDFS user (`user.name` is the caller the masters check
 // permissions for), made on first use and kept in a bounded LRU. An evicted client is
 // closed only after a grace period, so requests still using it (a long OPEN) can finish.
+// `user.name` is whatever the caller says, so evicted clients waiting for their grace
+// period are bounded too (usersMax of them): past that the oldest is closed at once, or a
+// caller cycling through names would keep every client it made open for the grace period.
 import type { TandemClient } from '../client/tandem-client.js';
 
 export interface UserClientsOptions {
@@ -13,7 +16,7 @@ export interface UserClientsOptions {
 
 export class UserClients {
   private readonly clients = new Map<string, TandemClient>();
-  /** Evicted clients waiting out their grace period, by their timer. */
+  /** Evicted clients waiting out their grace period, by their timer, oldest first. Invariant: size ≤ usersMax. */
   private readonly closing = new Map<NodeJS.Timeout, TandemClient>();
   private readonly usersMax: number;
   private readonly closeGraceMs: number;
@@ -26,6 +29,11 @@ export class UserClients {
 
   get size(): number {
     return this.clients.size;
+  }
+
+  /** Evicted clients not closed yet (waiting out their grace period). */
+  get closingCount(): number {
+    return this.closing.size;
   }
 
   clientFor = (user: string): TandemClient => {
@@ -48,6 +56,12 @@ export class UserClients {
       }, this.closeGraceMs);
       timer.unref();
       this.closing.set(timer, oldest);
+      if (this.closing.size > this.usersMax) {
+        const [oldestTimer, waiting] = this.closing.entries().next().value as [NodeJS.Timeout, TandemClient];
+        clearTimeout(oldestTimer);
+        this.closing.delete(oldestTimer);
+        waiting.close();
+      }
     }
     return client;
   };

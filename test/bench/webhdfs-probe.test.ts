@@ -32,29 +32,38 @@ async function deadAddress(): Promise<string> {
 
 test('WebHdfsProbes make directories through the adapter that answers, and measure a held call as a gap', async () => {
   const made = new Set<string>();
-  let holdUntil = 0;
+  // A failover, without timing: once `hold` is set every call waits for its release. Each
+  // worker makes one call at a time, so when `held` counts both workers no reply is on
+  // its way and the next success comes after the release.
+  let hold: Promise<void> | null = null;
+  let held = 0;
   const app = Fastify();
   app.put('/webhdfs/v1/*', async (req, reply) => {
     const query = req.query as Record<string, string>;
     if (query.op !== 'MKDIRS' || query['user.name'] !== 'prober') return reply.code(400).send({});
-    const holdMs = holdUntil - performance.now();
-    if (holdMs > 0) await sleep(holdMs); // a failover: the adapter holds the call
+    if (hold) {
+      held++;
+      await hold;
+    }
     made.add(decodeURIComponent(req.url.slice('/webhdfs/v1'.length).split('?')[0]!));
     return reply.send({ boolean: true });
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const live = `127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  let release = (): void => undefined;
   try {
     // Worker 0 starts on the dead adapter, worker 1 on the live one.
     const probes = new WebHdfsProbes({ adapters: [await deadAddress(), live], workers: 2, dir: '/chaos/t', user: 'prober' });
     await probes.start();
-    await sleep(150);
-    holdUntil = performance.now() + 400;
-    await sleep(50); // replies already on their way arrive; then every call is held
+    await waitUntil('both probes making directories', () => made.size >= 20);
+    hold = new Promise<void>((resolve) => (release = resolve));
+    await waitUntil('both probes held', () => held >= 2);
     const killedAt = performance.now();
-    await sleep(500);
+    await sleep(300);
+    release();
+    await waitUntil('the probes going on after the release', () => probes.successTimes().filter((t) => t > killedAt).length >= 2);
     const result = await probes.stop();
-    assert.ok(result.acked > 10, `the probes made directories (${result.acked})`);
+    assert.ok(result.acked >= 20, `the probes made directories (${result.acked})`);
     assert.deepEqual(Object.keys(result.errors), [], 'the setup stepped over the dead adapter; the load never went back to it');
     assert.equal(result.made.length, 2);
     for (const dirs of result.made) {
@@ -62,11 +71,21 @@ test('WebHdfsProbes make directories through the adapter that answers, and measu
       for (const d of dirs) assert.ok(made.has(d), `${d}, acknowledged, was made on the server`);
     }
     const [gap] = gapsAroundKills(probes.successTimes(), [killedAt]);
-    assert.ok(gap !== null && gap !== undefined && gap >= 250, `a held call shows up as a gap (${gap} ms)`);
+    assert.ok(gap !== null && gap !== undefined && gap >= 300, `a held call shows up as a gap of at least the hold (${gap} ms)`);
   } finally {
+    release();
     await app.close();
   }
 });
+
+/** Polls `condition` every 10 ms, for at most 20 s. */
+async function waitUntil(what: string, condition: () => boolean): Promise<void> {
+  const deadline = performance.now() + 20_000;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
 
 test('WebHdfsProbes: a setup no adapter answers fails, naming each', async () => {
   const probes = new WebHdfsProbes({ adapters: [await deadAddress(), await deadAddress()], workers: 1, dir: '/chaos/x', user: 'prober' });

@@ -98,18 +98,19 @@ test('refreshes are rate-limited: consecutive ones start at least half the minim
     // The connection is made by a first refresh, not counted: the gaps measure refreshes only.
     await resolver.activeAddress();
     adapter.calls.length = 0;
+    const loopStartedAt = performance.now();
     // A client hammering: invalidate and resolve again, 10 times in a row, as fast as it may.
     for (let i = 0; i < 10; i++) {
       resolver.invalidate();
       await resolver.activeAddress();
     }
     assert.equal(adapter.calls.length, 10);
-    for (let i = 1; i < adapter.calls.length; i++) {
-      const gapMs = adapter.calls[i]! - adapter.calls[i - 1]!;
-      // The jitter draws the interval from [0.5, 1.5) × the minimum; the gap is measured where
-      // the calls arrive, a few milliseconds of socket and event loop after they start.
-      assert.ok(gapMs >= intervalMs * 0.5 - 5, `refresh ${i} came ${gapMs.toFixed(1)} ms after the one before`);
-    }
+    // The jitter draws each interval from [0.5, 1.5) × the minimum, so the 10th refresh
+    // starts at least 9 half-intervals after the first, which starts after loopStartedAt;
+    // a call arrives after it starts. Only lower bounds: a loaded machine makes them larger.
+    // (Gaps between arrivals are no bound: a first call delayed on its way shortens the next gap.)
+    const spanMs = adapter.calls.at(-1)! - loopStartedAt;
+    assert.ok(spanMs >= 9 * intervalMs * 0.5, `10 refreshes arrived within ${spanMs.toFixed(1)} ms`);
   } finally {
     await resolver.close();
   }

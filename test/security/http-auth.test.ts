@@ -73,9 +73,28 @@ test('with a valid header the same endpoints serve, and fetchEdits proves the se
   assert.deepEqual(listing.body, { images: [], edits: [] });
   // An upload that proves the secret reaches the checks behind it (here: txid 1 is not durable).
   const url = `http://${http}/images/1?epoch=1`;
-  const put = await send('PUT', '/images/1?epoch=1', internalHeaders(secret, 'PUT', url), Buffer.from('not an image'));
+  const body = Buffer.from('not an image');
+  const put = await send('PUT', '/images/1?epoch=1', internalHeaders(secret, 'PUT', url, Date.now(), body), body);
   assert.equal(put.status, 400);
   assert.equal(put.body.code, 'INVALID_ARGUMENT');
   assert.deepEqual(await fetchEdits(http, 1, 5_000, secret), []);
   await assert.rejects(fetchEdits(http, 1, 5_000, null), (err: unknown) => err instanceof TandemError && err.code === 'UNAUTHENTICATED');
+});
+
+test('an upload\'s proof names its body: a captured header cannot carry another body, nor one without a digest any body', async () => {
+  const url = `http://${http}/images/1?epoch=1`;
+  const real = Buffer.from('the image the standby sent');
+  const captured = internalHeaders(secret, 'PUT', url, Date.now(), real);
+  const forged = await send('PUT', '/images/1?epoch=1', captured, Buffer.from('a forged image, same length!'));
+  assert.equal(forged.status, 401);
+  assert.equal(forged.body.code, 'UNAUTHENTICATED');
+  assert.match(String(forged.body.message), /the body is not the one its proof names/);
+  const noDigest = await send('PUT', '/images/1?epoch=1', internalHeaders(secret, 'PUT', url), Buffer.from('a forged image'));
+  assert.equal(noDigest.status, 401);
+  assert.match(String(noDigest.body.message), /a body its proof does not name/);
+  // The digest is under the MAC: one swapped for the forged body's does not verify.
+  const swapped = { authorization: captured.authorization!.replace(/sha256=[0-9a-f]{64}/, `sha256=${'0'.repeat(64)}`) };
+  assert.equal((await send('PUT', '/images/1?epoch=1', swapped, Buffer.from('x'))).status, 401);
+  // The real body with its header passes the proof (and reaches the checks behind it).
+  assert.equal((await send('PUT', '/images/1?epoch=1', captured, real)).status, 400);
 });

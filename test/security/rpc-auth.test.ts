@@ -144,7 +144,8 @@ test('refusals are logged at most linesPerWindowMax times per window, then summe
 });
 
 async function waitForLine(lines: Array<Record<string, unknown>>, match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // Up to ~10 s: the server is in this process, but a loaded machine can hold its turn back a while.
+  for (let attempt = 0; attempt < 1_000; attempt++) {
     const line = lines.find(match);
     if (line) return line;
     await new Promise((r) => setTimeout(r, 10));

@@ -13,6 +13,7 @@ import { registerWebHdfs } from '../../src/webhdfs/namenode-routes.js';
 import { checkPath, Params, pathOfUrl } from '../../src/webhdfs/params.js';
 import { HADOOP_EXCEPTIONS, remoteException } from '../../src/webhdfs/remote-exception.js';
 import { UserClients } from '../../src/webhdfs/user-clients.js';
+import { waitFor } from '../helpers/zookeeper.js';
 
 const invalid = (fn: () => unknown, code: ErrorCode = 'INVALID_ARGUMENT'): void => assert.throws(fn, (err: unknown) => err instanceof TandemError && err.code === code);
 
@@ -118,12 +119,47 @@ test('UserClients: one client per user, the least recently used evicted past the
   assert.deepEqual(made, ['a', 'b', 'c']);
   assert.equal(users.size, 2);
   assert.deepEqual(closed, [], 'not closed at once: requests may still use it');
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  await waitFor('the evicted client closed after its grace period', () => closed.length > 0);
   assert.deepEqual(closed, ['b']);
   users.clientFor('b');
   assert.deepEqual(made, ['a', 'b', 'c', 'b']);
   users.close();
   assert.deepEqual(closed.sort(), ['a', 'b', 'b', 'c']);
+});
+
+test('UserClients: evicted clients waiting out their grace period are bounded (a caller cycling user.name values)', () => {
+  const closed: string[] = [];
+  let made = 0;
+  const users = new UserClients({
+    make: (user) => {
+      made++;
+      return { user, close: () => closed.push(user) } as unknown as TandemClient;
+    },
+    usersMax: 3,
+    closeGraceMs: 3_600_000,
+  });
+  for (let i = 0; i < 100; i++) users.clientFor(`u${i}`);
+  assert.equal(made, 100);
+  assert.equal(users.size, 3);
+  assert.equal(users.closingCount, 3, 'at most usersMax evicted clients wait for their grace period');
+  assert.equal(closed.length, 94, 'the others are closed at once, oldest first');
+  assert.deepEqual(closed.slice(0, 2), ['u0', 'u1']);
+  users.close();
+  assert.equal(closed.length, 100);
+});
+
+test('CREATE with a block size the data path cannot write is refused before the redirect (at the datanode the file would be created first)', async () => {
+  const app = Fastify({ frameworkErrors: webHdfsFrameworkErrors });
+  registerWebHdfs(app, { clientFor: () => fakeClient(), datanodes: () => [{ id: 'dn1', http: '127.0.0.1:9' }] });
+  try {
+    const odd = await app.inject({ method: 'PUT', url: '/webhdfs/v1/new?op=CREATE&blocksize=1000' });
+    assert.equal(odd.statusCode, 400);
+    assert.equal(odd.json().RemoteException.exception, 'IllegalArgumentException');
+    assert.match(odd.json().RemoteException.message, /multiple of the 65536-byte checksum chunk/);
+    assert.equal((await app.inject({ method: 'PUT', url: `/webhdfs/v1/new?op=CREATE&blocksize=${1 << 20}` })).statusCode, 307);
+  } finally {
+    await app.close();
+  }
 });
 
 test('routes through inject(): no live datanode is a 503; a body where none belongs is bounded; a bad URL is still a RemoteException', async () => {
