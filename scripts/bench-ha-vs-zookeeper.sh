@@ -74,7 +74,7 @@ node "$work/peers-code/bench-peers.mjs" --peers zk --zk "127.0.0.1:$ZK_PORT" --n
 # ---- Tandem: an active and one synchronous standby
 base=$(free_ports 3)   # two masters, then ZooKeeper
 # Started as node itself (not through the function above), so that $! is its PID and SIGTERM reaches it.
-node "$root/dist/src/cli/main.js" up --dir "$work/cluster" --port "$base" --zk-port $((base + 2)) --standbys 1 --fms-shards 0 --datanodes 0 > "$work/up.log" 2>&1 < /dev/null &
+node "$root/dist/src/cli/main.js" up --dir "$work/cluster" --port "$base" --zk-port $((base + 2)) --standbys 1 --fms-shards 0 --datanodes 0 --adapters 0 > "$work/up.log" 2>&1 < /dev/null &
 up_pid=$!
 for _ in $(seq 1 600); do grep -q 'Tandem is up' "$work/up.log" && break; kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
 grep -q 'Tandem is up' "$work/up.log" || { echo "tandem up did not come up; its output:" >&2; cat "$work/up.log" >&2; exit 1; }

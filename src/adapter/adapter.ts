@@ -160,6 +160,10 @@ export class Adapter {
         target: (shard) => ({ resolver: new ShardMapResolver(source, shard) }),
       },
       deadlineMs: this.opts.clientDeadlineMs ?? 30_000,
+      // Retries ask this process's own cache (no network) and share one connection per
+      // shard, so a short cap costs little and a WebHDFS call resumes within ~0.2 s of the
+      // cache naming the new active (the default 1 s cap added up to a second per failover).
+      backoff: { baseMs: 10, capMs: 200 },
       limits: this.opts.limits,
     });
     return this.rootClient;

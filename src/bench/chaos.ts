@@ -639,7 +639,7 @@ async function checkWebHdfs(run: Run, runId: string, client: TandemClient, probe
     for (const path of made) if (!names.has(path.slice(path.lastIndexOf('/') + 1))) missing++;
   }
   const perKill = gapsAroundKills(probes.successTimes(), run.clock.kills.map((kill) => kill.killedAt), run.endAt);
-  for (const [k, gap] of perKill.entries()) run.progress(`WebHDFS clients, namespace kill ${k + 1}: ${gap === null ? 'not measured (no success before the next kill)' : `longest stretch without a success ${round1(gap)} ms`}`);
+  for (const [k, gap] of perKill.entries()) run.progress(`WebHDFS clients, namespace kill ${k + 1}: ${gap === null ? 'not measured (no success after it)' : `longest stretch without a success ${round1(gap)} ms`}`);
   const gaps = perKill.filter((g): g is number => g !== null).sort((a, b) => a - b);
   return {
     workers: result.made.length,

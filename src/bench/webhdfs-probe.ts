@@ -128,23 +128,25 @@ export class WebHdfsProbes {
 }
 
 /**
- * For each kill: the longest stretch without a success from the kill until the next kill
- * (or `endTime`) — over the sorted completion times, starting from the last success at or
- * before the kill (the kill itself when none). A reply the old active had already sent can
- * complete just after the kill; the outage is the silence that follows it, so the whole
- * window counts, not only the first gap. Null when no success came in the window.
+ * For each kill: the longest stretch without a success, from the last success at or before
+ * the kill (the kill itself when none) through every success until the next kill (or
+ * `endTime`) — and at least to the first success after the kill, even past the next kill (an
+ * outage longer than the kill interval is measured whole). A reply the old active had
+ * already sent can complete just after the kill; the silence that follows it is the outage,
+ * so the whole window counts, not only the first gap. Null when no success came after the kill.
  */
 export function gapsAroundKills(successTimes: readonly number[], killTimes: readonly number[], endTime = Infinity): Array<number | null> {
   return killTimes.map((killedAt, k) => {
     const windowEnd = killTimes[k + 1] ?? endTime;
     let i = firstIndexAfter(successTimes, killedAt);
-    if (i === successTimes.length || successTimes[i]! > windowEnd) return null;
+    if (i === successTimes.length) return null;
     let previous = i > 0 ? successTimes[i - 1]! : killedAt;
     let longest = 0;
-    for (; i < successTimes.length && successTimes[i]! <= windowEnd; i++) {
+    do {
       longest = Math.max(longest, successTimes[i]! - previous);
       previous = successTimes[i]!;
-    }
+      i++;
+    } while (i < successTimes.length && successTimes[i]! <= windowEnd);
     return longest;
   });
 }

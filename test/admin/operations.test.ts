@@ -151,7 +151,7 @@ test('backup, incremental backup, restore into an empty cluster: same digests, f
     await client.writeFile(`/backed/a${i}`, Buffer.concat(pieces), { replication: 2 });
     files.set(`/backed/a${i}`, sha256);
   }
-  const first = await adminJson<{ shards: Record<string, { recordsCopied: number; imagesCopied: number }> }>(cluster, 'backup', '--to', backupDir);
+  const first = await adminJson<{ shards: Record<string, { recordsCopied: number; imagesCopied: number }> }>(cluster, 'backup', '--to', backupDir, '--secret-file', cluster.secretFile);
   assert.ok(first.shards.ns!.recordsCopied > 0 && first.shards['fms-0']!.recordsCopied > 0, JSON.stringify(first));
 
   for (let i = 0; i < 2; i++) {
@@ -159,7 +159,7 @@ test('backup, incremental backup, restore into an empty cluster: same digests, f
     await client.writeFile(`/backed/b${i}`, Buffer.concat(pieces), { replication: 2 });
     files.set(`/backed/b${i}`, sha256);
   }
-  const second = await adminJson<{ shards: Record<string, { recordsCopied: number; imagesCopied: number }> }>(cluster, 'backup', '--to', backupDir);
+  const second = await adminJson<{ shards: Record<string, { recordsCopied: number; imagesCopied: number }> }>(cluster, 'backup', '--to', backupDir, '--secret-file', cluster.secretFile);
   // Only what is new: the few records of two files, far fewer than the first run's.
   assert.ok(second.shards.ns!.recordsCopied > 0 && second.shards.ns!.recordsCopied < first.shards.ns!.recordsCopied, JSON.stringify({ first, second }));
   assert.equal(second.shards.ns!.imagesCopied, 0, 'no new image since the first run');

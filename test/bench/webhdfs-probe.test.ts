@@ -11,14 +11,15 @@ import { sleep } from '../../src/client/backoff.js';
 
 test('gapsAroundKills: the longest silence from the last success before each kill until the next kill', () => {
   const successes = [1, 2, 3, 10, 11, 30];
-  assert.deepEqual(gapsAroundKills(successes, [3.5, 11, 29, 31]), [7, null, 19, null], 'kill at 11: nothing until the next kill at 29');
+  assert.deepEqual(gapsAroundKills(successes, [3.5, 11, 29, 31]), [7, 19, 19, null], 'kill at 11: no success before the next kill at 29, measured to the one at 30');
   assert.deepEqual(gapsAroundKills(successes, [3.5], 12), [7], 'the window ends at endTime');
   assert.deepEqual(gapsAroundKills(successes, [0], 2.5), [1], 'a kill before any success is measured from the kill');
   assert.deepEqual(gapsAroundKills([], [5]), [null]);
   assert.deepEqual(gapsAroundKills(successes, []), []);
   // A reply already sent by the dead active lands just after the kill: the silence after it is the outage.
   assert.deepEqual(gapsAroundKills([1, 2, 3, 3.5, 9, 9.5, 10], [3.25]), [5.5]);
-  assert.deepEqual(gapsAroundKills([1, 2, 3, 3.5], [3.25, 5]), [0.5, null], 'no success before the next kill: not measured');
+  assert.deepEqual(gapsAroundKills([1, 2, 3, 3.5], [3.25, 5]), [0.5, null], 'no success after the kill: not measured');
+  assert.deepEqual(gapsAroundKills([1, 2, 9, 9.5], [3, 5, 8]), [7, 7, 7], 'one silence across kills is measured whole for each');
 });
 
 /** A port nothing listens on. */
