@@ -50,7 +50,7 @@ export interface ZooKeeperCoordinatorOptions {
   /** Digest credentials: nodes are created readable and writable by this user only. */
   auth: { user: string; password: string };
   log: Logger;
-  /** How long connecting may take, the chroot's creation included. Default: the requested session timeout. */
+  /** How long connecting may take, the chroot's creation included. Default: the requested session timeout, at least 2 s. */
   connectTimeoutMs?: number;
   /** How long a call may take, waiting for a reconnect included. Default: the negotiated session timeout. */
   callTimeoutMs?: number;
@@ -76,8 +76,11 @@ export async function connectZooKeeper(opts: ZooKeeperCoordinatorOptions): Promi
   const owner = new Id('digest', `${user}:${digest}`);
   const aclOwnerAll = [new ACL(Permission.ALL, owner)];
   const aclShared = [...aclOwnerAll, new ACL(Permission.READ | Permission.CREATE, new Id('world', 'anyone'))];
-  // One deadline for both connections: the bootstrap one and the session's.
-  const deadline = performance.now() + (opts.connectTimeoutMs ?? opts.sessionTimeoutMs);
+  // One deadline for both connections: the bootstrap one and the session's. By default the
+  // session timeout, but never under CONNECT_TIMEOUT_MS_MIN: a session asked for 100 ms
+  // (ZooKeeper clamps it to two ticks anyway) must not give a loaded machine 100 ms for
+  // two TCP connections and two handshakes.
+  const deadline = performance.now() + (opts.connectTimeoutMs ?? Math.max(opts.sessionTimeoutMs, CONNECT_TIMEOUT_MS_MIN));
   const remainingMs = () => Math.max(0, Math.round(deadline - performance.now()));
 
   const bootstrap = await ZooKeeperSession.open(opts, '', aclOwnerAll, remainingMs(), 'debug');
@@ -88,6 +91,9 @@ export async function connectZooKeeper(opts: ZooKeeperCoordinatorOptions): Promi
   }
   return ZooKeeperSession.open(opts, opts.address.chroot, aclOwnerAll, remainingMs(), 'info');
 }
+
+/** The least time opening a session may take by default (connectTimeoutMs overrides it). */
+const CONNECT_TIMEOUT_MS_MIN = 2_000;
 
 type SessionState = 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed';
 
