@@ -17,49 +17,18 @@ WINDOW=${4:-256}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/tandem-data-path.XXXXXX")
 cli=(node "$root/dist/src/cli/main.js")
-up_pid=
-stop_cluster() {
-  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
-    kill -TERM "$up_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$up_pid" 2>/dev/null && kill -KILL "$up_pid" 2>/dev/null || true
-  fi
-  up_pid=
-}
+# shellcheck source=lib/up-cluster.sh
+. "$root/scripts/lib/up-cluster.sh"
 cleanup() {
-  stop_cluster
+  stop_up
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A base port whose next 70 ports are free on loopback (up takes base…base+62), and a ZooKeeper port.
-free_base() {
-  node -e '
-    const net = require("net");
-    const bindable = (p) => new Promise((r) => { const s = net.createServer(); s.once("error", () => r(false)); s.listen(p, "127.0.0.1", () => s.close(() => r(true))); });
-    (async () => {
-      for (let a = 0; a < 100; a++) {
-        const base = 20000 + Math.floor(Math.random() * 40000);
-        if ((await Promise.all(Array.from({ length: 72 }, (_, i) => bindable(base + i)))).every(Boolean)) return console.log(base);
-      }
-      process.exit(1);
-    })();'
-}
-
-# start_cluster DIR FMS_SHARDS: `tandem up` in the background; returns once it is up.
+# start_cluster DIR FMS_SHARDS: the whole cluster with that many FMS shards (no adapters: the benches use ZooKeeper).
 start_cluster() {
-  local dir=$1 shards=$2 base
-  base=$(free_base)
-  echo "== tandem up --dir $dir --port $base --zk-port $((base + 70)) --fms-shards $shards" >&2
-  "${cli[@]}" up --dir "$dir" --port "$base" --zk-port "$((base + 70))" --fms-shards "$shards" >"$dir.out" 2>&1 &
-  up_pid=$!
-  for _ in $(seq 1 120); do
-    grep -q 'Tandem is up' "$dir.out" 2>/dev/null && break
-    kill -0 "$up_pid" 2>/dev/null || { cat "$dir.out" >&2; exit 1; }
-    sleep 1
-  done
-  grep -q 'Tandem is up' "$dir.out" || { echo "tandem up did not come up; see $dir.out" >&2; exit 1; }
+  start_up "$1" --fms-shards "$2" --adapters 0
   sleep 5 # every datanode's first heartbeat and report reach every FMS member
 }
 
@@ -67,6 +36,6 @@ node "$root/scripts/setup.mjs" >&2
 start_cluster "$work/two-shards" 2
 "${cli[@]}" bench data --cluster "$work/two-shards" --size-mb "$SIZE_MB" --files "$FILES"
 "${cli[@]}" bench fms --cluster "$work/two-shards" --n "$FMS_N" --window "$WINDOW"
-stop_cluster
+stop_up
 start_cluster "$work/one-shard" 1
 "${cli[@]}" bench fms --cluster "$work/one-shard" --n "$FMS_N" --window "$WINDOW"

@@ -19,44 +19,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 peers_src=$(cd "$root/../shared/peers" && pwd)
 work=$(mktemp -d /tmp/tandem-ha-vs-zk.XXXXXX)
 export BASE="$work/peers"
-up_pid=
+# shellcheck source=lib/up-cluster.sh
+. "$root/scripts/lib/up-cluster.sh"
 cleanup() {
-  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
-    # SIGTERM makes `tandem up` stop its masters, monitors and ZooKeeper.
-    kill -TERM "$up_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$up_pid" 2>/dev/null && kill -KILL "$up_pid" 2>/dev/null || true
-  fi
-  # Whatever `up` left running (once it is gone, so that nothing restarts them): its PIDs in
-  # cluster.json, only if their command line names this run's directory.
-  if [ -f "$work/cluster/cluster.json" ]; then
-    node -e '
-      const fs = require("fs"); const dir = process.argv[1];
-      const c = JSON.parse(fs.readFileSync(dir + "/cluster.json", "utf8"));
-      for (const pid of [c.zk.pid, ...Object.values(c.shards).flatMap((s) => s.members.flatMap((m) => [m.pid, m.monitorPid]))]) {
-        if (!pid) continue;
-        try { if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL"); } catch {}
-      }' "$work/cluster" 2>/dev/null || true
-  fi
+  stop_up
   [ -d "$work/peers-code" ] && "$work/peers-code/peers.sh" stop >/dev/null 2>&1 || true
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# `count` consecutive free loopback ports; prints the first.
-free_ports() {
-  node -e '
-    const net = require("net"); const count = Number(process.argv[1]);
-    const bindable = (p) => new Promise((r) => { const s = net.createServer(); s.once("error", () => r(false)); s.listen(p, "127.0.0.1", () => s.close(() => r(true))); });
-    (async () => {
-      for (let a = 0; a < 100; a++) {
-        const base = 20000 + Math.floor(Math.random() * 40000);
-        if ((await Promise.all(Array.from({ length: count }, (_, i) => bindable(base + i)))).every(Boolean)) return console.log(base);
-      }
-      process.exit(1);
-    })();' "$1"
-}
 
 node "$root/scripts/setup.mjs" >&2
 tandem() { node "$root/dist/src/cli/main.js" "$@"; }
@@ -72,16 +43,11 @@ node "$work/peers-code/bench-peers.mjs" --peers zk --zk "127.0.0.1:$ZK_PORT" --n
 "$work/peers-code/peers.sh" stop >&2
 
 # ---- Tandem: an active and one synchronous standby
-base=$(free_ports 3)   # two masters, then ZooKeeper
-# Started as node itself (not through the function above), so that $! is its PID and SIGTERM reaches it.
-node "$root/dist/src/cli/main.js" up --dir "$work/cluster" --port "$base" --zk-port $((base + 2)) --standbys 1 --fms-shards 0 --datanodes 0 --adapters 0 > "$work/up.log" 2>&1 < /dev/null &
-up_pid=$!
-for _ in $(seq 1 600); do grep -q 'Tandem is up' "$work/up.log" && break; kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-grep -q 'Tandem is up' "$work/up.log" || { echo "tandem up did not come up; its output:" >&2; cat "$work/up.log" >&2; exit 1; }
+start_up "$work/cluster" --standbys 1 --fms-shards 0 --datanodes 0 --adapters 0
 # Writes are replicated only once the standby is in the in-sync set (before that, the active commits alone).
 isr_size() { tandem admin status --cluster "$work/cluster" --registry --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).shards.ns.isr.members.length)}catch{console.log(0)}})'; }
 for _ in $(seq 1 120); do [ "$(isr_size)" = 2 ] && break; sleep 0.5; done
-[ "$(isr_size)" = 2 ] || { echo "the standby did not join the in-sync set within 60 s; tandem up said:" >&2; cat "$work/up.log" >&2; exit 1; }
+[ "$(isr_size)" = 2 ] || { echo "the standby did not join the in-sync set within 60 s; tandem up said:" >&2; cat "$work/cluster.out" >&2; exit 1; }
 tandem admin status --cluster "$work/cluster" --registry --json > "$work/registry-before.json"
 removed_before=$(cat "$work"/cluster/ns-m*.log | grep -c 'from the in-sync set: it lags' || true)
 tandem bench meta --cluster "$work/cluster" --op create --n "$N" --window "$WINDOW" --json > "$work/create.json"

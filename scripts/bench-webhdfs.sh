@@ -17,53 +17,19 @@ KILL_EVERY=${4:-6}
 WEB_WORKERS=${5:-8}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/tandem-webhdfs.XXXXXX)
-up_pid=
+# shellcheck source=lib/up-cluster.sh
+. "$root/scripts/lib/up-cluster.sh"
 cleanup() {
-  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
-    kill -TERM "$up_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$up_pid" 2>/dev/null && kill -KILL "$up_pid" 2>/dev/null || true
-  fi
-  # Whatever `up` left running: the PIDs in cluster.json whose command line names this run's directory.
-  if [ -f "$work/cluster/cluster.json" ]; then
-    node -e '
-      const fs = require("fs"); const dir = process.argv[1];
-      const c = JSON.parse(fs.readFileSync(dir + "/cluster.json", "utf8"));
-      const pids = [c.zk.pid, ...Object.values(c.shards).flatMap((s) => s.members.flatMap((m) => [m.pid, m.monitorPid])),
-        ...(c.datanodes ?? []).map((d) => d.pid), ...(c.adapters ?? []).map((a) => a.pid)];
-      for (const pid of pids) {
-        if (!pid) continue;
-        try { if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) process.kill(pid, "SIGKILL"); } catch {}
-      }' "$work/cluster" 2>/dev/null || true
-  fi
+  stop_up
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A base port P with P … P+89 free on loopback (`up` takes P+0…3, +10…, +50…, +60…, +70…, +80…).
-free_base() {
-  node -e '
-    const net = require("net");
-    const bindable = (p) => new Promise((r) => { const s = net.createServer(); s.once("error", () => r(false)); s.listen(p, "127.0.0.1", () => s.close(() => r(true))); });
-    (async () => {
-      for (let a = 0; a < 100; a++) {
-        const base = 20000 + Math.floor(Math.random() * 40000);
-        if ((await Promise.all(Array.from({ length: 90 }, (_, i) => bindable(base + i)))).every(Boolean)) return console.log(base);
-      }
-      process.exit(1);
-    })();'
-}
-
 node "$root/scripts/setup.mjs" >&2
 tandem() { node "$root/dist/src/cli/main.js" "$@"; }
 
-base=$(free_base)
-node "$root/dist/src/cli/main.js" up --dir "$work/cluster" --port "$base" --zk-port $((base + 3)) --standbys 2 --fms-shards 1 --fms-standbys 1 --datanodes 3 --adapters 2 \
-  > "$work/up.log" 2>&1 < /dev/null &
-up_pid=$!
-for _ in $(seq 1 900); do grep -q 'Tandem is up' "$work/up.log" && break; kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-grep -q 'Tandem is up' "$work/up.log" || { echo "tandem up did not come up; its output:" >&2; cat "$work/up.log" >&2; exit 1; }
+start_up "$work/cluster" --standbys 2 --fms-shards 1 --fms-standbys 1 --datanodes 3 --adapters 2
 adapter_http=$(node -p 'require(process.argv[1]).adapters[0].http' "$work/cluster/cluster.json")
 adapter_rpc=$(node -p 'require(process.argv[1]).adapters.map((a) => a.rpc).join(",")' "$work/cluster/cluster.json")
 
