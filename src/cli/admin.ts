@@ -5,7 +5,8 @@ import { clientFrom, clusterOptions, printJson, runCommand, withClient, type Cli
 import { runFsck } from '../admin/fsck-driver.js';
 import { formatFsckReport } from '../admin/fsck-report.js';
 import { clusterTarget, coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
-import { readRegistry, type Registry } from '../election/registry.js';
+import type { Registry } from '../election/registry.js';
+import { readShardRegistry } from '../admin/shards.js';
 import { AdapterShardMaps } from '../client/adapter-resolver.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import type { AdapterSnapshot } from '../adapter/snapshot.js';
@@ -89,7 +90,7 @@ export function registerAdmin(program: Command): void {
           // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
           const session = await coordinatorFactory(zk)();
           try {
-            const registry = await readRegistry(session, ['ns', ...((await readPoolMap(session))?.shards ?? [])]);
+            const { registry } = await readShardRegistry(session);
             const alerts = await shardAlerts(registry.shards);
             if (flags.json) return printJson({ ...registry, alerts });
             printRegistry(registry, alerts);

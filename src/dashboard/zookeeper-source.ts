@@ -11,8 +11,8 @@
 import type { Coordinator } from '../election/coordinator.js';
 import { LazySession } from '../election/lazy-session.js';
 import { DATANODES_PATH } from '../election/layout.js';
-import { readPoolMap } from '../election/pool-map.js';
-import { readRegistry, type Registry } from '../election/registry.js';
+import type { Registry } from '../election/registry.js';
+import { readShardRegistry } from '../admin/shards.js';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { RegisteredDatanode, RegistryReading } from './cluster-history.js';
@@ -69,8 +69,7 @@ export class ZooKeeperRegistrySource implements RegistrySource {
 
   private async read(clock: () => number): Promise<GoodRead> {
     const session = await this.session.get();
-    const poolMap = await readPoolMap(session);
-    const registry = await readRegistry(session, ['ns', ...(poolMap?.shards ?? [])]);
+    const { registry } = await readShardRegistry(session);
     const ids = await session.children(DATANODES_PATH).catch((err: unknown) => {
       if (err instanceof TandemError && err.code === 'COORDINATOR_NO_NODE') return [] as string[];
       throw err;
