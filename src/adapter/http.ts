@@ -7,6 +7,7 @@
 import { webHdfsFrameworkErrors } from '../webhdfs/http-scope.js';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { TandemError, type ErrorCode } from '../errors.js';
+import { healthRoutes } from '../metrics/registry.js';
 import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
 import type { AdapterSnapshot } from './snapshot.js';
@@ -32,12 +33,12 @@ export async function startAdapterHttp<A>(opts: AdapterHttpOptions<A>): Promise<
   // WebHDFS plugs in here: a URL fastify cannot decode still gets a RemoteException under /webhdfs/v1.
   const server = Fastify({ logger: false, frameworkErrors: webHdfsFrameworkErrors });
   server.get('/status', async () => opts.snapshot());
-  server.get('/health', async (_req, reply) => {
+  healthRoutes(() => {
     const snapshot = opts.snapshot();
     // Stale is still useful (the cache is what a ZooKeeper outage leaves); never read is not.
     const ok = snapshot.readAt !== '';
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', stale: snapshot.stale, ageMs: snapshot.ageMs, ...(ok ? {} : { reason: 'ZooKeeper not read yet' }) });
-  });
+    return { ok, ...(ok ? {} : { reason: 'ZooKeeper not read yet' }), detail: { stale: snapshot.stale, ageMs: snapshot.ageMs } };
+  })(server);
   const redirect = async (shard: string, rest: string, rawUrl: string, reply: FastifyReply): Promise<FastifyReply> => {
     const map = shardMapOf(opts.snapshot());
     const entry = map.shards[shard];
