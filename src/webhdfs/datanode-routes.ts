@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { fileSystemOf, type WebHdfsClient } from './file-system.js';
+import type { WebHdfsClient } from './file-system.js';
 import { bodyStream, registerWebHdfsScope, readBodyBounded } from './http-scope.js';
 import { fileChecksumJson } from './json.js';
 import { DEFAULT_WEBHDFS_LIMITS, type WebHdfsLimits } from './params.js';
@@ -30,7 +30,7 @@ export function registerDatanodeWebHdfs(app: FastifyInstance, deps: DatanodeWebH
     side: 'datanode',
     limits,
     handler: async ({ params, op, path, user }, request, reply) => {
-      const fs = fileSystemOf(deps.clientFor(user));
+      const fs = deps.clientFor(user);
       switch (op) {
         case 'CREATE': {
           const writer = await fs.createFile(path, {

@@ -1,6 +1,6 @@
 // Hadoop's WebHDFS JSON shapes (JsonUtil.java), built from Tandem's types.
 import type { ContentSummary, FileStatus } from '../namespace/ops.js';
-import type { FileChecksum } from './file-system.js';
+import type { FileChecksum } from '../client/file-checksum.js';
 
 export interface HadoopFileStatus {
   accessTime: number;
@@ -64,6 +64,5 @@ export function contentSummaryJson(summary: ContentSummary): { ContentSummary: R
 }
 
 export function fileChecksumJson(checksum: FileChecksum): { FileChecksum: { algorithm: string; bytes: string; length: number } } {
-  const bytes = typeof checksum.bytes === 'string' ? checksum.bytes : Buffer.from(checksum.bytes).toString('hex');
-  return { FileChecksum: { algorithm: checksum.algorithm, bytes, length: checksum.length } };
+  return { FileChecksum: { algorithm: checksum.algorithm, bytes: checksum.bytes, length: checksum.length } };
 }

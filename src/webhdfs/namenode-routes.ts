@@ -10,7 +10,7 @@ import { checkBlockSize } from '../client/file-writer.js';
 import { TandemError } from '../errors.js';
 import type { FileStatus } from '../namespace/ops.js';
 import type { Logger } from '../util/log.js';
-import { fileSystemOf, type WebHdfsClient, type WebHdfsFileSystem } from './file-system.js';
+import type { WebHdfsClient } from './file-system.js';
 import { registerWebHdfsScope, readBodyBounded, sendEmpty, hasUnreadBody } from './http-scope.js';
 import { contentSummaryJson, fileChecksumJson, fileStatusesJson, hadoopFileStatus, type HadoopFileStatus } from './json.js';
 import { DEFAULT_WEBHDFS_LIMITS, Params, WEBHDFS_PREFIX, type WebHdfsLimits, type WebHdfsOp } from './params.js';
@@ -57,7 +57,7 @@ export function registerWebHdfs(app: FastifyInstance, deps: WebHdfsDeps): void {
     limits,
     handler: async ({ params, op, path, user }, request, reply) => {
       if (op !== 'CREATE' && op !== 'APPEND') await readBodyBounded(request, limits.bodyBytesMax);
-      const fs = fileSystemOf(deps.clientFor(user));
+      const fs = deps.clientFor(user);
       const context: OpContext = { fs, params, path, user, limits, reply, pickDatanode, hasBody: hasUnreadBody(request) };
       return OPERATIONS[op](context);
     },
@@ -65,7 +65,7 @@ export function registerWebHdfs(app: FastifyInstance, deps: WebHdfsDeps): void {
 }
 
 interface OpContext {
-  fs: WebHdfsFileSystem;
+  fs: WebHdfsClient;
   params: Params;
   path: string;
   user: string;
@@ -201,13 +201,13 @@ const OPERATIONS: Record<WebHdfsOp, (c: OpContext) => Promise<unknown>> = {
   },
 };
 
-async function statusOf(fs: WebHdfsFileSystem, path: string): Promise<FileStatus> {
+async function statusOf(fs: WebHdfsClient, path: string): Promise<FileStatus> {
   const status = await fs.getFileInfo(path);
   if (!status) throw new TandemError('NOT_FOUND', `File does not exist: ${path}`);
   return status;
 }
 
-async function fileToRead(fs: WebHdfsFileSystem, path: string): Promise<FileStatus> {
+async function fileToRead(fs: WebHdfsClient, path: string): Promise<FileStatus> {
   const status = await statusOf(fs, path);
   if (status.type !== 'file') throw new TandemError('IS_DIRECTORY', `Path is not a file: ${path}`);
   return status;

@@ -7,7 +7,7 @@ import Fastify from 'fastify';
 import type { TandemClient } from '../../src/client/tandem-client.js';
 import { ERROR_CODES, TandemError, type ErrorCode } from '../../src/errors.js';
 import type { FileStatus } from '../../src/namespace/ops.js';
-import { fileSystemOf, type WebHdfsClient } from '../../src/webhdfs/file-system.js';
+import type { WebHdfsClient } from '../../src/webhdfs/file-system.js';
 import { webHdfsFrameworkErrors } from '../../src/webhdfs/http-scope.js';
 import { registerWebHdfs } from '../../src/webhdfs/namenode-routes.js';
 import { checkPath, Params, pathOfUrl } from '../../src/webhdfs/params.js';
@@ -80,26 +80,6 @@ function fakeClient(extra: Record<string, unknown> = {}): WebHdfsClient {
   };
   return client as unknown as WebHdfsClient;
 }
-
-test('the bridge: a client without the newer file operations answers UNSUPPORTED; one with them is called, bound to itself', async () => {
-  const old = fileSystemOf(fakeClient());
-  await assert.rejects(old.setReplication('/f', 2), (err: unknown) => err instanceof TandemError && err.code === 'UNSUPPORTED');
-  await assert.rejects(old.appendFile('/f'), /appendFile is not supported/);
-  await assert.rejects(old.truncate('/f', 0), /truncate/);
-  await assert.rejects(old.concat('/f', ['/g']), /concat/);
-  await assert.rejects(old.getFileChecksum('/f'), /getFileChecksum/);
-  const calls: string[] = [];
-  const modern = fakeClient({
-    tag: 'self',
-    async setReplication(this: { tag: string }, path: string, replication: number) {
-      calls.push(`${this.tag} ${path} ${replication}`);
-      return true;
-    },
-  });
-  assert.equal(await fileSystemOf(modern).setReplication('/f', 2), true);
-  assert.deepEqual(calls, ['self /f 2']);
-  assert.equal(fileSystemOf(modern), fileSystemOf(modern), 'one bridge per client');
-});
 
 test('UserClients: one client per user, the least recently used evicted past the bound and closed after its grace period', async () => {
   const closed: string[] = [];
