@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { TandemError } from '../errors.js';
 import { clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
-import { coordinatorFactory, operatorSecret, readClusterFile, zooKeeperTarget } from './cluster-address.js';
+import { coordinatorFactory, operatorSecret, readClusterFile, withSession, zooKeeperTarget } from './cluster-address.js';
 import type { Coordinator } from '../election/coordinator.js';
 import { callMember, clusterShards, membersOf, readShardRegistry, selectShards } from '../admin/shards.js';
 import { backup, readManifest, restore } from '../admin/backup.js';
@@ -27,12 +27,7 @@ interface OpsFlags extends ClientFlags {
 export async function withZooKeeper<T>(flags: ClientFlags, body: (coordinator: Coordinator) => Promise<T>): Promise<T> {
   const zk = zooKeeperTarget(flags);
   if (!zk) throw new TandemError('INVALID_ARGUMENT', 'admin operations find every shard in ZooKeeper: give --zk CONNECT/chroot or --cluster DIR');
-  const session = await coordinatorFactory(zk)();
-  try {
-    return await body(session);
-  } finally {
-    await session.close();
-  }
+  return withSession(coordinatorFactory(zk), body);
 }
 
 const SHARD_OPTION = ['--shard <shard>', 'one shard (ns, fms-0, …); default: every shard'] as const;

@@ -4,7 +4,7 @@ import { TandemError } from '../errors.js';
 import { clientFrom, clusterOptions, printJson, runCommand, withClient, type ClientFlags } from './common.js';
 import { runFsck } from '../admin/fsck-driver.js';
 import { formatFsckReport } from '../admin/fsck-report.js';
-import { clusterTarget, coordinatorFactory, zooKeeperTarget } from './cluster-address.js';
+import { clusterTarget, coordinatorFactory, withSession, zooKeeperTarget } from './cluster-address.js';
 import type { Registry } from '../election/registry.js';
 import { readShardRegistry } from '../admin/shards.js';
 import { AdapterShardMaps } from '../client/adapter-resolver.js';
@@ -61,14 +61,9 @@ export function registerAdmin(program: Command): void {
         const zk = zooKeeperTarget(flags);
         if (zk && !flags.registry) {
           // Every member asked for its own view (src/admin/cluster-status.ts), and each active for its alerts.
-          const session = await coordinatorFactory(zk)();
-          try {
-            const status = await gatherClusterStatus(session, flags.shard);
-            if (flags.json) return printJson(status);
-            return void process.stdout.write(formatClusterStatus(status));
-          } finally {
-            await session.close();
-          }
+          const status = await withSession(coordinatorFactory(zk), (session) => gatherClusterStatus(session, flags.shard));
+          if (flags.json) return printJson(status);
+          return void process.stdout.write(formatClusterStatus(status));
         }
         const target = clusterTarget(flags);
         if (target?.kind === 'adapters') {
@@ -88,16 +83,11 @@ export function registerAdmin(program: Command): void {
         }
         if (zk) {
           // With ZooKeeper: the registry (current / lastNotNull per entry, epoch, ISR, election line).
-          const session = await coordinatorFactory(zk)();
-          try {
-            const { registry } = await readShardRegistry(session);
-            const alerts = await shardAlerts(registry.shards);
-            if (flags.json) return printJson({ ...registry, alerts });
-            printRegistry(registry, alerts);
-            return;
-          } finally {
-            await session.close();
-          }
+          const { registry } = await withSession(coordinatorFactory(zk), (session) => readShardRegistry(session));
+          const alerts = await shardAlerts(registry.shards);
+          if (flags.json) return printJson({ ...registry, alerts });
+          printRegistry(registry, alerts);
+          return;
         }
         const status = await client.status();
         if (flags.json) return printJson(status);

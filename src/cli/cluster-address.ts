@@ -148,6 +148,16 @@ export function coordinatorFactory(target: ZooKeeperTarget, log: Logger = silent
   return () => connectZooKeeper({ address: target.address, auth: target.auth, sessionTimeoutMs: target.sessionTimeoutMs, log });
 }
 
+/** Runs `body` on a session of its own from `connect`, closed after (however `body` ends). */
+export async function withSession<T>(connect: () => Promise<Coordinator>, body: (session: Coordinator) => Promise<T>): Promise<T> {
+  const session = await connect();
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}
+
 /**
  * The cluster secret an operator command proves to internal endpoints (backup reads the
  * image servers): `--secret-file`, else $TANDEM_SECRET_FILE, else the file cluster.json

@@ -6,7 +6,7 @@ import type { Coordinator } from '../election/coordinator.js';
 import { ZooKeeperResolver } from '../client/zk-resolver.js';
 import { readPoolMap } from '../election/pool-map.js';
 import { throughAdapters } from '../client/adapter-resolver.js';
-import { clusterTarget, coordinatorFactory, type ClusterFlags } from './cluster-address.js';
+import { clusterTarget, coordinatorFactory, withSession, type ClusterFlags } from './cluster-address.js';
 
 export interface ClientFlags extends ClusterFlags {
   user?: string;
@@ -46,14 +46,7 @@ export function zooKeeperClient(connect: () => Promise<Coordinator>, opts: Omit<
   return new TandemClient({
     resolver: new ZooKeeperResolver(connect),
     fms: {
-      poolMap: async () => {
-        const session = await connect();
-        try {
-          return await readPoolMap(session);
-        } finally {
-          await session.close();
-        }
-      },
+      poolMap: () => withSession(connect, readPoolMap),
       target: (shard) => ({ resolver: new ZooKeeperResolver(connect, shard) }),
     },
     ...opts,

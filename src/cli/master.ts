@@ -7,12 +7,11 @@ import { TandemError } from '../errors.js';
 import { Master } from '../master/master.js';
 import { parseHostPort } from '../util/address.js';
 import { createLogger } from '../util/log.js';
-import { coordinatorFactory, zooKeeperTarget, type ZooKeeperTarget } from './cluster-address.js';
+import { coordinatorFactory, withSession, zooKeeperTarget, type ZooKeeperTarget } from './cluster-address.js';
 import { parseNonNegativeInt, parsePositiveInt } from './common.js';
 import { startOrExit, stopOnSignals } from './lifecycle.js';
 import { DEFAULT_FILE_META_CONFIG } from '../filemeta/config.js';
 import { FMS_SHARD_PATTERN, readPoolMap } from '../election/pool-map.js';
-import type { Coordinator } from '../election/coordinator.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
 import type { ShardService } from '../master/shard-service.js';
@@ -130,13 +129,4 @@ async function serviceFor(flags: MasterFlags, zk: ZooKeeperTarget | null, limits
     ...(flags.leaseLimitMs ? { leaseHardLimitMs: parsePositiveInt(flags.leaseLimitMs, '--lease-limit-ms') } : {}),
   };
   return createFileMetaService({ shard: flags.shard, poolMap, limits, config, connect: coordinatorFactory(zk, log), ...owner });
-}
-
-async function withSession<T>(connect: () => Promise<Coordinator>, body: (c: Coordinator) => Promise<T>): Promise<T> {
-  const session = await connect();
-  try {
-    return await body(session);
-  } finally {
-    await session.close();
-  }
 }
