@@ -58,12 +58,6 @@ export function checkHttpAuth(secret: ClusterSecret, header: string | undefined,
   return { bodySha256 };
 }
 
-/** Why `header` does not authorize `method url` now, or null when it does (its body is checked apart: checkHttpAuth). */
-export function httpAuthProblem(secret: ClusterSecret, header: string | undefined, method: string, url: string, nowMs: number): string | null {
-  const checked = checkHttpAuth(secret, header, method, url, nowMs);
-  return 'problem' in checked ? checked.problem : null;
-}
-
 export type HttpGuardHook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
 /** Route options for internal routes: `server.put(path, guard, handler)`. */
