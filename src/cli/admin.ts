@@ -6,12 +6,11 @@ import { runFsck } from '../admin/fsck-driver.js';
 import { formatFsckReport } from '../admin/fsck-report.js';
 import { clusterTarget, coordinatorFactory, withSession, zooKeeperTarget } from './cluster-address.js';
 import type { Registry } from '../election/registry.js';
-import { readShardRegistry } from '../admin/shards.js';
+import { callMember, readShardRegistry } from '../admin/shards.js';
 import { AdapterShardMaps } from '../client/adapter-resolver.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import type { AdapterSnapshot } from '../adapter/snapshot.js';
 import { poolsOfShard, readPoolMap } from '../election/pool-map.js';
-import { TandemClient } from '../client/tandem-client.js';
 import type { Alert } from '../metrics/alerts.js';
 import { registerAdminOps } from './admin-ops.js';
 import { formatClusterStatus, gatherClusterStatus } from '../admin/cluster-status.js';
@@ -182,13 +181,10 @@ async function shardAlerts(shards: Record<string, { active: { current: unknown }
         out[shard] = 'no active';
         return;
       }
-      const client = new TandemClient({ masters: [rpc], deadlineMs: 3_000 });
       try {
-        out[shard] = ((await client.status()).alerts as Alert[] | undefined) ?? [];
+        out[shard] = (await callMember<{ alerts?: Alert[] }>(rpc, 'admin.status', {}, 3_000)).alerts ?? [];
       } catch (err) {
         out[shard] = `could not ask the active at ${rpc}: ${(err as Error).message}`;
-      } finally {
-        client.close();
       }
     }),
   );
