@@ -448,8 +448,16 @@ export class Master {
   }
 
   /** The checkpoint alerts firing now: judged on the shard's active (src/metrics/alerts.ts), none elsewhere. */
+  // Only the checkpoint figures: not the whole metricsSnapshot, whose shard gauges cost an
+  // FMS active a pass over every block, for each admin.status (the dashboard polls it).
   async alerts(): Promise<Alert[]> {
-    return (await this.metricsSnapshot()).alerts;
+    if ((this.ha ? this.ha.currentRole : 'active') !== 'active') return [];
+    return checkpointAlerts(await this.checkpointFigures(this.engineNow.status()));
+  }
+
+  private async checkpointFigures(engine: { durableTxid: number; checkpointPendingMs: number | null }): Promise<MasterSnapshot['checkpoint']> {
+    const storage = await storageFigures(this.engineNow.dir, engine.durableTxid, Date.now());
+    return checkpointFiguresOf(storage, engine, this.options.limits);
   }
 
   /** Everything the metrics show, read at once (one scrape). */
@@ -457,8 +465,7 @@ export class Master {
     const engine = this.engineNow.status();
     const role = this.ha ? this.ha.currentRole : 'active';
     const ha = this.ha?.status();
-    const storage = await storageFigures(this.engineNow.dir, engine.durableTxid, Date.now());
-    const checkpoint = checkpointFiguresOf(storage, engine, this.options.limits);
+    const checkpoint = await this.checkpointFigures(engine);
     return {
       role,
       epoch: engine.epoch,
