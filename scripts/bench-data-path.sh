@@ -19,13 +19,6 @@ work=$(mktemp -d "${BENCH_DIR:-/tmp}/tandem-data-path.XXXXXX")
 cli=(node "$root/dist/src/cli/main.js")
 # shellcheck source=lib/up-cluster.sh
 . "$root/scripts/lib/up-cluster.sh"
-cleanup() {
-  stop_up
-  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # start_cluster DIR FMS_SHARDS: the whole cluster with that many FMS shards (no adapters: the benches use ZooKeeper).
 start_cluster() {
   start_up "$1" --fms-shards "$2" --adapters 0

@@ -21,13 +21,8 @@ work=$(mktemp -d /tmp/tandem-ha-vs-zk.XXXXXX)
 export BASE="$work/peers"
 # shellcheck source=lib/up-cluster.sh
 . "$root/scripts/lib/up-cluster.sh"
-cleanup() {
-  stop_up
-  [ -d "$work/peers-code" ] && "$work/peers-code/peers.sh" stop >/dev/null 2>&1 || true
-  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_peers() { [ ! -d "$work/peers-code" ] || "$work/peers-code/peers.sh" stop >/dev/null 2>&1; }
+on_exit=stop_peers
 
 node "$root/scripts/setup.mjs" >&2
 tandem() { node "$root/dist/src/cli/main.js" "$@"; }

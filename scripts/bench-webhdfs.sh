@@ -19,13 +19,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/tandem-webhdfs.XXXXXX)
 # shellcheck source=lib/up-cluster.sh
 . "$root/scripts/lib/up-cluster.sh"
-cleanup() {
-  stop_up
-  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 node "$root/scripts/setup.mjs" >&2
 tandem() { node "$root/dist/src/cli/main.js" "$@"; }
 

@@ -1,8 +1,17 @@
 # Sourced by the benchmark scripts: free loopback ports, `tandem up` in the background, and
 # stopping it with everything it started. The caller sets $root (the repository) and
-# $work (the run's directory) first, and calls stop_up from its EXIT trap.
+# $work (the run's directory) first. On exit (or Ctrl-C) the cluster is stopped, the
+# caller's $on_exit command runs if it set one, and $work is removed (KEEP=1 keeps it).
 up_pid=
 up_dir=
+on_exit=
+cleanup() {
+  stop_up
+  if [ -n "$on_exit" ]; then $on_exit || true; fi
+  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # free_ports N: N consecutive ports free on loopback; prints the first.
 free_ports() {
