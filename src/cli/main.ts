@@ -10,6 +10,13 @@ import { registerMaster } from './master.js';
 import { registerMonitor } from './monitor.js';
 import { registerUp } from './up.js';
 
+// `tandem … | head`: the reader went away. Stop quietly, as Unix tools do, rather than crash
+// on an unhandled EPIPE.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command();
 program.name('tandem').description('Tandem: a distributed file system with highly available metadata masters');
 registerMaster(program);
