@@ -128,7 +128,11 @@ test('setReplication 3 → 1 → 3: the live replicas of every block follow', as
   assert.equal((await client.getFileInfo('/rep/f'))?.replication, 1);
   await waitFor('the extra replicas trimmed to 1', async () => (await counts()).every((n) => n === 1), 60_000, 200);
   assert.equal(await client.setReplication('/rep/f', 3), true);
-  await waitFor('copies made back up to 3', async () => (await counts()).every((n) => n === 3), 60_000, 200);
+  await waitFor('copies made back up to 3', async () => (await counts()).every((n) => n === 3), 60_000, 200).catch(async (err: unknown) => {
+    // Say what the FMS saw last, so a failure here can be told apart (a copy never scheduled, or scheduled and never reported).
+    const blocks = (await client.getBlockLocations('/rep/f')).blocks.map((b) => `${b.blockId}@${b.genStamp} on [${b.locations.map((l) => l.id).join(', ')}]`);
+    throw new Error(`${(err as Error).message}; blocks: ${blocks.join('; ')}`);
+  });
   assert.equal(await client.setReplication('/rep', 2), false, 'a directory: false');
 });
 
