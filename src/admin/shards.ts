@@ -43,9 +43,19 @@ export async function readShardRegistry(coordinator: Coordinator, shard?: string
 }
 
 /** One call to one member on a connection of its own, closed after. */
-export async function callMember<T>(rpc: string, method: string, args: unknown, deadlineMs = 10_000): Promise<T> {
+export async function callMember<T>(
+  rpc: string,
+  method: string,
+  args: unknown,
+  deadlineMs = 10_000,
+  opts: { clientName?: string; connectTimeoutMs?: number } = {},
+): Promise<T> {
   const { host, port } = parseHostPort(rpc);
-  const conn = await RpcConnection.connect(host, port, { limits: DEFAULT_LIMITS, clientName: 'tandem admin' });
+  const conn = await RpcConnection.connect(host, port, {
+    limits: DEFAULT_LIMITS,
+    clientName: opts.clientName ?? 'tandem admin',
+    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+  });
   try {
     return await conn.call<T>(method, args, { deadlineMs });
   } finally {

@@ -17,15 +17,13 @@ import { formatPoolMap } from '../election/pool-map.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { startZooKeeper, type ZooKeeperServer } from '../cluster/zookeeper-process.js';
-import { DEFAULT_LIMITS } from '../config/limits.js';
 import { TandemError } from '../errors.js';
 import { connectZooKeeper } from '../election/zk-coordinator.js';
-import { RpcConnection } from '../rpc/connection.js';
-import { parseHostPort } from '../util/address.js';
 import { silentLogger } from '../util/log.js';
 import { DEFAULT_SESSION_TIMEOUT_MS, type ClusterFile } from './cluster-address.js';
 import { parseNonNegativeInt, parsePositiveInt } from './common.js';
 import { readRegistry } from '../election/registry.js';
+import { callMember } from '../admin/shards.js';
 import { writeNewSecretFile } from '../security/cluster-secret.js';
 
 interface UpFlags {
@@ -351,15 +349,7 @@ function memberRow(m: Member, status: { role: string; epoch: number; appliedTxid
   return `  ${m.name.padEnd(8)}${role.padEnd(13)}${String(status?.epoch ?? '-').padEnd(7)}${String(txid ?? '-').padEnd(12)}${String(lag ?? '-').padEnd(8)}${m.process?.pid ?? '-'}`;
 }
 
-async function memberStatus(rpc: string): Promise<{ role: string; epoch: number; appliedTxid: number } | null> {
-  const { host, port } = parseHostPort(rpc);
-  let conn: RpcConnection | null = null;
-  try {
-    conn = await RpcConnection.connect(host, port, { limits: DEFAULT_LIMITS, clientName: 'tandem up', connectTimeoutMs: 500 });
-    return await conn.call('admin.status', {}, { deadlineMs: 500 });
-  } catch {
-    return null;
-  } finally {
-    conn?.close();
-  }
+/** A member's own view for the live table; null when it does not answer within half a second. */
+function memberStatus(rpc: string): Promise<{ role: string; epoch: number; appliedTxid: number } | null> {
+  return callMember<{ role: string; epoch: number; appliedTxid: number }>(rpc, 'admin.status', {}, 500, { clientName: 'tandem up', connectTimeoutMs: 500 }).catch(() => null);
 }
