@@ -98,8 +98,12 @@ export function isQueryMethod(method: string): method is QueryMethod {
 
 /** Turns RPC args into a journaled op, stamping the active's clock. */
 export function toMutation(method: MutationMethod, args: unknown, time: number): NamespaceMutation {
-  const parsed = parseArgs(MUTATION_SCHEMAS[method], method, args);
-  return { ...parsed, type: MUTATION_TYPES[method], time } as NamespaceMutation;
+  // zod's output is a fresh object of our own: set the two fields on it. (Spreading it into
+  // another object cost ~4 µs a call, most of a create's validation: see `tandem bench meta`.)
+  const op = parseArgs(MUTATION_SCHEMAS[method], method, args) as Record<string, unknown>;
+  op.type = MUTATION_TYPES[method];
+  op.time = time;
+  return op as unknown as NamespaceMutation;
 }
 
 export function parseQuery<M extends QueryMethod>(method: M, args: unknown): z.output<(typeof QUERY_SCHEMAS)[M]> {
