@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { DEFAULT_LIMITS, type Limits } from '../config/limits.js';
 import type { ConcatResult, ContentSummary, CreateResult, FileHandle, FileStatus, ListingPage, NameListingPage } from '../namespace/ops.js';
+import { decodeFileStatus, decodeListingPage } from '../namespace/file-status-wire.js';
 import type { LengthAnswer } from '../filemeta/ops.js';
 import { fileChecksumOf, type FileChecksum } from './file-checksum.js';
 import type { BackoffOptions } from './backoff.js';
@@ -161,12 +162,14 @@ export class TandemClient {
   // ---- namespace reads
 
   /** The inode at `path`, or null when nothing is there. */
-  getFileInfo(path: string): Promise<FileStatus | null> {
-    return this.call('ns.getFileInfo', { path, ...this.caller() });
+  async getFileInfo(path: string): Promise<FileStatus | null> {
+    // On the wire a status is a positional tuple (src/namespace/file-status-wire.ts).
+    const wire = await this.call<unknown>('ns.getFileInfo', { path, user: this.user, groups: this.groups });
+    return wire === null ? null : decodeFileStatus(wire);
   }
 
-  listStatus(path: string, opts: { startAfter?: string; limit?: number } = {}): Promise<ListingPage> {
-    return this.call('ns.listStatus', { path, ...opts, ...this.caller() });
+  async listStatus(path: string, opts: { startAfter?: string; limit?: number } = {}): Promise<ListingPage> {
+    return decodeListingPage(await this.call<unknown>('ns.listStatus', { path, ...opts, ...this.caller() }));
   }
 
   /** One page of a directory's names only (cheaper than listStatus when attributes are not needed). */
@@ -189,7 +192,7 @@ export class TandemClient {
   }
 
   contentSummary(path: string): Promise<ContentSummary> {
-    return this.call('ns.contentSummary', { path, ...this.caller() });
+    return this.call('ns.contentSummary', { path, user: this.user, groups: this.groups });
   }
 
   // ---- file data (NS + FMS + datanodes)

@@ -14,6 +14,7 @@ import { shardOfPool, type PoolMap } from '../election/pool-map.js';
 import type { ShardCaller } from '../client/shard-caller.js';
 import { DEFAULT_LEASE_LIMIT_MS, NamespaceFmsTasks } from './namespace-fms-tasks.js';
 import { unwrap } from './unwrap.js';
+import { encodeFileStatus, encodeListingPage } from '../namespace/file-status-wire.js';
 
 export interface NamespaceServiceOptions {
   limits: Limits;
@@ -74,11 +75,14 @@ function query(m: NamespaceMachine, engine: AnyEngine, method: string, args: unk
   switch (method) {
     case 'ns.getFileInfo': {
       const a = parseQuery('ns.getFileInfo', args);
-      return engine.read((s) => unwrap(m.getFileInfo(s, a.path, callerOf(a))));
+      return engine.read((s) => {
+        const status = unwrap(m.getFileInfo(s, a.path, callerOf(a)));
+        return status === null ? null : encodeFileStatus(status);
+      });
     }
     case 'ns.listStatus': {
       const a = parseQuery('ns.listStatus', args);
-      return engine.read((s) => unwrap(m.listStatus(s, a.path, a.startAfter, a.limit, callerOf(a))));
+      return engine.read((s) => encodeListingPage(unwrap(m.listStatus(s, a.path, a.startAfter, a.limit, callerOf(a)))));
     }
     case 'ns.listNames': {
       const a = parseQuery('ns.listNames', args);

@@ -10,6 +10,7 @@ import { TandemClient } from '../../src/client/tandem-client.js';
 import { limitsWith } from '../../src/config/limits.js';
 import { RpcConnection } from '../../src/rpc/connection.js';
 import { parseHostPort } from '../../src/util/address.js';
+import { decodeFileStatus } from '../../src/namespace/file-status-wire.js';
 import { shardPaths } from '../../src/election/layout.js';
 import { Monitor, type MonitorInfo } from '../../src/monitor/monitor.js';
 import { ClusterSecret } from '../../src/security/cluster-secret.js';
@@ -74,7 +75,7 @@ test('internal methods answer UNAUTHENTICATED to a connection without the secret
     );
     await rejectsWithCode(toFms.call('dn.blockReport', { id: 'dn-fake', reportId: 'r', page: 0, last: true, replicas: [] }), 'UNAUTHENTICATED');
     // The same connections serve what users may call.
-    assert.equal(((await toNs.call('ns.getFileInfo', { path: '/open/file', user: 'root' })) as { type: string }).type, 'file');
+    assert.equal(decodeFileStatus(await toNs.call('ns.getFileInfo', { path: '/open/file', user: 'root' })).type, 'file');
   } finally {
     toNs.close();
     toFms.close();
