@@ -9,8 +9,9 @@
 # in a temp dir, so shared/ is never written to), then Tandem. Prints one JSON line: both
 # create rates, their ratio, and the standby's acknowledgement lag p50/p99 (ms from the
 # append on the active to the standby's durable acknowledgement, over its last acknowledged
-# batches: an upper bound on its apply lag), read from the active's status after the run.
-# Everything runs on free loopback ports; everything it started is stopped at the end.
+# batches: an upper bound on its apply lag), read from the active's status after the run,
+# and the CPU time per create of every process (cpuUsPerOp: the machine has 2 cores, so
+# their sum bounds the rate). Everything runs on free loopback ports; everything it started is stopped at the end.
 set -euo pipefail
 N=${1:-50000}
 WINDOW=${2:-256}
@@ -69,5 +70,7 @@ console.log(JSON.stringify({
   // The run is a replicated one only if nothing changed: the same active and epoch, both members in sync throughout.
   active: regAfter.active.current?.member, epochBefore: regBefore.epoch, epochAfter: regAfter.epoch, isrAfter: regAfter.isr?.members ?? null,
   followers: followers.length, isrRemovalsDuringRun: Number(process.argv[6]),
+  // CPU time per create of each process of the cluster and of the benchmark client, in µs.
+  cpuUsPerOp: t.cpu?.usPerOp ?? null, machineBusyPercent: t.cpu?.machineBusyPercent ?? null,
 }));
 ' "$work/zk.json" "$work/create.json" "$work/registry-before.json" "$work/registry-after.json" "$work/active-status.json" $((removed_after - removed_before))

@@ -4,6 +4,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { TandemError } from '../errors.js';
 import type { TandemClient } from '../client/tandem-client.js';
 import { permutation, runWindow, type WindowResult } from './window.js';
+import { startCpuMeter } from './cpu.js';
 
 export const BENCH_OPS = ['create', 'mkdir', 'stat', 'list', 'list-status', 'rename', 'delete'] as const;
 export type BenchOp = (typeof BENCH_OPS)[number];
@@ -21,10 +22,18 @@ export interface MetaBenchOptions {
   warmup?: number;
   /** Progress lines go here (stderr in the CLI). */
   progress?: (line: string) => void;
+  /** Processes whose CPU the timed phase measures (a `tandem up` cluster's, by label). */
+  cpuOf?: ReadonlyMap<string, number>;
 }
 
 export interface MetaBenchResult extends WindowResult {
   op: BenchOp;
+  /**
+   * With cpuOf: CPU time per timed op, in µs, of each process ("bench" is this one),
+   * and how busy the whole machine was meanwhile. Per op it stays put when other work slows
+   * the run: on a shared 2-core machine, the figure that says where a create's cost goes.
+   */
+  cpu?: { usPerOp: Record<string, number>; machineBusyPercent: number | null };
 }
 
 const dirOf = (i: number, dirs: number): string => `/bench/d${i % dirs}`;
@@ -170,8 +179,12 @@ export async function runMetaBench(client: TandemClient, opts: MetaBenchOptions)
       if (warm.errors > 0) throw new TandemError('INTERNAL', `warm-up failed ${warm.errors} times: ${warm.firstError}`);
       await plan.cleanUp?.();
     }
+    const meter = opts.cpuOf ? startCpuMeter(opts.cpuOf) : null;
     const result = await runWindow(n, window, plan.call);
-    return { op, ...result };
+    const cpu = meter?.stop();
+    if (!cpu) return { op, ...result };
+    const usPerOp = Object.fromEntries(Object.entries(cpu.processes).map(([label, percent]) => [label, Math.round(((percent / 100) * cpu.elapsedMs * 1000 * 10) / n) / 10]));
+    return { op, ...result, cpu: { usPerOp, machineBusyPercent: cpu.machineBusyPercent } };
   } finally {
     if (ackLog) await new Promise<void>((resolve) => ackLog!.end(resolve));
   }

@@ -8,6 +8,8 @@ import { verifyAckLog } from '../bench/verify.js';
 import { runWebHdfsBench } from '../bench/webhdfs.js';
 import { registerDataBenches } from './bench-data.js';
 import { clusterOptions, parseNonNegativeInt, parsePositiveInt, printJson, runCommand, withClient, type ClientFlags } from './common.js';
+import { clusterProcesses } from '../bench/cpu.js';
+import { readClusterFile } from './cluster-address.js';
 
 const progress = (line: string): void => {
   process.stderr.write(`bench: ${line}\n`);
@@ -36,13 +38,18 @@ export function registerBench(program: Command): void {
           ...(flags.files ? { files: parsePositiveInt(flags.files, '--files') } : {}),
           ...(flags.ackLog ? { ackLog: flags.ackLog } : {}),
           ...(flags.warmup !== undefined ? { warmup: parseNonNegativeInt(flags.warmup, '--warmup') } : {}),
+          ...(flags.cluster ? { cpuOf: clusterProcesses(readClusterFile(flags.cluster)) } : {}),
           progress,
         });
         if (r.firstError) progress(`first error: ${r.firstError}`);
         if (flags.json) {
-          printJson({ op: r.op, n: r.n, window: r.window, opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors });
+          printJson({ op: r.op, n: r.n, window: r.window, opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, ...(r.cpu ? { cpu: r.cpu } : {}) });
         } else {
           process.stdout.write(`${r.op}: ${r.n} ops, window ${r.window}: ${r.opsPerSec} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors\n`);
+          if (r.cpu) {
+            const each = Object.entries(r.cpu.usPerOp).map(([label, us]) => `${label} ${us}`).join(', ');
+            process.stdout.write(`CPU µs per op: ${each}; machine ${r.cpu.machineBusyPercent ?? '?'}% busy\n`);
+          }
         }
       }),
     );

@@ -38,6 +38,7 @@ import { Replicator, type HelloReply } from '../replication/replicator.js';
 import type { EpochStart } from '../replication/epoch-history.js';
 import { fetchImage, uploadImage } from '../replication/image-server.js';
 import { fetchEdits } from '../replication/edits-transfer.js';
+import { decodeRecordBatch } from '../replication/record-codec.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
 import { publishRegistryEntry } from '../election/registry-entry.js';
 import type { MonitorInfo } from '../monitor/monitor.js';
@@ -402,7 +403,7 @@ export class HaMember {
     });
     this.replicator = replicator;
     replicator.setIsr(members);
-    engine.onAppended = (record: EditRecord) => replicator.onAppended(record);
+    engine.onAppended = (record: EditRecord, encoded: Buffer) => replicator.onAppended(record, encoded);
     engine.setCommitLimit(() => replicator.commitLimit());
     const fromTxid = engine.appliedTxidNow;
     try {
@@ -683,7 +684,7 @@ export class HaMember {
     const a = (args ?? {}) as {
       epoch?: unknown;
       member?: unknown;
-      records?: unknown;
+      edits?: unknown;
       afterTxid?: unknown;
       http?: unknown;
       txid?: unknown;
@@ -734,8 +735,13 @@ export class HaMember {
         return { ok: true };
       }
       case 'repl.append': {
-        if (!Array.isArray(a.records)) throw new TandemError('INVALID_ARGUMENT', 'repl.append needs records');
-        const durableTxid = await engine.appendReplicated(epoch, a.records as EditRecord[]);
+        if (!(a.edits instanceof Uint8Array)) throw new TandemError('INVALID_ARGUMENT', 'repl.append needs edits (msgpack bin: encoded records)');
+        const edits = Buffer.isBuffer(a.edits) ? a.edits : Buffer.from(a.edits.buffer, a.edits.byteOffset, a.edits.byteLength);
+        const batch = decodeRecordBatch(edits, this.opts.limits.frameBytesMax);
+        if (!batch.ok) {
+          throw new TandemError('INVALID_ARGUMENT', `repl.append: the record at byte ${batch.offset} of the batch is bad (${batch.reason}: ${batch.detail})`);
+        }
+        const durableTxid = await engine.appendReplicated(epoch, batch.records, batch.encoded);
         this.lastHeardFromActiveAt = performance.now();
         return { durableTxid };
       }

@@ -25,6 +25,7 @@ import { EpochHistory, loadEpochHistory, saveEpochHistory } from './epoch-histor
 import { loadNewestValidImage, writeImage } from './image-store.js';
 import { readEdits, recoverJournal } from './journal-recovery.js';
 import { JournalWriter, type GroupCommitObserver } from './journal-writer.js';
+import { encodeRecord } from './record-codec.js';
 import { purgeOldStorage } from './retention.js';
 import { listImages, listSegments } from './storage-layout.js';
 import { checkAppend } from './rules.js';
@@ -107,8 +108,11 @@ export class ReplicationEngine<S, Op, I> {
    */
   private commitLimit: () => number = () => Infinity;
   private committed: number;
-  /** Called with every record this member appends as active, in txid order (the replicator's feed). */
-  onAppended: ((record: EditRecord) => void) | null = null;
+  /**
+   * Called with every record this member appends as active, in txid order, and its bytes as
+   * journaled (the replicator's feed: standbys get the same bytes, see encodeRecord).
+   */
+  onAppended: ((record: EditRecord, encoded: Buffer) => void) | null = null;
   private state: S;
   /** Highest txid applied to `state`. Invariant: appliedTxid >= journal.durableTxid. */
   private appliedTxid: number;
@@ -331,11 +335,17 @@ export class ReplicationEngine<S, Op, I> {
     return this.untilDurable(observedTxid).then(() => value);
   }
 
-  /** Journals a record already applied in memory, then hands it to the replicator (if any). */
-  private appendLocally(record: EditRecord): void {
+  /**
+   * Journals a record already applied in memory, then hands it to the replicator (if any).
+   * `encoded` is the record's bytes when they came with it (a standby's stream); otherwise
+   * it is encoded here, once.
+   */
+  private appendLocally(record: EditRecord, encoded?: Buffer): void {
     this.editsPastImageSinceMs ??= this.now();
+    let bytes: Buffer;
     try {
-      this.journal.append(record);
+      bytes = encoded ?? encodeRecord(record);
+      this.journal.appendEncoded(record, bytes);
     } catch (err) {
       // The op is applied in memory but can never be journaled: memory and disk now
       // disagree, so this process must stop serving (a broken invariant, STYLE §4).
@@ -343,7 +353,7 @@ export class ReplicationEngine<S, Op, I> {
       this.onJournalFatal(error);
       throw new TandemError('NOT_ACTIVE', `could not journal txid ${record.txid}: ${error.message}`);
     }
-    this.onAppended?.(record);
+    this.onAppended?.(record, bytes);
   }
 
   /** Resolves once `txid` is committed (durable here and on every in-sync member). */
@@ -446,15 +456,19 @@ export class ReplicationEngine<S, Op, I> {
    * A standby appends records streamed by the active of `epoch` and applies them to memory
    * at once; resolves with the durable txid once they are fsynced. The first record must
    * follow the last one here (else LOG_DIVERGED: the active resends from the right place).
+   * `encoded[i]`, when given, is records[i] as the active journaled it (decodeRecordBatch):
+   * those bytes are journaled here as they are.
    */
-  async appendReplicated(epoch: number, records: readonly EditRecord<Op>[]): Promise<number> {
+  async appendReplicated(epoch: number, records: readonly EditRecord<Op>[], encoded?: readonly Buffer[]): Promise<number> {
     this.checkServing();
     if (this.role !== 'follower') throw new TandemError('NOT_ACTIVE', `this member is ${this.role}, not a standby`);
+    invariant(encoded === undefined || encoded.length === records.length, 'appendReplicated: one encoded form per record');
     if (records.length === 0) {
       const verdict = checkAppend(this.followerPosition(), epoch, undefined);
       if (!verdict.ok) throw new TandemError(verdict.code, verdict.message);
     }
-    for (const record of records) {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
       const verdict = checkAppend(this.followerPosition(), epoch, record);
       if (!verdict.ok) throw new TandemError(verdict.code, verdict.message);
       if (isEngineOp(record.op)) this.applyEngineRecord(record.op, record.txid);
@@ -469,7 +483,7 @@ export class ReplicationEngine<S, Op, I> {
       }
       this.appliedTxid = record.txid;
       this.epoch = record.epoch;
-      this.appendLocally(record);
+      this.appendLocally(record, encoded?.[i]);
     }
     await this.untilDurable(this.appliedTxid);
     return this.journal.durableTxid;

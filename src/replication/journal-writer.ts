@@ -152,6 +152,15 @@ export class JournalWriter {
    * Throws TOO_MANY_IN_FLIGHT when journalPendingRecordsMax records are already waiting.
    */
   append(record: EditRecord): void {
+    this.appendEncoded(record, encodeRecord(record));
+  }
+
+  /**
+   * append() for a record already encoded (encodeRecord): the bytes are journaled as they
+   * are, so a record is encoded once on the active and its bytes reused by the replication
+   * stream and the standbys' journals. The caller vouches that `encoded` is `record`.
+   */
+  appendEncoded(record: Pick<EditRecord, 'txid' | 'epoch'>, encoded: Buffer): void {
     if (this.failure) throw new Error(`journal failed earlier and takes no more records: ${this.failure.message}`);
     if (this.closing) throw new Error('invariant broken: append on a closed journal');
     if (record.txid !== this.lastAppended + 1) {
@@ -166,7 +175,6 @@ export class JournalWriter {
         `the journal has ${this.lastAppended - this.durable} records waiting for fsync (max ${this.limits.journalPendingRecordsMax})`,
       );
     }
-    const encoded = encodeRecord(record);
     // Recovery rejects a record larger than a frame as a corrupt length: never write one.
     if (encoded.length - RECORD_HEADER_BYTES > this.limits.frameBytesMax) {
       throw new Error(`invariant broken: record ${record.txid} is ${encoded.length} bytes, over frameBytesMax`);

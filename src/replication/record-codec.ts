@@ -161,6 +161,34 @@ export function scanRecords(buf: Buffer, options: ScanOptions = {}): ScanResult 
 }
 
 /**
+ * A batch of encoded records as one active sends them to a standby (repl.append): records
+ * back to back, each exactly as the journal stores it. Returns every record decoded, with
+ * its bytes (a view of `buf`, which the standby journals as they are: a record is encoded
+ * once, on the active), or why the batch is bad: the first record that is torn, fails its
+ * CRC, does not decode, or does not follow the previous one's txid.
+ */
+export function decodeRecordBatch(
+  buf: Buffer,
+  payloadBytesMax: number = RECORD_PAYLOAD_BYTES_MAX_DEFAULT,
+): { ok: true; records: EditRecord[]; encoded: Buffer[] } | { ok: false; offset: number; reason: ScanStopReason; detail: string } {
+  const records: EditRecord[] = [];
+  const encoded: Buffer[] = [];
+  let offset = 0;
+  while (offset < buf.length) {
+    const at = decodeRecordAt(buf, offset, payloadBytesMax);
+    if (!at.ok) return { ok: false, offset, reason: at.reason, detail: at.detail };
+    const previous = records.at(-1);
+    if (previous !== undefined && at.record.txid !== previous.txid + 1) {
+      return { ok: false, offset, reason: 'txid-order', detail: `txid ${at.record.txid} follows ${previous.txid}` };
+    }
+    records.push(at.record);
+    encoded.push(buf.subarray(offset, offset + at.bytes));
+    offset += at.bytes;
+  }
+  return { ok: true, records, encoded };
+}
+
+/**
  * Looks for any offset after `from` where a fully valid record with a txid above
  * `txidAbove` starts. Finding one means the damage at `from` is followed by good data:
  * corruption in the middle, not a torn tail.

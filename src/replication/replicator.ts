@@ -3,10 +3,12 @@
 // The active pushes: for every standby it opens one RPC connection and sends
 //   repl.hello    {epoch, member}                 → {appliedTxid, lastEpoch, durableTxid}
 //   repl.truncate {epoch, afterTxid}              → the same, after the standby cut its tail
-//   repl.append   {epoch, records, commitTxid}    → {durableTxid}, once fsynced there
+//   repl.append   {epoch, edits, commitTxid}      → {durableTxid}, once fsynced there
 //   repl.release  {epoch}                         → a graceful hand-over: this active no longer serves
-// Appends are pipelined (replicationBatchesInFlightMax per standby) on the one connection,
-// which keeps them in order; an append with no records is the heartbeat.
+// `edits` is msgpack bin: records back to back, each exactly as the active journaled it
+// (record-codec.ts), so a record is encoded once; the standby checks every CRC and journals
+// the same bytes. Appends are pipelined (replicationBatchesInFlightMax per standby) on the
+// one connection, which keeps them in order; an append with no records is the heartbeat.
 //
 // Commit: a reply is released at min(durable here, durable on every in-sync standby) — the
 // engine asks commitLimit(). A standby whose oldest unacknowledged record is older than
@@ -26,6 +28,7 @@ import type { ClusterSecret } from '../security/cluster-secret.js';
 import { parseHostPort } from '../util/address.js';
 import { backoffDelayMs } from '../client/backoff.js';
 import type { EditRecord } from './state-machine.js';
+import { encodeRecord } from './record-codec.js';
 import type { EpochHistory, EpochStart } from './epoch-history.js';
 import { commitPoint, isrAdjustments, leaseHolds, type FollowerView } from './rules.js';
 
@@ -90,16 +93,25 @@ function percentile(sorted: readonly number[], p: number): number | null {
 }
 
 const RECONNECT_BACKOFF = { baseMs: 50, capMs: 1_000 };
+
+/** Bytes of records in one repl.append: half a frame, so the frame never exceeds frameBytesMax. */
+function batchBytesMax(limits: Limits): number {
+  return Math.floor(limits.frameBytesMax / 2);
+}
 const HELLO_ROUNDS_MAX = 4;
 
 export class Replicator {
   private readonly links = new Map<string, FollowerLink>();
   /** Members (never this one) whose acknowledgements gate commits. */
   private isr = new Set<string>();
-  /** Recent records and when each was appended, for standbys that are close behind. */
-  private tail: EditRecord[] = [];
+  /**
+   * Recent records (encoded, as journaled) and when each was appended, for standbys that are
+   * close behind. tail[tailHead] holds txid tailFirstTxid, and the txids go up by one.
+   */
+  private tail: Buffer[] = [];
   private tailAppendedAt: number[] = [];
   private tailHead = 0;
+  private tailFirstTxid = 0;
   private timer: NodeJS.Timeout;
   private closed = false;
   /** When this replicator (its epoch) started: ISR members with no link are judged from here. */
@@ -136,12 +148,20 @@ export class Replicator {
     return this.opts.epoch;
   }
 
-  /** The engine calls this for every record it appends as active. */
-  onAppended(record: EditRecord): void {
-    this.tail.push(record);
+  /** The engine calls this for every record it appends as active, with its journaled bytes. */
+  onAppended(record: EditRecord, encoded: Buffer): void {
+    if (this.tail.length === this.tailHead) {
+      this.tailFirstTxid = record.txid;
+    } else if (record.txid !== this.tailFirstTxid + (this.tail.length - this.tailHead)) {
+      throw new Error(`invariant broken: the replicator's tail ends before txid ${record.txid - 1}, appended ${record.txid}`);
+    }
+    this.tail.push(encoded);
     this.tailAppendedAt.push(performance.now());
     const excess = this.tail.length - this.tailHead - this.opts.limits.replicationTailRecordsMax;
-    if (excess > 0) this.tailHead += excess;
+    if (excess > 0) {
+      this.tailHead += excess;
+      this.tailFirstTxid += excess;
+    }
     if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
       this.tail = this.tail.slice(this.tailHead);
       this.tailAppendedAt = this.tailAppendedAt.slice(this.tailHead);
@@ -221,20 +241,30 @@ export class Replicator {
     });
   }
 
-  /** Records from `txid` on that are still in memory, at most `max`; null if `txid` is older than the tail. */
-  recordsFromTail(txid: number, max: number): EditRecord[] | null {
-    const first = this.tail[this.tailHead]?.txid;
-    if (first === undefined) return txid > this.log.appliedTxidNow ? [] : null;
-    if (txid < first) return null;
-    const start = this.tailHead + (txid - first);
-    return this.tail.slice(start, Math.min(this.tail.length, start + max));
+  /**
+   * Encoded records from `txid` on that are still in memory: at most `max` of them and
+   * `bytesMax` bytes (at least one); null if `txid` is older than the tail.
+   */
+  encodedFromTail(txid: number, max: number, bytesMax: number): Buffer[] | null {
+    if (this.tail.length === this.tailHead) return txid > this.log.appliedTxidNow ? [] : null;
+    if (txid < this.tailFirstTxid) return null;
+    const start = this.tailHead + (txid - this.tailFirstTxid);
+    const end = Math.min(this.tail.length, start + max);
+    const out: Buffer[] = [];
+    let bytes = 0;
+    for (let i = start; i < end; i++) {
+      const record = this.tail[i]!;
+      if (out.length > 0 && bytes + record.length > bytesMax) break;
+      out.push(record);
+      bytes += record.length;
+    }
+    return out;
   }
 
   /** When the record at `txid` was appended here, if it is still in memory. */
   appendedAt(txid: number): number | undefined {
-    const first = this.tail[this.tailHead]?.txid;
-    if (first === undefined || txid < first) return undefined;
-    return this.tailAppendedAt[this.tailHead + (txid - first)];
+    if (this.tail.length === this.tailHead || txid < this.tailFirstTxid) return undefined;
+    return this.tailAppendedAt[this.tailHead + (txid - this.tailFirstTxid)];
   }
 
   /** A link acknowledged something: the commit point or the lease may have moved. */
@@ -449,13 +479,13 @@ class FollowerLink {
   private pump(): void {
     const { limits } = this.replicator.opts;
     while (this.streaming && this.inFlight < limits.replicationBatchesInFlightMax && this.nextTxid <= this.replicator.log.appliedTxidNow) {
-      const records = this.replicator.recordsFromTail(this.nextTxid, limits.replicationBatchRecordsMax);
-      if (records === null) {
+      const encoded = this.replicator.encodedFromTail(this.nextTxid, limits.replicationBatchRecordsMax, batchBytesMax(limits));
+      if (encoded === null) {
         void this.pumpFromDisk();
         return;
       }
-      if (records.length === 0) return;
-      this.send(records);
+      if (encoded.length === 0) return;
+      this.send(encoded);
     }
   }
 
@@ -467,15 +497,20 @@ class FollowerLink {
     try {
       this.disk ??= this.replicator.log.editsFrom(this.nextTxid);
       while (this.streaming && this.inFlight < limits.replicationBatchesInFlightMax) {
-        if (this.replicator.recordsFromTail(this.nextTxid, 1) !== null) break;
-        const batch: EditRecord[] = [];
-        while (batch.length < limits.replicationBatchRecordsMax) {
+        if (this.replicator.encodedFromTail(this.nextTxid, 1, Infinity) !== null) break;
+        // Records read back from disk are encoded again (this path is for catching up only).
+        const batch: Buffer[] = [];
+        let batchBytes = 0;
+        while (batch.length < limits.replicationBatchRecordsMax && batchBytes < batchBytesMax(limits) / 2) {
           const next = await this.disk.next();
           if (next.done) {
             this.disk = null;
             break;
           }
-          if (next.value.txid >= this.nextTxid) batch.push(next.value);
+          if (next.value.txid < this.nextTxid + batch.length) continue;
+          const encoded = encodeRecord(next.value);
+          batch.push(encoded);
+          batchBytes += encoded.length;
         }
         if (batch.length === 0) break;
         this.send(batch);
@@ -490,21 +525,24 @@ class FollowerLink {
     this.schedulePump();
   }
 
-  private send(records: EditRecord[]): void {
+  /** Sends records nextTxid, nextTxid+1, … (encoded; none: a heartbeat). */
+  private send(encoded: Buffer[]): void {
     const conn = this.conn;
     if (!conn) return;
     const sentAt = performance.now();
     this.lastSentAt = sentAt;
     this.inFlight++;
-    if (records.length > 0) this.nextTxid = records.at(-1)!.txid + 1;
+    const lastTxid = this.nextTxid + encoded.length - 1;
+    this.nextTxid += encoded.length;
     const { epoch } = this.replicator.opts;
+    const edits = encoded.length === 1 ? encoded[0]! : Buffer.concat(encoded);
     conn
-      .call<{ durableTxid: number }>('repl.append', { epoch, records, commitTxid: this.replicator.log.durableTxid }, { deadlineMs: 30_000 })
+      .call<{ durableTxid: number }>('repl.append', { epoch, edits, commitTxid: this.replicator.log.durableTxid }, { deadlineMs: 30_000 })
       .then(
         (reply) => {
           this.inFlight--;
           this.lastAckAt = performance.now();
-          if (records.length > 0) this.sampleLag(records.at(-1)!.txid);
+          if (encoded.length > 0) this.sampleLag(lastTxid);
           if (reply.durableTxid > this.durableTxid) this.durableTxid = reply.durableTxid;
           if (sentAt > this.lastAckedSentAt) this.lastAckedSentAt = sentAt;
           this.replicator.onAck();

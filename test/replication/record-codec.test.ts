@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   decodeRecordAt,
+  decodeRecordBatch,
   encodeRecord,
   encodeSegmentHeader,
   findValidRecordAfter,
@@ -116,3 +117,33 @@ describe('storage layout', () => {
     assert.equal(parseImageName('/d', `${imageName(3)}.tmp`), null);
   });
 });
+
+describe('decodeRecordBatch (a repl.append batch)', () => {
+  it('returns every record and its exact bytes, which re-encode to the same', () => {
+    const recs = records(40, 12);
+    const buf = Buffer.concat(recs.map(encodeRecord));
+    const batch = decodeRecordBatch(buf);
+    assert.ok(batch.ok);
+    assert.deepEqual(batch.records, recs);
+    assert.equal(batch.encoded.length, recs.length);
+    batch.encoded.forEach((bytes, i) => assert.ok(bytes.equals(encodeRecord(recs[i]!))));
+    assert.deepEqual(decodeRecordBatch(Buffer.alloc(0)), { ok: true, records: [], encoded: [] });
+  });
+
+  it('names the first bad record: flipped byte, torn end, txids out of order', () => {
+    const recs = records(1, 5);
+    const parts = recs.map(encodeRecord);
+    const third = parts[0]!.length + parts[1]!.length;
+    const flipped = Buffer.concat(parts);
+    flipped[third + 12] = flipped[third + 12]! ^ 0x40;
+    assert.deepEqual(pick(decodeRecordBatch(flipped)), { ok: false, offset: third, reason: 'crc' });
+    const torn = Buffer.concat(parts).subarray(0, -3);
+    assert.deepEqual(pick(decodeRecordBatch(torn)), { ok: false, offset: torn.length - parts[4]!.length + 3, reason: 'torn' });
+    const swapped = Buffer.concat([parts[0]!, parts[2]!, parts[1]!]);
+    assert.deepEqual(pick(decodeRecordBatch(swapped)), { ok: false, offset: parts[0]!.length, reason: 'txid-order' });
+  });
+});
+
+function pick(result: ReturnType<typeof decodeRecordBatch>): unknown {
+  return result.ok ? { ok: true } : { ok: false, offset: result.offset, reason: result.reason };
+}

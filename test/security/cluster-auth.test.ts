@@ -68,7 +68,7 @@ test('internal methods answer UNAUTHENTICATED to a connection without the secret
   const toFms = await plainConnection(fms.process.rpc);
   try {
     await rejectsWithCode(toNs.call('repl.hello', { epoch: 99, member: 'intruder' }), 'UNAUTHENTICATED', /repl\.hello is internal/);
-    await rejectsWithCode(toNs.call('repl.append', { epoch: 99, records: [], commitTxid: 0 }), 'UNAUTHENTICATED');
+    await rejectsWithCode(toNs.call('repl.append', { epoch: 99, edits: Buffer.alloc(0), commitTxid: 0 }), 'UNAUTHENTICATED');
     await rejectsWithCode(
       toFms.call('dn.heartbeat', { id: 'dn-fake', rpc: '127.0.0.1:1', data: '127.0.0.1:2', http: '', capacityBytes: 1, usedBytes: 0, epoch: 0 }),
       'UNAUTHENTICATED',
