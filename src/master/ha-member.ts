@@ -574,7 +574,11 @@ export class HaMember {
       const current = change === 'add' ? this.isrMembers.includes(member) : !this.isrMembers.includes(member);
       if (current) return;
       const members = change === 'add' ? [...this.isrMembers, member] : this.isrMembers.filter((m) => m !== member);
-      if (change === 'add') replicator.setIsr(members);
+      if (change === 'add') {
+        // Queued behind other writes: commits may have moved past the member since the tick.
+        if (!replicator.mayJoinIsr(member)) return;
+        replicator.setIsr(members);
+      }
       try {
         this.isrVersion = await coordinator.set(this.paths.isr, { epoch: replicator.epoch, members } satisfies IsrData, this.isrVersion);
       } catch (err) {

@@ -36,6 +36,8 @@ import { commitPoint, isrAdjustments, leaseHolds, type FollowerView } from './ru
 export interface ReplicatedLog {
   readonly appliedTxidNow: number;
   readonly durableTxid: number;
+  /** Durable here and on every in-sync standby: what replies have been released up to. */
+  readonly committedTxid: number;
   epochHistory(): EpochHistory;
   editsFrom(fromTxid: number): AsyncGenerator<EditRecord>;
   advanceCommit(): void;
@@ -286,6 +288,16 @@ export class Replicator {
   }
 
   /**
+   * Whether `member` may be added to the in-sync set right now: streaming, and holding every
+   * committed record (see isrAdjustments). Checked again when the add is carried out, in the
+   * same turn as the gating starts, since commits may have moved on since the tick.
+   */
+  mayJoinIsr(member: string): boolean {
+    const link = this.links.get(member);
+    return link !== undefined && link.streaming && link.durableTxid >= this.log.committedTxid;
+  }
+
+  /**
    * Tells a standby this active has stopped serving, so it need not wait out the read lease
    * before taking over (a graceful hand-over). Call only after this active stopped answering.
    */
@@ -313,7 +325,8 @@ export class Replicator {
     const withoutFollower = [...this.isr]
       .filter((member) => !this.links.has(member))
       .map((member) => ({ member, since: Math.max(this.startedAt, this.linkGoneAt.get(member) ?? -Infinity) }));
-    for (const change of isrAdjustments(now, applied, followers, withoutFollower, this.opts.limits.isrLagMaxMs)) {
+    const log = { appliedTxid: applied, committedTxid: this.log.committedTxid };
+    for (const change of isrAdjustments(now, log, followers, withoutFollower, this.opts.limits.isrLagMaxMs)) {
       if (change.change === 'remove') this.opts.events.onLagging(change.member, change.lagMs);
       else this.opts.events.onCaughtUp(change.member);
     }

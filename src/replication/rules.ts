@@ -84,11 +84,17 @@ export type IsrAdjustment = { member: string; change: 'remove'; lagMs: number } 
  * lacked a record for more than `lagMaxMs`, or has not acknowledged anything for that long
  * (dead or frozen: on an idle shard it lacks nothing, yet it holds the read lease back), or
  * has had no link at all for that long (gone from the election). Add a streaming standby
- * that holds everything.
+ * that holds every committed record.
+ *
+ * Committed, not applied: under a steady load a standby is always a few records behind what
+ * the active has applied, so "holds everything applied" was rarely true at the instant of a
+ * check, and a restarted standby took 6-12 s to be added back. Holding every committed
+ * record is what makes it safe: every acknowledged write is on it, and the active gates
+ * commits on it from the moment it decides (the driver re-checks this at that moment).
  */
 export function isrAdjustments(
   now: number,
-  appliedTxid: number,
+  log: { appliedTxid: number; committedTxid: number },
   followers: readonly FollowerView[],
   inSyncWithoutFollower: readonly { member: string; since: number }[],
   lagMaxMs: number,
@@ -96,9 +102,9 @@ export function isrAdjustments(
   const out: IsrAdjustment[] = [];
   for (const f of followers) {
     if (f.inSync) {
-      const lagMs = Math.max(f.durableTxid >= appliedTxid ? 0 : now - f.missingSince, now - f.lastAckAt);
+      const lagMs = Math.max(f.durableTxid >= log.appliedTxid ? 0 : now - f.missingSince, now - f.lastAckAt);
       if (lagMs > lagMaxMs) out.push({ member: f.member, change: 'remove', lagMs });
-    } else if (f.streaming && f.durableTxid >= appliedTxid) {
+    } else if (f.streaming && f.durableTxid >= log.committedTxid) {
       out.push({ member: f.member, change: 'add' });
     }
   }

@@ -9,6 +9,7 @@ function replicator(tailRecordsMax: number): { r: Replicator; log: { appliedTxid
   const log = {
     appliedTxidNow: 0,
     durableTxid: 0,
+    committedTxid: 0,
     epochHistory: () => new EpochHistory([], 1),
     editsFrom: () => { throw new Error('not in this test'); },
     advanceCommit: () => {},

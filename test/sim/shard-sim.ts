@@ -69,6 +69,11 @@ interface Member {
   /** When the link to a follower went away (a crash, a reset): ISR members without a link are judged from here. */
   linkGoneAt: Map<string, number>;
   activeSince: number;
+  /**
+   * As active: the highest txid committed (replies released), never lower later — the
+   * engine's committedTxid, which starts at what was durable when it took over.
+   */
+  committed: number;
   appendedAt: Map<number, number>;
   /** As standby: acknowledgements owed to the active of `epoch` once fsynced. */
   owedAck: { to: string; epoch: number } | null;
@@ -133,6 +138,7 @@ export class ShardSim {
       links: new Map(),
       linkGoneAt: new Map(),
       activeSince: 0,
+      committed: 0,
       appendedAt: new Map(),
       owedAck: null,
     }));
@@ -259,6 +265,7 @@ export class ShardSim {
     m.links = new Map();
     m.linkGoneAt = new Map();
     m.activeSince = this.now;
+    m.committed = m.durable.length;
     const start: Rec = { txid: this.lastTxid(m) + 1, epoch: decision.epoch, op: `start:${m.name}` };
     m.pending.push(start);
     m.appendedAt.set(start.txid, this.now);
@@ -339,6 +346,7 @@ export class ShardSim {
       }
     }
     if (committed > this.highestCommitted) this.highestCommitted = committed;
+    if (committed > active.committed) active.committed = committed;
   }
 
   private deliver(from: string, to: string): void {
@@ -402,7 +410,7 @@ export class ShardSim {
     const withoutFollower = others
       .filter((n) => active.links.get(memberOfReplica(n))?.replica !== n)
       .map((n) => ({ member: n, since: Math.max(active.activeSince, active.linkGoneAt.get(memberOfReplica(n)) ?? -Infinity) }));
-    const changes = isrAdjustments(this.now, applied, followers, withoutFollower, ShardSim.LAG_MAX);
+    const changes = isrAdjustments(this.now, { appliedTxid: applied, committedTxid: active.committed }, followers, withoutFollower, ShardSim.LAG_MAX);
     for (const change of changes) {
       const isr = this.zk.isr!;
       if (isr.version !== active.isrVersion) {
@@ -411,6 +419,12 @@ export class ShardSim {
       }
       const members = change.change === 'remove' ? active.isr.filter((n) => n !== change.member) : [...active.isr, change.member];
       if (change.change === 'add' && active.isr.includes(change.member)) continue;
+      // HaMember.changeIsr re-checks an add when it carries it out (Replicator.mayJoinIsr): a
+      // removal just before may have let the commit point move past the member.
+      if (change.change === 'add') {
+        const link = active.links.get(memberOfReplica(change.member));
+        if (!link?.synced || link.replica !== change.member || link.durable < active.committed) continue;
+      }
       this.zk.isr = { data: { epoch: active.epoch, members }, version: isr.version + 1 };
       active.isr = members;
       active.isrVersion = isr.version + 1;
