@@ -12,7 +12,7 @@
 // if the client dies first, the namespace's lease round closes it at the FMS's length.
 
 import { failure, quote, type Failure } from './failure.js';
-import { pathOf, removeChild, type Inode } from './inode.js';
+import { removeChild, type Inode } from './inode.js';
 import { checkAccess, READ, WRITE, EXECUTE } from './permissions.js';
 import { badArgument, findTarget, isInteger, REPLICATION_MAX, type Applied, type MutationContext, type OpOf } from './mutations.js';
 import type { FileHandle } from './ops.js';
@@ -137,9 +137,9 @@ export function concat(context: MutationContext, op: OpOf<'concat'>): Applied {
   const denied = checkAccess(target.file, identity, WRITE, target.path);
   if (denied !== null) return denied;
   for (const file of sources) {
-    const readDenied = checkAccess(file, identity, READ, pathOf(file));
+    const readDenied = checkAccess(file, identity, READ);
     if (readDenied !== null) return readDenied;
-    const parentDenied = checkAccess(file.parent!, identity, WRITE | EXECUTE, pathOf(file.parent!));
+    const parentDenied = checkAccess(file.parent!, identity, WRITE | EXECUTE);
     if (parentDenied !== null) return parentDenied;
   }
 

@@ -110,7 +110,7 @@ function mkdirs(context: MutationContext, op: OpOf<'mkdirs'>): Applied {
   }
   const { inodes, components } = resolution;
   const ancestor = inodes[inodes.length - 1]!;
-  const denied = checkAccess(ancestor, context.identity, WRITE | EXECUTE, pathOfComponents(components, inodes.length - 1));
+  const denied = checkAccess(ancestor, context.identity, WRITE | EXECUTE);
   if (denied !== null) return denied;
 
   const last = components.length - 1;
@@ -148,7 +148,7 @@ function create(context: MutationContext, op: OpOf<'create'>): Applied {
     if (!op.overwrite) return failure('FILE_EXISTS', `cannot create file ${quote(path)}: it exists and overwrite is false`);
   }
   const ancestor = deepestExistingAncestorOf(resolution);
-  const denied = checkAccess(ancestor, context.identity, WRITE | EXECUTE, pathOf(ancestor));
+  const denied = checkAccess(ancestor, context.identity, WRITE | EXECUTE);
   if (denied !== null) return denied;
 
   const { state } = context;
@@ -292,7 +292,7 @@ function remove(context: MutationContext, op: OpOf<'delete'>): Applied {
   if (isNonEmptyDirectory && !op.recursive) {
     return failure('DIRECTORY_NOT_EMPTY', `cannot delete ${quote(path)}: the directory is not empty and recursive is false`);
   }
-  const parentDenied = checkAccess(parent, context.identity, WRITE | EXECUTE, pathOfComponents(resolution.components, resolution.components.length - 1));
+  const parentDenied = checkAccess(parent, context.identity, WRITE | EXECUTE);
   if (parentDenied !== null) return parentDenied;
   if (isNonEmptyDirectory && !context.identity.isSuperuser) {
     const subtreeDenied = checkSubtreeDeletable(target, context.identity);
@@ -358,9 +358,9 @@ function rename(context: MutationContext, op: OpOf<'rename'>): Applied {
     return failure('INVALID_PATH', `cannot rename ${quote(op.src)} to ${quote(finalPath)}: the target path is longer or deeper than the limits`);
   }
   const sourceParent = source.parent;
-  const sourceDenied = checkAccess(sourceParent, context.identity, WRITE | EXECUTE, pathOfComponents(sourceComponents, sourceComponents.length - 1));
+  const sourceDenied = checkAccess(sourceParent, context.identity, WRITE | EXECUTE);
   if (sourceDenied !== null) return sourceDenied;
-  const targetDenied = checkAccess(finalParent, context.identity, WRITE | EXECUTE, pathOfComponents(finalComponents, finalComponents.length - 1));
+  const targetDenied = checkAccess(finalParent, context.identity, WRITE | EXECUTE);
   if (targetDenied !== null) return targetDenied;
 
   removeChild(sourceParent, source);
