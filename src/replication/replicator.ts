@@ -495,11 +495,15 @@ class FollowerLink {
       const encoded = this.replicator.encodedFromTail(this.nextTxid, limits.replicationBatchRecordsMax, batchBytesMax(limits));
       if (encoded === null) {
         void this.pumpFromDisk();
-        return;
+        break;
       }
-      if (encoded.length === 0) return;
+      if (encoded.length === 0) break;
       this.send(encoded);
     }
+    // The pump runs once a turn (setImmediate) and has batched already: write now. Left to
+    // the connection's own end-of-turn write, the batch would wait for the next turn, a
+    // whole round of client calls later (~1-2 ms of standby lag under load).
+    this.conn?.flushNow();
   }
 
   /** A standby further behind than the in-memory tail is fed from the finalized segments. */

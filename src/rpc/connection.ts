@@ -135,6 +135,15 @@ export class RpcConnection extends EventEmitter {
   }
 
   /**
+   * Writes the calls queued so far now, instead of at the end of this event-loop turn. For a
+   * caller that already batches (the replicator's pump runs in the check phase, where a
+   * deferred write would wait a whole further turn of the loop).
+   */
+  flushNow(): void {
+    if (this.state === 'open') this.outbox.flush();
+  }
+
+  /**
    * Calls `method` on the server. Rejects with the server's TandemError, DEADLINE_EXCEEDED
    * when no reply came in time, CONNECTION_LOST when the connection ends first, or
    * TOO_MANY_IN_FLIGHT (locally, nothing sent) when limits.inFlightPerConnectionMax calls
