@@ -92,7 +92,8 @@ export class ShardCaller {
       }
       let connection: RpcConnection | undefined;
       try {
-        connection = await this.connect();
+        // Connected (the common case): no await, which costs a promise and a turn per call.
+        connection = this.connection !== null && !this.connection.closed ? this.connection : await this.connect();
         return await connection.call<T>(method, args, { deadlineMs: remainingMs });
       } catch (err) {
         if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
