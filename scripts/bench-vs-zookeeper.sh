@@ -8,7 +8,9 @@
 set -euo pipefail
 N=${1:-50000}
 WINDOW=${2:-256}
-LIST_N=${LIST_N:-2000}   # the peers' default (bench-peers.mjs --list-n)
+# Lists per side (bench-peers.mjs --list-n; its default, 2000, is ~0.1 s of Tandem's lists:
+# too short a phase to measure on a shared, noisy machine). Both sides run the same number.
+LIST_N=${LIST_N:-10000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 peers_src=$(cd "$root/../shared/peers" && pwd)
 work=$(mktemp -d /tmp/tandem-vs-zk.XXXXXX)

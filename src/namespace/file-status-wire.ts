@@ -28,6 +28,9 @@ export const FILE_STATUS_FIELDS = [
   'childrenCount',
 ] as const satisfies ReadonlyArray<keyof FileStatus>;
 
+/** Positions of the numeric fields (checked on decode). */
+const NUMBER_FIELDS = [2, 3, 6, 7, 8, 9, 10, 11, 13] as const;
+
 export type FileStatusTuple = [
   name: string,
   type: FileStatus['type'],
@@ -73,7 +76,7 @@ export function decodeFileStatus(wire: unknown): FileStatus {
   if (typeof w[0] !== 'string' || typeof w[4] !== 'string' || typeof w[5] !== 'string' || typeof w[12] !== 'boolean') {
     throw malformed('name, owner and group must be strings, underConstruction a boolean');
   }
-  for (const i of [2, 3, 6, 7, 8, 9, 10, 11, 13]) {
+  for (const i of NUMBER_FIELDS) {
     if (typeof w[i] !== 'number') throw malformed(`${FILE_STATUS_FIELDS[i]} must be a number`);
   }
   return {
