@@ -106,6 +106,9 @@ export const ADMIN_METHODS = [
   'admin.rollEdits',
 ] as const;
 
+/** A start that replays at least this many edits saves an image right after (see openEngine). */
+const START_IMAGE_REPLAYED_MIN = 20_000;
+
 /** `admin.digest` waits at most this long for the member to apply the marker. */
 const DIGEST_WAIT_MS_MAX = 30_000;
 const DIGEST_POLL_MS = 20;
@@ -264,7 +267,7 @@ export class Master {
 
   private static async openEngine(options: MasterOptions, service: ShardService, onGroupCommit: GroupCommitObserver): Promise<Engine> {
     const { log, limits } = options;
-    return (await ReplicationEngine.open({
+    const engine = (await ReplicationEngine.open({
       dir: options.dir,
       machine: service.machine,
       limits,
@@ -273,6 +276,20 @@ export class Master {
       onGroupCommit,
       ...(options.onFatal ? { onFatal: options.onFatal } : {}),
     })) as Engine;
+    // A start that replayed many edits saves an image of what it replayed (in the background:
+    // the snapshot is taken now, the write follows), so the next start does not replay them
+    // again. Checkpoints come from standbys every checkpointTxids; a member restarted often
+    // (a crash loop, the chaos benchmark) lives too short to take one, and each start
+    // replayed ever more: 200k+ edits, 8-16 s on this machine, during which it could not
+    // rejoin the in-sync set, so the next kill had no one to take over.
+    const replayed = engine.appliedTxidNow - engine.status().imageTxid;
+    if (replayed >= START_IMAGE_REPLAYED_MIN) {
+      engine.saveImage().then(
+        (saved) => log.info({ txid: saved.txid, bytes: saved.bytes, ms: Math.round(saved.ms) }, `saved image ${saved.txid} after replaying ${replayed} edits at start, so the next start begins there`),
+        (err: unknown) => log.warn({ err: (err as Error).message }, `could not save an image after the start's replay: ${(err as Error).message}`),
+      );
+    }
+    return engine;
   }
 
   /**

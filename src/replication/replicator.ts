@@ -518,7 +518,7 @@ class FollowerLink {
         // Records read back from disk are encoded again (this path is for catching up only).
         const batch: Buffer[] = [];
         let batchBytes = 0;
-        while (batch.length < limits.replicationBatchRecordsMax && batchBytes < batchBytesMax(limits) / 2) {
+        while (batch.length < limits.replicationBatchRecordsMax && batchBytes < batchBytesMax(limits)) {
           const next = await this.disk.next();
           if (next.done) {
             this.disk = null;
