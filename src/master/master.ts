@@ -186,6 +186,8 @@ export class Master {
       onCallDone: metrics.onCallDone,
       secret: options.secret ?? null,
       internal: (method) => isInternalMethod(method, service),
+      // Reads are answered from memory: more of them per event-loop turn (no fsync to overlap).
+      light: (method) => service.methods.get(method) === 'read',
     });
     if (!options.secret) log.warn('no cluster secret (--secret-file): the replication stream, datanode reports and the image server are open to anyone who can reach them');
     let address: { host: string; port: number };
