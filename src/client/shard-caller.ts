@@ -79,34 +79,58 @@ export class ShardCaller {
   }
 
   /** Sends a call, retrying retryable failures with the same arguments until the deadline. */
-  async call<T>(method: string, args: unknown, opts: { deadlineMs?: number; retry?: boolean } = {}): Promise<T> {
+  call<T>(method: string, args: unknown, opts: { deadlineMs?: number; retry?: boolean } = {}): Promise<T> {
     const deadlineMs = opts.deadlineMs ?? this.opts.deadlineMs;
     const deadlineAt = performance.now() + deadlineMs;
+    const connection = this.connection;
+    if (connection === null || connection.closed || this.closed) return this.attempts<T>(method, args, opts, deadlineMs, deadlineAt, null);
+    // Connected, the common case: sent at once, with no async frame around it (that cost a
+    // promise and a resumption per call).
+    return connection
+      .call<T>(method, args, { deadlineMs })
+      .catch((err: unknown) => this.attempts<T>(method, args, opts, deadlineMs, deadlineAt, { err, connection }));
+  }
+
+  /** The retry loop; `failed` is the first attempt, made by call(), that failed. */
+  private async attempts<T>(
+    method: string,
+    args: unknown,
+    opts: { retry?: boolean },
+    deadlineMs: number,
+    deadlineAt: number,
+    failed: { err: unknown; connection: RpcConnection } | null,
+  ): Promise<T> {
     let last: TandemError | null = null;
     for (let attempt = 0; ; attempt++) {
-      if (this.closed) throw new TandemError('CONNECTION_LOST', 'the client was closed');
-      const remainingMs = deadlineAt - performance.now();
-      if (remainingMs <= 0) {
-        const why = last ? ` (last: ${last.code}: ${last.message})` : '';
-        throw new TandemError('DEADLINE_EXCEEDED', `${method} to ${this.opts.label} did not succeed within its ${deadlineMs} ms deadline${why}`);
-      }
       let connection: RpcConnection | undefined;
-      try {
-        // Connected (the common case): no await, which costs a promise and a turn per call.
-        connection = this.connection !== null && !this.connection.closed ? this.connection : await this.connect();
-        return await connection.call<T>(method, args, { deadlineMs: remainingMs });
-      } catch (err) {
-        if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
-        // An operator's safe mode lasts until an operator ends it: say so at once.
-        if (err.code === 'SAFE_MODE' && err.message.includes(MANUAL_SAFE_MODE_MARK)) throw err;
-        last = err;
-        // Not sent (no connection yet) is always safe to retry; sent and failed only if allowed.
-        if (opts.retry === false && connection) throw err;
-        if (connection && WRONG_MASTER.has(err.code)) this.drop(connection);
-        if (attempt === 0) this.retries++;
-        const delayMs = Math.min(backoffDelayMs(attempt, this.opts.backoff), Math.max(0, deadlineAt - performance.now()));
-        await sleep(delayMs);
+      let err: unknown;
+      if (failed !== null && attempt === 0) {
+        connection = failed.connection;
+        err = failed.err;
+      } else {
+        if (this.closed) throw new TandemError('CONNECTION_LOST', 'the client was closed');
+        const remainingMs = deadlineAt - performance.now();
+        if (remainingMs <= 0) {
+          const why = last ? ` (last: ${last.code}: ${last.message})` : '';
+          throw new TandemError('DEADLINE_EXCEEDED', `${method} to ${this.opts.label} did not succeed within its ${deadlineMs} ms deadline${why}`);
+        }
+        try {
+          connection = this.connection !== null && !this.connection.closed ? this.connection : await this.connect();
+          return await connection.call<T>(method, args, { deadlineMs: remainingMs });
+        } catch (caught) {
+          err = caught;
+        }
       }
+      if (!(err instanceof TandemError) || !RETRYABLE.has(err.code)) throw err;
+      // An operator's safe mode lasts until an operator ends it: say so at once.
+      if (err.code === 'SAFE_MODE' && err.message.includes(MANUAL_SAFE_MODE_MARK)) throw err;
+      last = err;
+      // Not sent (no connection yet) is always safe to retry; sent and failed only if allowed.
+      if (opts.retry === false && connection) throw err;
+      if (connection && WRONG_MASTER.has(err.code)) this.drop(connection);
+      if (attempt === 0) this.retries++;
+      const delayMs = Math.min(backoffDelayMs(attempt, this.opts.backoff), Math.max(0, deadlineAt - performance.now()));
+      await sleep(delayMs);
     }
   }
 

@@ -8,6 +8,8 @@ import os from 'node:os';
 import { DEFAULT_LIMITS, type Limits } from '../config/limits.js';
 import type { ConcatResult, ContentSummary, CreateResult, FileHandle, FileStatus, ListingPage, NameListingPage } from '../namespace/ops.js';
 import { decodeFileStatus, decodeListingPage } from '../namespace/file-status-wire.js';
+
+const decodeFileStatusOrNull = (wire: unknown): FileStatus | null => (wire === null ? null : decodeFileStatus(wire));
 import type { LengthAnswer } from '../filemeta/ops.js';
 import { fileChecksumOf, type FileChecksum } from './file-checksum.js';
 import type { BackoffOptions } from './backoff.js';
@@ -162,10 +164,9 @@ export class TandemClient {
   // ---- namespace reads
 
   /** The inode at `path`, or null when nothing is there. */
-  async getFileInfo(path: string): Promise<FileStatus | null> {
+  getFileInfo(path: string): Promise<FileStatus | null> {
     // On the wire a status is a positional tuple (src/namespace/file-status-wire.ts).
-    const wire = await this.call<unknown>('ns.getFileInfo', { path, user: this.user, groups: this.groups });
-    return wire === null ? null : decodeFileStatus(wire);
+    return this.call<unknown>('ns.getFileInfo', { path, user: this.user, groups: this.groups }).then(decodeFileStatusOrNull);
   }
 
   async listStatus(path: string, opts: { startAfter?: string; limit?: number } = {}): Promise<ListingPage> {
