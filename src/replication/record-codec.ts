@@ -171,21 +171,16 @@ export function decodeRecordBatch(
   buf: Buffer,
   payloadBytesMax: number = RECORD_PAYLOAD_BYTES_MAX_DEFAULT,
 ): { ok: true; records: EditRecord[]; encoded: Buffer[] } | { ok: false; offset: number; reason: ScanStopReason; detail: string } {
-  const records: EditRecord[] = [];
+  const scan = scanRecords(buf, { payloadBytesMax });
+  if (scan.stop) return { ok: false, ...scan.stop };
+  // Every record checked out: its bytes are its header's length away from the previous one's.
   const encoded: Buffer[] = [];
-  let offset = 0;
-  while (offset < buf.length) {
-    const at = decodeRecordAt(buf, offset, payloadBytesMax);
-    if (!at.ok) return { ok: false, offset, reason: at.reason, detail: at.detail };
-    const previous = records.at(-1);
-    if (previous !== undefined && at.record.txid !== previous.txid + 1) {
-      return { ok: false, offset, reason: 'txid-order', detail: `txid ${at.record.txid} follows ${previous.txid}` };
-    }
-    records.push(at.record);
-    encoded.push(buf.subarray(offset, offset + at.bytes));
-    offset += at.bytes;
+  for (let offset = 0; offset < scan.endOffset; ) {
+    const bytes = RECORD_HEADER_BYTES + buf.readUInt32BE(offset);
+    encoded.push(buf.subarray(offset, offset + bytes));
+    offset += bytes;
   }
-  return { ok: true, records, encoded };
+  return { ok: true, records: scan.records, encoded };
 }
 
 /**
