@@ -11,7 +11,7 @@ import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
 import { TandemError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from '../helpers/temp.js';
-import { recordEvents, testZooKeeper, waitForEvent } from '../helpers/zookeeper.js';
+import { recordEvents, testZooKeeper, waitFor, waitForEvent } from '../helpers/zookeeper.js';
 
 /** Index of the running server holding the session's connection (from its `cons`), or -1. */
 async function serverOf(zk: ZooKeeperServer, sessionId: string): Promise<number> {
@@ -65,7 +65,7 @@ test('a 3-server ensemble keeps serving when a server goes, and the client fails
   const second = await serverOf(zk, a.sessionId);
   assert.ok(second !== -1 && second !== first, `the session moved from server ${first} to another (now ${second})`);
   assert.equal(await a.set('/epoch', 2, 0), 1);
-  assert.equal((await b.get('/epoch'))!.data, 2);
+  await waitFor('the other session to read epoch 2', async () => (await b.get('/epoch'))?.data === 2, 10_000);
   assert.equal((await b.get('/member'))!.ephemeralOwner, a.sessionId);
 
   // The crashed server comes back and catches up.
@@ -78,7 +78,10 @@ test('a 3-server ensemble keeps serving when a server goes, and the client fails
   assert.notEqual(leader, -1, `modes: ${modes.join(', ')}`);
   await zk.stop(leader);
   assert.equal(await whileElecting(() => a.set('/epoch', 3, 1)), 2);
-  assert.equal((await whileElecting(() => b.get('/epoch')))!.data, 3);
+  // b's server may not have applied a's write yet: ZooKeeper orders one session's view, it
+  // does not make another session's reads linearizable (that would take a sync). It must
+  // see it soon.
+  await waitFor('the other session to read epoch 3', async () => (await whileElecting(() => b.get('/epoch')))?.data === 3, 10_000);
   assert.equal((await whileElecting(() => b.get('/member')))!.ephemeralOwner, a.sessionId);
   assert.equal(zk.pids.length, 2);
 });
