@@ -36,6 +36,7 @@ interface MasterFlags {
   http?: string;
   heartbeatDeadlineMs?: string;
   leaseLimitMs?: string;
+  pendingReplicationTimeoutMs?: string;
   secretFile?: string;
   verifyIntervalMs: string;
 }
@@ -57,6 +58,7 @@ export function registerMaster(program: Command): void {
     .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', '3000')
     .option('--secret-file <file>', SECRET_FILE_HELP)
     .option('--heartbeat-deadline-ms <ms>', 'FMS: a datanode silent this long is dead and its blocks are copied elsewhere', String(DEFAULT_FILE_META_CONFIG.heartbeatDeadlineMs))
+    .option('--pending-replication-timeout-ms <ms>', 'FMS: a copy handed to a datanode that has not landed after this long is given up and scheduled again', String(DEFAULT_FILE_META_CONFIG.pendingReplicationTimeoutMs))
     .option('--lease-limit-ms <ms>', 'a writer that has not renewed its lease this long loses it: FMS closes its file, then NS (which counts from the file\'s creation)', String(DEFAULT_FILE_META_CONFIG.leaseHardLimitMs))
     .option('--verify-interval-ms <ms>', 'as active, compare every standby\'s state digest with its own this often (0: never; `tandem admin verify` runs it now)', String(DEFAULT_LIMITS.verifyIntervalMs))
     .option('--commit <mode>', 'sync: ack once every in-sync standby has the write; async: after the local fsync only (can lose acknowledged writes on failover)', 'sync')
@@ -127,6 +129,9 @@ async function serviceFor(flags: MasterFlags, zk: ZooKeeperTarget | null, limits
   const config = {
     ...(flags.heartbeatDeadlineMs ? { heartbeatDeadlineMs: parsePositiveInt(flags.heartbeatDeadlineMs, '--heartbeat-deadline-ms') } : {}),
     ...(flags.leaseLimitMs ? { leaseHardLimitMs: parsePositiveInt(flags.leaseLimitMs, '--lease-limit-ms') } : {}),
+    ...(flags.pendingReplicationTimeoutMs
+      ? { pendingReplicationTimeoutMs: parsePositiveInt(flags.pendingReplicationTimeoutMs, '--pending-replication-timeout-ms') }
+      : {}),
   };
   return createFileMetaService({ shard: flags.shard, poolMap, limits, config, connect: coordinatorFactory(zk, log), ...owner });
 }

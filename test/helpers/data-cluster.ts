@@ -26,6 +26,9 @@ const CHROOT = '/tandem/test';
 const AUTH = { user: 'tandem', password: 'data-test' };
 const ZK_AUTH = `${AUTH.user}:${AUTH.password}`;
 
+/** FMS: how long a copy handed out may take to land in these clusters (the product's default is 5 min). */
+const PENDING_REPLICATION_TIMEOUT_MS = 15_000;
+
 export interface DataClusterOptions {
   /** Members of the namespace shard (default 1). */
   nsMembers?: number;
@@ -144,6 +147,9 @@ export class DataCluster {
     const extraArgs = ['--zk', this.zkAddress, '--zk-auth', ZK_AUTH, '--session-timeout-ms', String(this.opts.sessionTimeoutMs), '--superuser', 'root'];
     if (secretFile !== null) extraArgs.push('--secret-file', secretFile);
     if (shard !== 'ns') extraArgs.push('--heartbeat-deadline-ms', String(this.opts.heartbeatDeadlineMs));
+    // A copy that went missing is scheduled again after this (the product's 5 min would
+    // outlast every test's wait; see the setReplication test in test/data/file-ops.test.ts).
+    if (shard !== 'ns') extraArgs.push('--pending-replication-timeout-ms', String(PENDING_REPLICATION_TIMEOUT_MS));
     if (this.opts.leaseLimitMs !== null) extraArgs.push('--lease-limit-ms', String(this.opts.leaseLimitMs));
     const process = await startMasterProcess({ shard, dir, rpc: '127.0.0.1:0', member: name, logFile: log, extraArgs });
     running.add(process);
