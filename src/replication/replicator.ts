@@ -30,7 +30,7 @@ import { backoffDelayMs } from '../client/backoff.js';
 import type { EditRecord } from './state-machine.js';
 import { encodeRecord } from './record-codec.js';
 import type { EpochHistory, EpochStart } from './epoch-history.js';
-import { commitPoint, isrAdjustments, leaseHolds, type FollowerView } from './rules.js';
+import { commitPoint, isrAdjustments, leaseHolds, mayJoinIsr, type FollowerView } from './rules.js';
 
 /** What the replicator needs of the engine (an interface, so the simulation can drive it too). */
 export interface ReplicatedLog {
@@ -294,7 +294,7 @@ export class Replicator {
    */
   mayJoinIsr(member: string): boolean {
     const link = this.links.get(member);
-    return link !== undefined && link.streaming && link.durableTxid >= this.log.committedTxid;
+    return link !== undefined && mayJoinIsr(link, this.log.committedTxid);
   }
 
   /**

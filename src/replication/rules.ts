@@ -77,6 +77,15 @@ export interface FollowerView {
   lastAckAt: number;
 }
 
+/**
+ * Whether a standby outside the in-sync set may join it now: streaming, and holding every
+ * committed record (see isrAdjustments). The one statement of the rule: the active's tick
+ * and the moment the add is carried out (Replicator.mayJoinIsr) both ask it.
+ */
+export function mayJoinIsr(f: { streaming: boolean; durableTxid: number }, committedTxid: number): boolean {
+  return f.streaming && f.durableTxid >= committedTxid;
+}
+
 export type IsrAdjustment = { member: string; change: 'remove'; lagMs: number } | { member: string; change: 'add' };
 
 /**
@@ -104,7 +113,7 @@ export function isrAdjustments(
     if (f.inSync) {
       const lagMs = Math.max(f.durableTxid >= log.appliedTxid ? 0 : now - f.missingSince, now - f.lastAckAt);
       if (lagMs > lagMaxMs) out.push({ member: f.member, change: 'remove', lagMs });
-    } else if (f.streaming && f.durableTxid >= log.committedTxid) {
+    } else if (mayJoinIsr(f, log.committedTxid)) {
       out.push({ member: f.member, change: 'add' });
     }
   }

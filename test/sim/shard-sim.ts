@@ -11,7 +11,7 @@
 
 import { electionPosition, decideTakeover, memberOfReplica, replicaId, type IsrData } from '../../src/election/layout.js';
 import { EpochHistory } from '../../src/replication/epoch-history.js';
-import { checkAppend, commitPoint, isrAdjustments } from '../../src/replication/rules.js';
+import { checkAppend, commitPoint, isrAdjustments, mayJoinIsr } from '../../src/replication/rules.js';
 
 export interface Rec {
   txid: number;
@@ -423,7 +423,7 @@ export class ShardSim {
       // removal just before may have let the commit point move past the member.
       if (change.change === 'add') {
         const link = active.links.get(memberOfReplica(change.member));
-        if (!link?.synced || link.replica !== change.member || link.durable < active.committed) continue;
+        if (link?.replica !== change.member || !mayJoinIsr({ streaming: link.synced, durableTxid: link.durable }, active.committed)) continue;
       }
       this.zk.isr = { data: { epoch: active.epoch, members }, version: isr.version + 1 };
       active.isr = members;
