@@ -57,6 +57,64 @@ export function nameProblem(name: string, nameBytesMax: number): string | null {
 
 /** Splits a path into its components ([] for the root), or says why it is invalid. */
 export function parsePath(path: unknown, limits: PathLimits): ParsedPath {
+  if (typeof path === 'string') {
+    const components = splitValidPath(path, limits);
+    if (components !== null) return { ok: true, components };
+  }
+  return explainPath(path, limits);
+}
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
+const COLON = 0x3a;
+
+/**
+ * The components of a valid path, in one pass over its UTF-16 units, or null when
+ * anything about it is off (explainPath then says what). Every create, stat and list
+ * parses a path on the active and again on each standby; this did it in six passes and
+ * a split (`tandem bench meta`: ~14% of a create's apply, measured in-process).
+ */
+function splitValidPath(path: string, limits: PathLimits): string[] | null {
+  const length = path.length;
+  // UTF-8 never takes fewer bytes than UTF-16 units, so this bounds the work too.
+  if (length === 0 || length > limits.pathBytesMax || path.charCodeAt(0) !== SLASH) return null;
+  if (length === 1) return [];
+  const components: string[] = [];
+  let bytes = 1;
+  let start = 1;
+  let nameBytes = 0;
+  for (let i = 1; i <= length; i++) {
+    const unit = i === length ? SLASH : path.charCodeAt(i);
+    if (unit === SLASH) {
+      const units = i - start;
+      if (units === 0 || nameBytes > limits.nameBytesMax) return null;
+      if (units <= 2 && path.charCodeAt(start) === DOT && (units === 1 || path.charCodeAt(start + 1) === DOT)) return null;
+      if (components.length === limits.pathDepthMax) return null;
+      components.push(path.substring(start, i));
+      bytes += nameBytes + (i === length ? 0 : 1);
+      start = i + 1;
+      nameBytes = 0;
+    } else if (unit < 0x80) {
+      if (unit === COLON || unit === 0) return null;
+      nameBytes += 1;
+    } else if (unit < 0x800) {
+      nameBytes += 2;
+    } else if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = path.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return null;
+      nameBytes += 4;
+      i++;
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+      return null;
+    } else {
+      nameBytes += 3;
+    }
+  }
+  return bytes > limits.pathBytesMax ? null : components;
+}
+
+/** parsePath the slow way, check by check: says why a path is invalid (and splits a valid one the same). */
+export function explainPath(path: unknown, limits: PathLimits): ParsedPath {
   if (typeof path !== 'string') return failure('INVALID_PATH', `a path must be a string, got ${typeof path}`);
   if (!path.startsWith('/')) return invalid(path, "it is not absolute (it must start with '/')");
   const bytes = utf8ByteLength(path);

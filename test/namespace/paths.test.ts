@@ -2,7 +2,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePath, utf8ByteLength, type PathLimits } from '../../src/namespace/paths.js';
+import fc from 'fast-check';
+import { explainPath, parsePath, utf8ByteLength, type PathLimits } from '../../src/namespace/paths.js';
 import { DEFAULT_LIMITS } from '../../src/config/limits.js';
 
 const limits: PathLimits = { pathBytesMax: 40, pathDepthMax: 4, nameBytesMax: 10 };
@@ -70,4 +71,19 @@ test('utf8ByteLength counts UTF-8 bytes and flags lone surrogates', () => {
   assert.equal(utf8ByteLength('a\udc00'), -1);
   assert.equal(utf8ByteLength('\ud800a'), -1);
   assert.equal(utf8ByteLength('é😀日a'), Buffer.byteLength('é😀日a'));
+});
+
+test('the one-pass parse agrees with the check-by-check one on any string (fast-check)', () => {
+  // An alphabet heavy in what paths get wrong: separators, dots, ':', NUL, multi-byte
+  // characters, both halves of a surrogate pair alone and together.
+  const unit = fc.constantFrom('/', '/', '/', '.', 'a', 'b', ':', '\u0000', 'é', '日', '😀', '\ud800', '\udc00', ' ');
+  const text = fc.array(unit, { maxLength: 24 }).map((units) => units.join(''));
+  const anyLimits = fc.record({ pathBytesMax: fc.integer({ min: 1, max: 40 }), pathDepthMax: fc.integer({ min: 1, max: 6 }), nameBytesMax: fc.integer({ min: 1, max: 12 }) });
+  fc.assert(
+    fc.property(text, anyLimits, (path, someLimits) => {
+      assert.deepEqual(parsePath(path, someLimits), explainPath(path, someLimits), JSON.stringify(path));
+      assert.deepEqual(parsePath(path, DEFAULT_LIMITS), explainPath(path, DEFAULT_LIMITS), JSON.stringify(path));
+    }),
+    { numRuns: 20_000, seed: 7 },
+  );
 });
