@@ -11,6 +11,9 @@ import {
   segmentHeaderProblem,
 } from '../../src/replication/record-codec.js';
 import type { EditRecord } from '../../src/replication/state-machine.js';
+import { toMutation, type MutationMethod } from '../../src/master/namespace-methods.js';
+import { Packr } from 'msgpackr';
+import { crc32c } from '@node-rs/crc32';
 import {
   finalizedSegmentName,
   imageName,
@@ -46,7 +49,7 @@ describe('record codec', () => {
     const header = encodeSegmentHeader();
     assert.equal(header.length, 16);
     assert.equal(header.toString('ascii', 0, 8), 'TNDMEDIT');
-    assert.equal(header.readUInt32BE(8), 1);
+    assert.equal(header.readUInt32BE(8), 2);
     assert.equal(header.readUInt32BE(12), 0);
     assert.match(segmentHeaderProblem(Buffer.from('NOTEDIT!\0\0\0\x01\0\0\0\0')) ?? '', /magic/);
     assert.match(segmentHeaderProblem(header.subarray(0, 10)) ?? '', /10 bytes/);
@@ -147,3 +150,98 @@ describe('decodeRecordBatch (a repl.append batch)', () => {
 function pick(result: ReturnType<typeof decodeRecordBatch>): unknown {
   return result.ok ? { ok: true } : { ok: false, offset: result.offset, reason: result.reason };
 }
+
+/** A record's payload as msgpack decodes it (the form it took on disk). */
+function payloadOf(encoded: Buffer): unknown {
+  return new Packr({ useRecords: false }).unpack(encoded.subarray(8));
+}
+
+/** A record with a hand-made payload, header and CRC included. */
+function withPayload(payload: unknown): Buffer {
+  const body = new Packr({ useRecords: false }).pack(payload);
+  const out = Buffer.alloc(8 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.writeUInt32BE(crc32c(body), 4);
+  body.copy(out, 8);
+  return out;
+}
+
+describe('compact records (segment format 2)', () => {
+  const envelope = { user: 'alice', groups: ['staff', 'eng'], clientId: 'c-1', callId: 7 };
+  // Every field each op's schema allows, and the fewest it needs.
+  const ops: [MutationMethod, Record<string, unknown>][] = [
+    ['ns.create', { ...envelope, path: '/a/f', overwrite: true, permission: 0o600, replication: 2, blockSize: 1024 }],
+    ['ns.create', { ...envelope, path: '/a/f' }],
+    ['ns.mkdirs', { ...envelope, path: '/a/b', permission: 0o700 }],
+    ['ns.mkdirs', { ...envelope, path: '/a/b' }],
+    ['ns.delete', { ...envelope, path: '/a', recursive: true }],
+    ['ns.rename', { ...envelope, src: '/a', dst: '/b' }],
+    ['ns.complete', { ...envelope, path: '/a/f', fileId: 12, length: 4096 }],
+  ];
+
+  it('the namespace\'s hot ops, as the RPC layer makes them, take the compact form and come back equal', () => {
+    for (const [method, args] of ops) {
+      const record: EditRecord = { txid: 41, epoch: 3, op: toMutation(method, args, 1_700_000_000_123) };
+      const encoded = encodeRecord(record);
+      assert.ok(Array.isArray(payloadOf(encoded)), `${method} ${JSON.stringify(args)} is compact`);
+      const back = decodeRecordAt(encoded, 0);
+      assert.ok(back.ok);
+      assert.deepEqual(back.record, record, method);
+      assert.equal(back.bytes, encoded.length);
+    }
+  });
+
+  it('is smaller than the map form', () => {
+    const record: EditRecord = { txid: 41, epoch: 3, op: toMutation('ns.create', { ...envelope, path: '/a/f' }, 1_700_000_000_123) };
+    const mapForm = new Packr({ useRecords: false }).pack({ txid: 41, epoch: 3, op: record.op });
+    assert.ok(encodeRecord(record).length - 8 < mapForm.length * 0.6, `${encodeRecord(record).length - 8} vs ${mapForm.length} bytes`);
+  });
+
+  it('an op with a field its shape does not name, a null value, an undefined one or an unknown type takes the map form', () => {
+    const base = toMutation('ns.create', { ...envelope, path: '/a/f' }, 5) as unknown as Record<string, unknown>;
+    const variants: Record<string, unknown>[] = [
+      { ...base, extra: 1 },
+      { ...base, permission: null },
+      { ...base, permission: undefined },
+      { ...base, type: 'setOwner', owner: 'bob' },
+      { type: '@verify' },
+    ];
+    for (const op of variants) {
+      const record: EditRecord = { txid: 9, epoch: 1, op };
+      const encoded = encodeRecord(record);
+      assert.ok(!Array.isArray(payloadOf(encoded)), JSON.stringify(op));
+      const back = decodeRecordAt(encoded, 0);
+      assert.ok(back.ok);
+      assert.deepEqual(back.record, { txid: 9, epoch: 1, op: new Packr({ useRecords: false }).unpack(new Packr({ useRecords: false }).pack(op)) });
+    }
+  });
+
+  it('a malformed compact record is a decode stop naming what is wrong', () => {
+    const cases: [unknown[], RegExp][] = [
+      [[1, 1, 99, 'x'], /unknown op shape 99/],
+      [[1, 1, 'create'], /unknown op shape/],
+      [[0, 1, 0], /txid and epoch/],
+      [[1, -1, 0], /txid and epoch/],
+      [[1, 1, 4, 'u', [], 'c', 1, 2, '/p', 1, 2, 3], /values for the/],
+    ];
+    for (const [payload, message] of cases) {
+      const at = decodeRecordAt(withPayload(payload), 0);
+      assert.equal(at.ok, false, JSON.stringify(payload));
+      if (!at.ok) {
+        assert.equal(at.reason, 'decode');
+        assert.match(at.detail, message);
+      }
+    }
+  });
+
+  it('segments of format 1 (map-form records only) are still read; a newer format is refused by name', () => {
+    const v1 = Buffer.concat([encodeSegmentHeader(), withPayload({ txid: 1, epoch: 1, op: { type: 'create', path: '/old' } })]);
+    v1.writeUInt32BE(1, 8);
+    assert.equal(segmentHeaderProblem(v1), null);
+    const scan = scanRecords(v1, { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: 1 });
+    assert.deepEqual(scan.records, [{ txid: 1, epoch: 1, op: { type: 'create', path: '/old' } }]);
+    const v3 = Buffer.from(v1);
+    v3.writeUInt32BE(3, 8);
+    assert.match(segmentHeaderProblem(v3) ?? '', /unsupported segment format version 3/);
+  });
+});

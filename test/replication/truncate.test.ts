@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from '../helpers/temp.js';
 
 const machine = createNamespaceMachine({ superuser: 'hdfs' });
-const limits = limitsWith({ segmentBytesMax: 1_024 });
+const limits = limitsWith({ segmentBytesMax: 400 });
 type Engine = ReplicationEngine<NamespaceState, NamespaceMutation, unknown>;
 const open = (dir: string, role: 'standalone' | 'follower' = 'follower'): Promise<Engine> =>
   ReplicationEngine.open({ dir, machine, limits, log: silentLogger(), role }) as Promise<Engine>;
