@@ -9,7 +9,9 @@ import { invariant } from '../errors.js';
 
 interface Waiter {
   txid: number;
-  resolve: () => void;
+  /** What the promise resolves with: the answer held back until `txid` is durable. */
+  value: unknown;
+  resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
 
@@ -24,11 +26,15 @@ export class DurabilityWaiters {
     return this.queue.length - this.head;
   }
 
-  wait(txid: number): Promise<void> {
+  /**
+   * Resolves with `value` once `txid` is durable. (The value rides in the waiter rather than
+   * in a `.then` after it: one promise per reply instead of two, on every write's path.)
+   */
+  wait<T>(txid: number, value: T): Promise<T> {
     invariant(txid >= this.lastEnqueuedTxid, `durability waiters must arrive in txid order (${txid} < ${this.lastEnqueuedTxid})`);
     this.lastEnqueuedTxid = txid;
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ txid, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ txid, value, resolve: resolve as (value: unknown) => void, reject });
     });
   }
 
@@ -37,7 +43,8 @@ export class DurabilityWaiters {
     const q = this.queue;
     let i = this.head;
     while (i < q.length && q[i]!.txid <= durableTxid) {
-      q[i]!.resolve();
+      const waiter = q[i]!;
+      waiter.resolve(waiter.value);
       i++;
     }
     this.head = i;

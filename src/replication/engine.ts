@@ -233,21 +233,27 @@ export class ReplicationEngine<S, Op, I> {
    * error, a retry-cache hit, a no-op) is not journaled, but its answer still waits for
    * everything it observed to be durable.
    */
-  async submit(op: Op): Promise<Outcome<unknown>> {
-    this.checkServing();
-    if (this.role === 'follower') throw new TandemError('NOT_ACTIVE', 'this member is a standby');
-    if (this.admin.safeMode) {
-      const { by, txid } = this.admin.safeMode;
-      throw new TandemError('SAFE_MODE', `the shard is in ${MANUAL_SAFE_MODE_MARK} (entered by ${by} at txid ${txid}): reads are served, mutations refused until \`tandem admin safemode leave\``);
+  submit(op: Op): Promise<Outcome<unknown>> {
+    // Not an async function: this is every write's path, and an async frame costs a promise
+    // and an await. Its throws become rejections all the same.
+    let outcome: Outcome<unknown>;
+    try {
+      this.checkServing();
+      if (this.role === 'follower') throw new TandemError('NOT_ACTIVE', 'this member is a standby');
+      if (this.admin.safeMode) {
+        const { by, txid } = this.admin.safeMode;
+        throw new TandemError('SAFE_MODE', `the shard is in ${MANUAL_SAFE_MODE_MARK} (entered by ${by} at txid ${txid}): reads are served, mutations refused until \`tandem admin safemode leave\``);
+      }
+      this.checkBackpressure();
+      outcome = this.machine.apply(this.state, op);
+      if (outcome.ok && outcome.mutated) {
+        const txid = ++this.appliedTxid;
+        this.appendLocally({ txid, epoch: this.epoch, op });
+      }
+    } catch (err) {
+      return Promise.reject(err);
     }
-    this.checkBackpressure();
-    const outcome = this.machine.apply(this.state, op);
-    if (outcome.ok && outcome.mutated) {
-      const txid = ++this.appliedTxid;
-      this.appendLocally({ txid, epoch: this.epoch, op });
-    }
-    await this.untilDurable(this.appliedTxid);
-    return outcome;
+    return this.untilDurable(this.appliedTxid, outcome);
   }
 
   /**
@@ -262,7 +268,7 @@ export class ReplicationEngine<S, Op, I> {
     const txid = ++this.appliedTxid;
     const digest = this.applyEngineRecord(op, txid);
     this.appendLocally({ txid, epoch: this.epoch, op });
-    await this.untilDurable(txid);
+    await this.untilDurable(txid, undefined);
     return { txid, ...(digest !== undefined ? { digest } : {}) };
   }
 
@@ -332,7 +338,7 @@ export class ReplicationEngine<S, Op, I> {
     // Committed, not just durable here: with standbys, a record fsynced only on this member
     // can still be lost to a failover, and a read must not show it.
     if (observedTxid <= this.committed) return value;
-    return this.untilDurable(observedTxid).then(() => value);
+    return this.untilDurable(observedTxid, value);
   }
 
   /**
@@ -356,10 +362,10 @@ export class ReplicationEngine<S, Op, I> {
     this.onAppended?.(record, bytes);
   }
 
-  /** Resolves once `txid` is committed (durable here and on every in-sync member). */
-  private untilDurable(txid: number): Promise<void> {
-    if (txid <= this.committed) return Promise.resolve();
-    return this.waiters.wait(txid);
+  /** Resolves with `value` once `txid` is committed (durable here and on every in-sync member). */
+  private untilDurable<T>(txid: number, value: T): Promise<T> {
+    if (txid <= this.committed) return Promise.resolve(value);
+    return this.waiters.wait(txid, value);
   }
 
   /** The commit point moved (a local fsync, a standby's ack, an ISR change): release replies. */
@@ -485,7 +491,7 @@ export class ReplicationEngine<S, Op, I> {
       this.epoch = record.epoch;
       this.appendLocally(record, encoded?.[i]);
     }
-    await this.untilDurable(this.appliedTxid);
+    await this.untilDurable(this.appliedTxid, undefined);
     return this.journal.durableTxid;
   }
 
@@ -555,7 +561,7 @@ export class ReplicationEngine<S, Op, I> {
     this.savingImage = (async () => {
       try {
         // Never persist an image ahead of the journal: a crash would leave state no edit explains.
-        await this.untilDurable(txid);
+        await this.untilDurable(txid, undefined);
         const saved = await writeImage(this.dir, txid, payload, this.log);
         this.noteImage(txid, takenAtMs);
         await this.purge();
