@@ -14,7 +14,9 @@
 // when its ZooKeeper node is gone too (RegisteredDatanodes watches /datanodes; the rule is in
 // src/filemeta/datanodes.ts). Its replicas stop counting and the active copies them
 // elsewhere, throttled: a source datanode has at most replicationWorkPerDatanodeMax copies
-// outstanding (queued here, or running there as its heartbeat says).
+// outstanding (queued here, or running there as its heartbeat says). A copy that does not
+// land is reported in the source's next heartbeat (copyFailures), and its target stops
+// counting as pending at once, so the block is scheduled again without waiting out the timeout.
 
 import { randomUUID } from 'node:crypto';
 import { TandemError } from '../errors.js';
