@@ -20,6 +20,8 @@
 //   writer.sync() / writer.finalize() / writer.close()
 //   store.read(blockId, genStamp, offset, length)       → ReplicaReader: AsyncIterable<BlockPiece>, chunk-aligned pieces
 //   store.verify(blockId) / store.delete(blockId) / store.get(blockId) / store.list() / store.usedBytes()
+//   store.discardAbandoned(blockId, genStamp)           → true when an rbw replica at exactly that genStamp, with no
+//                       writer open, was deleted (a failed copy's leftover, before the block is copied here anew)
 //
 // A replica's length counts bytes whose data and CRC writes both completed; only those are read.
 // Durability: bytes reach the disk at sync()/finalize() (fsync of both files, then of the
@@ -480,7 +482,17 @@ export class BlockStore {
     return { ok: true, length: replica.length };
   }
 
-  /** Removes the replica (closing a writer still open on it). Returns false when none was here. */
+  /**
+   * Deletes the replica of `blockId` if it is in rbw/ at exactly `genStamp` with no writer
+   * open: what a transfer that failed left behind. The caller knows nobody resumes it (a copy
+   * of a complete block, which is at that genStamp for good). False, and nothing done, otherwise.
+   */
+  async discardAbandoned(blockId: string, genStamp: number): Promise<boolean> {
+    const replica = this.replicas.get(checkBlockId(blockId));
+    if (replica === undefined || replica.genStamp !== genStamp || replica.finalized || replica.writer !== null) return false;
+    return (await this.delete(blockId, genStamp)) === 'deleted';
+  }
+
   /** Deletes a replica, unless it is at a genStamp above `genStampMax` (a delete meant for an older copy). */
   async delete(blockId: string, genStampMax = Number.MAX_SAFE_INTEGER): Promise<'deleted' | 'absent' | 'newer'> {
     const replica = this.replicas.get(checkBlockId(blockId));

@@ -22,7 +22,7 @@ export interface DatanodeConfig {
   pipelineTargetsMax: number;
   /** Copies ordered by FMS actives (re-replication) running at once; the rest wait (src/datanode/command-runner.ts). */
   copiesInFlightMax: number;
-  /** Copies waiting to run, at most; more are dropped (the FMS asks again after its pending timeout). */
+  /** Copies waiting to run, at most; more are dropped and reported failed (the FMS schedules them again at once). */
   copiesQueuedMax: number;
   /** A replica being written starts its dirty pages for the disk after every this many bytes (write-behind; durability still comes at finalize). */
   writeBehindBytes: number;

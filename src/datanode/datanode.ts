@@ -122,6 +122,7 @@ export class Datanode {
       copy: async (command) => {
         await copyBlock(info.data, { blockId: command.blockId, genStamp: command.genStamp, length: command.length, targets: command.targets }, config);
       },
+      onCopyFailed: (shard, member, failures) => bound.node?.links.noteCopyFailed(shard, member, failures),
       log,
       copiesInFlightMax: config.copiesInFlightMax,
       copiesQueuedMax: config.copiesQueuedMax,
@@ -133,7 +134,7 @@ export class Datanode {
       log,
       replicas: () => store.list(),
       capacity: () => ({ capacityBytes: bound.node?.capacityBytes ?? 0, usedBytes: store.usedBytes() }),
-      execute: (shard, command) => commands.submit(shard, command),
+      execute: (shard, command, member) => commands.submit(shard, command, member),
       copiesInProgress: () => commands.copiesInProgress,
       deletesInProgress: () => commands.deletesInProgress,
       secret: opts.secret ?? null,
@@ -238,6 +239,9 @@ export class Datanode {
       usedBytes: this.store.usedBytes(),
       copiesInProgress: this.commands.copiesInProgress,
       deletesInProgress: this.commands.deletesInProgress,
+      /** Copies that did not land, not yet told to the member that asked (and those forgotten past the bound). */
+      copyFailuresOwed: this.links.copyFailures.size,
+      copyFailuresForgotten: this.links.copyFailures.dropped,
       fms: this.links.status(),
       fmsEpochs: this.links.epochs(),
     };

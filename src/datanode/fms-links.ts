@@ -14,7 +14,9 @@
 //
 // Commands are handed to `execute`, which runs them in the background: heartbeats must go
 // on while a block is copied, and each one says how many copies are under way so the FMS
-// can throttle re-replication.
+// can throttle re-replication. A copy that did not land (noteCopyFailed) goes in the next
+// heartbeat to the member that handed it out, until a heartbeat carrying it is answered
+// (src/datanode/copy-failures.ts): the member schedules the block again at once.
 
 import { randomUUID } from 'node:crypto';
 import type { TandemError } from '../errors.js';
@@ -30,6 +32,7 @@ import { parseHostPort } from '../util/address.js';
 import type { Logger } from '../util/log.js';
 import type { DatanodeCommand } from '../filemeta/block-map.js';
 import type { ReplicaInfo } from './block-store.js';
+import { CopyFailures, memberKey, type CopyFailure } from './copy-failures.js';
 
 export interface DatanodeIdentity {
   id: string;
@@ -49,8 +52,8 @@ export interface FmsLinksOptions {
   /** This datanode's replicas now. */
   replicas: () => ReplicaInfo[];
   capacity: () => { capacityBytes: number; usedBytes: number };
-  /** Takes a command of the newest active of `shard`; runs it in the background (returns at once). */
-  execute: (shard: string, command: FmsCommand) => void;
+  /** Takes a command of `member`, the newest active of `shard`; runs it in the background (returns at once). */
+  execute: (shard: string, command: FmsCommand, member: string) => void;
   /** Copies running or waiting here (sent with every heartbeat). */
   copiesInProgress?: () => number;
   /** Replicas waiting to be deleted here (sent with every heartbeat). */
@@ -85,8 +88,11 @@ export class FmsLinks {
   private shards: string[] = [];
   /** Paths (a shard's election node, its epoch counter) carrying a watch that has not fired yet: one at a time each. */
   private readonly watched = new Set<string>();
+  /** Copies that did not land, owed to the members that handed them out. */
+  readonly copyFailures: CopyFailures;
 
   constructor(private readonly opts: FmsLinksOptions) {
+    this.copyFailures = new CopyFailures(opts.log);
     this.session = new LazySession(opts.connect, () => this.watched.clear());
     this.refreshes = new SerialTask(
       () => this.refresh(),
@@ -107,6 +113,12 @@ export class FmsLinks {
 
   noteDeleted(blockId: string): void {
     for (const link of this.links.get(shardOfBlock(blockId))?.values() ?? []) link.queueDeleted(blockId);
+  }
+
+  /** Copies `member` of `shard` asked for did not land: it hears of them in its next heartbeat. */
+  noteCopyFailed(shard: string, member: string, failures: readonly CopyFailure[]): void {
+    if (this.links.get(shard)?.get(member) === undefined) return; // it left: nobody to tell
+    for (const failure of failures) this.copyFailures.add(memberKey(shard, member), failure);
   }
 
   /** Links to members (for status): shard → member → last heartbeat answer. */
@@ -152,6 +164,7 @@ export class FmsLinks {
       if (!now || now.rpc !== link.rpc) {
         link.stop();
         known.delete(member);
+        this.copyFailures.forget(memberKey(shard, member));
         this.opts.log.info({ shard, member }, `${shard}/${member} left; no more heartbeats to it`);
       }
     }
@@ -160,7 +173,7 @@ export class FmsLinks {
       const link = new MemberLink(shard, member, info.rpc, this.opts, {
         note: (epoch) => this.noteEpoch(shard, epoch),
         highest: () => this.highestEpoch.get(shard) ?? 0,
-      });
+      }, this.copyFailures);
       known.set(member, link);
       this.opts.log.info({ shard, member, rpc: info.rpc }, `found ${shard}/${member} at ${info.rpc}: heartbeats and block reports go to it`);
       link.start();
@@ -237,6 +250,7 @@ class MemberLink {
     readonly rpc: string,
     private readonly opts: FmsLinksOptions,
     private readonly epochs: { note(epoch: number): void; highest(): number },
+    private readonly copyFailures: CopyFailures,
   ) {}
 
   start(): void {
@@ -266,11 +280,23 @@ class MemberLink {
     if (this.stopped) return;
     try {
       const connection = await this.connect();
+      const key = memberKey(this.shard, this.member);
+      const owed = this.copyFailures.owedTo(key);
       const answer = await connection.call<{ epoch: number; active: boolean; needFullReport: boolean; commands: FmsCommand[] }>(
         'dn.heartbeat',
-        { ...this.opts.self, ...this.opts.capacity(), epoch: this.epochs.highest(), copiesInProgress: this.opts.copiesInProgress?.() ?? 0, deletesInProgress: this.opts.deletesInProgress?.() ?? 0 },
+        {
+          ...this.opts.self,
+          ...this.opts.capacity(),
+          epoch: this.epochs.highest(),
+          copiesInProgress: this.opts.copiesInProgress?.() ?? 0,
+          deletesInProgress: this.opts.deletesInProgress?.() ?? 0,
+          // Only when there are some: a member that predates the field ignores it, one that knows it defaults it.
+          ...(owed.failures.length > 0 ? { copyFailures: owed.failures } : {}),
+        },
         { deadlineMs: 5_000 },
       );
+      // Answered: the member has them (a heartbeat that failed sends them again next time).
+      if (owed.failures.length > 0) this.copyFailures.acknowledge(key, owed.throughSeq);
       this.lastAnswer = { active: answer.active, epoch: answer.epoch, at: Date.now() };
       this.epochs.note(answer.epoch);
       if (this.failing) this.opts.log.info({ shard: this.shard, member: this.member }, `${this.shard}/${this.member} answers heartbeats again`);
@@ -280,7 +306,7 @@ class MemberLink {
       if (answer.commands.length > 0) {
         const highest = this.epochs.highest();
         if (answer.active && answer.epoch >= highest) {
-          for (const command of answer.commands) this.opts.execute(this.shard, command);
+          for (const command of answer.commands) this.opts.execute(this.shard, command, this.member);
         } else {
           this.opts.log.warn(
             { shard: this.shard, member: this.member, epoch: answer.epoch, highest, active: answer.active },

@@ -84,6 +84,13 @@ function requestSchema(config: DatanodeConfig) {
       targets,
       /** false: the last packet syncs the replica and leaves it in rbw/ (a copy during pipeline recovery). */
       finalize: z.boolean().default(true),
+      /**
+       * A copy of a complete block (an FMS `replicate`): a replica here at `genStamp` left in
+       * rbw/ by a transfer that failed, with no writer open, is deleted and written anew. Such
+       * a leftover is never resumed (the block is complete at that genStamp), and without this
+       * every later copy here would be refused ("a replica already exists").
+       */
+      discardAbandoned: z.boolean().default(false),
     }),
     z.object({ op: z.literal('read'), blockId, genStamp: count, offset: blockBytes, length: blockBytes }),
     z.object({

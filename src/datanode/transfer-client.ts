@@ -135,6 +135,8 @@ export interface BlockWriterOptions {
   offset?: number;
   /** false: the last packet syncs the replicas and leaves them in rbw/ (a copy during pipeline recovery). */
   finalize?: boolean;
+  /** A copy of a complete block: an abandoned rbw replica at its genStamp on a target is written anew (packet.ts). */
+  discardAbandoned?: boolean;
   config?: DatanodeConfig;
 }
 
@@ -202,6 +204,7 @@ export class BlockWriter {
           offset,
           targets: options.targets.slice(1),
           finalize: options.finalize ?? true,
+          discardAbandoned: options.discardAbandoned ?? false,
         },
         config,
         config.connectTimeoutMs * options.targets.length,

@@ -237,6 +237,9 @@ class WriteTransfer {
     const { blockId, genStamp, offset, targets } = this.request;
     this.upstream.once('close', () => this.end('upstream closed'));
     try {
+      if (this.request.discardAbandoned && offset === 0 && (await store.discardAbandoned(blockId, genStamp))) {
+        log.info({ blockId, genStamp }, `discarded the unfinished replica of ${this.label} a failed transfer left here: the copy writes it anew`);
+      }
       // A rebuilt pipeline (docs/data-path.md): the replica here holds at least the
       // acknowledged prefix at an older genStamp; cut it there and move it to the new one.
       // That prefix may be empty: a pipeline that failed before any ack is rebuilt at 0.
@@ -557,7 +560,8 @@ async function serveCopy(context: Context, socket: net.Socket, request: CopyRequ
   }
   let writer: BlockWriter | null = null;
   try {
-    writer = await BlockWriter.open({ targets, blockId, genStamp, offset: 0, finalize: request.finalize, config });
+    // An FMS copy (finalized, not a recovery) is of a complete block: a failed earlier copy's leftover on a target is replaced.
+    writer = await BlockWriter.open({ targets, blockId, genStamp, offset: 0, finalize: request.finalize, discardAbandoned: request.finalize && !request.recovery, config });
     for await (const piece of reader) {
       if (socket.destroyed) throw new TandemError('CONNECTION_LOST', 'the copy was abandoned by its requester');
       const pieceEnd = piece.offset + piece.data.length;

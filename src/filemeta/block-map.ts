@@ -76,6 +76,23 @@ export type DatanodeCommand =
    */
   | { type: 'recover'; blockId: string; genStamp: number; length?: number };
 
+/**
+ * A copy (a `replicate` command) that did not end with the block on `target`: it failed,
+ * was refused there, or was dropped before it started. The datanode that was told to copy
+ * says so in its next heartbeat to the member that handed it out (`dn.heartbeat`
+ * `copyFailures`), so the target stops counting as pending at once (BlockMap.copyFailed).
+ */
+export interface CopyFailure {
+  blockId: string;
+  /** The datanode the copy was to land on. */
+  target: string;
+  /** What went wrong, in words (for logs). */
+  reason: string;
+}
+
+/** Copy failures one heartbeat may carry; a datanode keeps no more than this many to tell. */
+export const COPY_FAILURES_PER_HEARTBEAT_MAX = 1_000;
+
 /** A delete bound that matches every genStamp: the block itself is gone. */
 export const ANY_GEN_STAMP = Number.MAX_SAFE_INTEGER;
 
@@ -132,7 +149,11 @@ export class BlockMap {
   /** datanodeId → block ids to delete there, handed out by computeWork. */
   /** datanode → block id → the newest genStamp of it the delete is for. */
   private readonly toDelete = new Map<string, Map<string, number>>();
-  /** blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. */
+  /**
+   * blockId → target datanodeId → expiry (ms): copies scheduled and not yet reported. An entry
+   * goes when the target reports the block, when the copy is reported failed (copyFailed),
+   * when the target dies, or at expiry — whichever comes first.
+   */
   private readonly pending = new Map<string, Map<string, number>>();
   /**
    * blockId → datanodeId → expiry (ms): deletes handed out and not yet reported done. Such a
@@ -372,6 +393,27 @@ export class BlockMap {
     if (replica === undefined) return false;
     this.removeReplica(datanodeId, blockId);
     this.addCorruptMark(blockId, datanodeId, replica.genStamp);
+    return true;
+  }
+
+  /**
+   * A datanode reports that a copy of `blockId` to `targetId` did not land (CopyFailure):
+   * that target stops counting as pending, so the next computeWork schedules the block again
+   * (possibly to another target) instead of waiting out pendingReplicationTimeoutMs. Only that
+   * target, and only while its entry for that block is pending and not expired: a target that
+   * reported the block meanwhile, an entry past its expiry (computeWork forgets it anyway),
+   * an unknown block or target — each changes nothing. Answers whether an entry went.
+   *
+   * A late failure of an earlier copy to the same target, scheduled again after its entry
+   * expired, takes the newer entry too: at worst that block is copied once more than needed,
+   * and the extra replica is trimmed.
+   */
+  copyFailed(blockId: string, targetId: string, now: number): boolean {
+    const pending = this.pending.get(blockId);
+    const expiresAtMs = pending?.get(targetId);
+    if (pending === undefined || expiresAtMs === undefined || expiresAtMs <= now) return false;
+    pending.delete(targetId);
+    if (pending.size === 0) this.pending.delete(blockId);
     return true;
   }
 

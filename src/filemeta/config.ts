@@ -31,7 +31,11 @@ export interface FileMetaConfig {
   replicationWorkPerDatanodeMax: number;
   /** Block ids in one delete command (one per datanode per round). */
   deleteBlocksPerCommandMax: number;
-  /** A scheduled copy not reported by its target within this long is forgotten and may be scheduled again. */
+  /**
+   * A scheduled copy not reported by its target within this long is forgotten and may be
+   * scheduled again. A copy that fails is reported by its source (BlockMap.copyFailed) and
+   * scheduled again at once; this covers only one lost without a word (a source that died).
+   */
   pendingReplicationTimeoutMs: number;
   /** A writer that has not renewed its lease for this long loses it: the active recovers its files. */
   leaseHardLimitMs: number;

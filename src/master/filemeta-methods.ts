@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parseArgs } from './parse-args.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
 import { CONCAT_SOURCES_MAX } from '../namespace/file-mutations.js';
+import { COPY_FAILURES_PER_HEARTBEAT_MAX } from '../filemeta/block-map.js';
 
 const name = z.string().min(1).max(DEFAULT_LIMITS.nameBytesMax);
 const callerFields = { user: name, groups: z.array(name).max(64).default([]) };
@@ -18,6 +19,9 @@ const extent = z.object({ blockId, length });
 export const REPORT_REPLICAS_MAX = 50_000;
 const replica = z.object({ blockId, genStamp: z.number().int().positive(), length, finalized: z.boolean() });
 const hostPort = z.string().min(3).max(300);
+/** A copy failure's reason is for logs: the datanode cuts it well below this. */
+const COPY_FAILURE_REASON_CHARS_MAX = 1_024;
+const copyFailure = z.object({ blockId, target: datanodeId, reason: z.string().max(COPY_FAILURE_REASON_CHARS_MAX) });
 const pool = z.number().int().nonnegative();
 const blockSize = z.number().int().min(1).max(2 ** 40);
 /** As the FMS config's replicationMax (HDFS's default dfs.replication.max). */
@@ -81,6 +85,12 @@ export const FILEMETA_SCHEMAS = {
     copiesInProgress: z.number().int().nonnegative().default(0),
     /** Replicas it still has to delete: the FMS sends no new delete batch meanwhile. */
     deletesInProgress: z.number().int().nonnegative().default(0),
+    /**
+     * Copies this member handed it that did not land (BlockMap.copyFailed): each target stops
+     * counting as pending, so the block is scheduled again at once. Sent until a heartbeat
+     * carrying them is answered; unknown blocks and targets are ignored.
+     */
+    copyFailures: z.array(copyFailure).max(COPY_FAILURES_PER_HEARTBEAT_MAX).default([]),
   }),
   'dn.blockReport': z.object({
     id: datanodeId,

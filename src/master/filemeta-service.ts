@@ -14,12 +14,14 @@
 // when its ZooKeeper node is gone too (RegisteredDatanodes watches /datanodes; the rule is in
 // src/filemeta/datanodes.ts). Its replicas stop counting and the active copies them
 // elsewhere, throttled: a source datanode has at most replicationWorkPerDatanodeMax copies
-// outstanding (queued here, or running there as its heartbeat says).
+// outstanding (queued here, or running there as its heartbeat says). A copy that does not
+// land is reported in the source's next heartbeat (copyFailures), and its target stops
+// counting as pending at once, so the block is scheduled again without waiting out the timeout.
 
 import { randomUUID } from 'node:crypto';
 import { TandemError } from '../errors.js';
 import type { Limits } from '../config/limits.js';
-import { BlockMap, type DatanodeCommand, type WorkLoad } from '../filemeta/block-map.js';
+import { BlockMap, type CopyFailure, type DatanodeCommand, type WorkLoad } from '../filemeta/block-map.js';
 import type { Coordinator } from '../election/coordinator.js';
 import { RegisteredDatanodes } from './registered-datanodes.js';
 import { LeaseTable } from '../filemeta/leases.js';
@@ -74,6 +76,8 @@ const REPORTED_WAIT_MS_MAX = 2_000;
 /** How long a block recovery waits for datanodes to report what they finalized, and the mark of a step being journaled. */
 const BLOCK_RECOVERY_WAIT_MS = 5_000;
 const IN_FLIGHT = -1;
+/** Copy failures of one heartbeat named in its log line (all are counted). */
+const COPY_FAILURES_LOGGED_MAX = 5;
 /** Replicas one datanode's full report may list (its pages together): a bound on the memory one assembly takes. */
 const REPORT_REPLICAS_PER_DATANODE_MAX = 10_000_000;
 /** Full reports being assembled from pages at once (one per datanode). */
@@ -239,10 +243,11 @@ class FileMetaService implements ShardService {
       }
       case 'dn.heartbeat': {
         const a = parseFileMetaArgs(m, args);
-        const { epoch: _seen, copiesInProgress, deletesInProgress, ...datanode } = a;
+        const { epoch: _seen, copiesInProgress, deletesInProgress, copyFailures, ...datanode } = a;
         // Back from the dead (or never heard by this member): its replicas may have changed
         // while nobody listened, so it sends everything it holds again.
         if (this.blockMap.heartbeat(datanode, now).fullReportNeeded) this.reported.delete(a.id);
+        if (copyFailures.length > 0) this.copiesFailed(host, a.id, copyFailures, now);
         // Some of its reports fell off a full deferred queue: everything again, now that there is room.
         if (this.blockMap.takeFullReportOwed(a.id)) this.reported.delete(a.id);
         const active = host.isActive();
@@ -355,6 +360,22 @@ class FileMetaService implements ShardService {
       this.reportWaiters.delete(waiter);
       waiter.resolve(true);
     }
+  }
+
+  /**
+   * Copies `datanode` was told to make and could not (a heartbeat's copyFailures): their
+   * targets stop counting as pending, so the next tick schedules the blocks again instead of
+   * waiting pendingReplicationTimeoutMs. Soft state, like everything in the block map: a
+   * member that did not hand the copy out has no such entry, and nothing changes there.
+   */
+  private copiesFailed(host: ServiceHost, datanode: string, failures: readonly CopyFailure[], now: number): void {
+    const again = failures.filter((f) => this.blockMap.copyFailed(f.blockId, f.target, now));
+    const shown = failures.slice(0, COPY_FAILURES_LOGGED_MAX).map((f) => `${f.blockId} → ${f.target} (${f.reason})`);
+    const more = failures.length > shown.length ? ` and ${failures.length - shown.length} more` : '';
+    host.log.info(
+      { datanode, failures: failures.length, scheduledAgain: again.length, first: failures.slice(0, COPY_FAILURES_LOGGED_MAX) },
+      `${datanode} could not make ${failures.length} copies: ${shown.join('; ')}${more}; ${again.length} of them scheduled again at once (the others were not pending here)`,
+    );
   }
 
   private takeCommands(datanode: string): DatanodeCommand[] {

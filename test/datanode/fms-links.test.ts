@@ -3,7 +3,8 @@
 // same Coordinator port): commands are obeyed only from the active of the highest epoch the
 // datanode has seen — in ZooKeeper's epoch counter or in any member's answer — so a deposed
 // active that still believes it is active commands nothing. Also: a whole report on first
-// contact, and heartbeats that go on while a copy runs, saying how many copies are under way.
+// contact, heartbeats that go on while a copy runs, saying how many copies are under way, and
+// copies that did not land told to the member that handed them out until it answers.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { limitsWith } from '../../src/config/limits.js';
@@ -30,8 +31,10 @@ interface FakeMember {
   name: string;
   rpc: string;
   answer: { epoch: number; active: boolean; commands: FmsCommand[]; needFullReport: boolean };
-  heartbeats: Array<{ epoch: number; copiesInProgress: number }>;
+  heartbeats: Array<{ epoch: number; copiesInProgress: number; copyFailures?: unknown[] }>;
   fullReports: number;
+  /** Heartbeats to refuse (after recording them) before answering again. */
+  refuseHeartbeats?: number;
   server: RpcServer;
 }
 
@@ -46,9 +49,13 @@ async function fakeMember(zk: Coordinator, name: string, answer: FakeMember['ans
   const member: Partial<FakeMember> & { heartbeats: FakeMember['heartbeats']; fullReports: number } = { name, answer, heartbeats: [], fullReports: 0 };
   const server = new RpcServer({
     handler: (method, args) => {
-      const a = args as { epoch: number; copiesInProgress: number; last?: boolean };
+      const a = args as { epoch: number; copiesInProgress: number; last?: boolean; copyFailures?: unknown[] };
       if (method === 'dn.heartbeat') {
-        member.heartbeats.push({ epoch: a.epoch, copiesInProgress: a.copiesInProgress });
+        member.heartbeats.push({ epoch: a.epoch, copiesInProgress: a.copiesInProgress, ...(a.copyFailures ? { copyFailures: a.copyFailures } : {}) });
+        if ((member.refuseHeartbeats ?? 0) > 0) {
+          member.refuseHeartbeats!--;
+          throw new Error('not now');
+        }
         return member.answer;
       }
       if (method === 'dn.blockReport') {
@@ -79,7 +86,7 @@ async function shard(): Promise<{ zk: FakeZooKeeper; admin: Coordinator }> {
   return { zk, admin };
 }
 
-function links(zk: FakeZooKeeper, opts: { execute?: (shard: string, command: FmsCommand) => void; copiesInProgress?: () => number; replicas?: ReplicaInfo[] } = {}) {
+function links(zk: FakeZooKeeper, opts: { execute?: (shard: string, command: FmsCommand, member: string) => void; copiesInProgress?: () => number; replicas?: ReplicaInfo[] } = {}) {
   const executed: FmsCommand[] = [];
   const { log, lines } = capturingLogger();
   const fmsLinks = new FmsLinks({
@@ -193,7 +200,7 @@ test('heartbeats go on while copies run, each saying how many are under way; cop
     commands: ['fms-0_1', 'fms-0_2', 'fms-0_2', 'fms-0_3', 'fms-0_4', 'fms-0_5'].map(replicate),
     needFullReport: false,
   });
-  const { fmsLinks } = links(zk, { execute: (s, c) => runner.submit(s, c), copiesInProgress: () => runner.copiesInProgress });
+  const { fmsLinks } = links(zk, { execute: (s, c, m) => runner.submit(s, c, m), copiesInProgress: () => runner.copiesInProgress });
   await fmsLinks.start();
   await waitFor('two copies running', () => copied.length === 2, 5_000);
   member.answer = { ...member.answer, commands: [] };
@@ -243,4 +250,35 @@ test('deletes wait in a bounded backlog that heartbeats report, and a delete mea
   assert.deepEqual(asked, [['fms-0_1', ANY_GEN_STAMP], ['fms-0_2', 3], ['fms-0_3', ANY_GEN_STAMP]]);
   assert.deepEqual(deletedReported, ['fms-0_1', 'fms-0_3'], 'the replica kept at its newer genStamp is not reported deleted');
   await runner.stop();
+});
+
+test('a copy that did not land goes in the next heartbeats to the member that handed it out, until one of them is answered', async () => {
+  const { zk, admin } = await shard();
+  await admin.create(paths.epoch, 1, 'persistent');
+  const active = await fakeMember(admin, 'm1', { epoch: 1, active: true, commands: [], needFullReport: false });
+  const standby = await fakeMember(admin, 'm2', { epoch: 1, active: false, commands: [], needFullReport: false });
+  const { fmsLinks } = links(zk);
+  await fmsLinks.start();
+  await heartbeatsMore(active, 2);
+  await heartbeatsMore(standby, 2);
+  assert.ok(active.heartbeats.every((h) => h.copyFailures === undefined), 'no failure, no field');
+
+  // Its next two heartbeats fail: the failure stays owed and goes again.
+  active.refuseHeartbeats = 2;
+  const from = active.heartbeats.length;
+  fmsLinks.noteCopyFailed(SHARD, 'm1', [{ blockId: 'fms-0_7', target: 'dn3', reason: 'TOO_MANY_IN_FLIGHT' }]);
+  fmsLinks.noteCopyFailed(SHARD, 'gone', [{ blockId: 'fms-0_8', target: 'dn3', reason: 'x' }]);
+  assert.equal(fmsLinks.copyFailures.size, 1, 'a member this datanode has no link to is owed nothing');
+  await waitFor('the failure answered', () => fmsLinks.copyFailures.size === 0, 5_000);
+  await heartbeatsMore(active, 3);
+  // One heartbeat may have been on its way without it (and taken one refusal): the run
+  // carrying it is at least a refused one and the answered one, and nothing carries it after.
+  const carried = active.heartbeats.slice(from).map((h) => h.copyFailures);
+  const first = carried.findIndex((c) => c !== undefined);
+  const run = carried.slice(first).findIndex((c) => c === undefined);
+  assert.ok(first >= 0 && first <= 1, `carried from the next heartbeat on (${first})`);
+  assert.ok(run >= 2 && run <= 3, `sent until a heartbeat carrying it was answered (${run} times)`);
+  for (const c of carried.slice(first, first + run)) assert.deepEqual(c, [{ blockId: 'fms-0_7', target: 'dn3', reason: 'TOO_MANY_IN_FLIGHT' }]);
+  assert.ok(carried.slice(first + run).every((c) => c === undefined), 'then never again');
+  assert.ok(standby.heartbeats.every((h) => h.copyFailures === undefined), 'only to the member that handed the copy out');
 });

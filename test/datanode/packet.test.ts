@@ -38,7 +38,7 @@ test('a request and packets round-trip through any cutting of the stream (proper
       fc.array(fc.nat(), { maxLength: 12 }),
       fc.integer({ min: 0, max: 2 ** 40 }),
       (sizes, cuts, base) => {
-        const request = { op: 'write', blockId: 'fms-3_99', genStamp: 4, offset: 0, targets: [{ id: 'dn2', data: '127.0.0.1:9' }], finalize: true };
+        const request = { op: 'write', blockId: 'fms-3_99', genStamp: 4, offset: 0, targets: [{ id: 'dn2', data: '127.0.0.1:9' }], finalize: true, discardAbandoned: false };
         const datas = sizes.map((n) => randomBytes(n));
         const offset = base - (base % config.chunkBytes);
         const stream = Buffer.concat([encodeMessage(request, config.requestBytesMax), ...datas.map((d, i) => packetBytes(i, i === datas.length - 1, offset + i * 4096, d))]);

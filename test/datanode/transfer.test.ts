@@ -213,6 +213,33 @@ test('a copy onto a datanode holding a stale finalized replica of the block resu
   for (const node of [source, stale]) await node.server.close();
 });
 
+test('a copy onto a datanode holding what a failed copy of the block left in rbw/ writes it anew; a client write at 0 is still refused there', { timeout: 30_000 }, async () => {
+  // A copy that breaks leaves its target an unfinished replica at the block's genStamp. The
+  // FMS, told of the failure, schedules the copy again — often to the same target: it must
+  // not be refused there for good ("a replica already exists").
+  const [source, left] = [await startNode('a1'), await startNode('a2')] as [Node, Node];
+  const blockId = 'fms-3_40';
+  const data = randomBytes(3 * MiB + 11);
+  const writer = await BlockWriter.open({ targets: [target(source)], blockId, genStamp: 4, config });
+  await writer.write(data);
+  await writer.finish();
+  const broken = await BlockWriter.open({ targets: [target(left)], blockId, genStamp: 4, config });
+  await broken.write(data.subarray(0, 2 * MiB));
+  await eventually(() => broken.ackedBytes >= MiB, 'part of it acked');
+  broken.abort();
+  await eventually(() => left.store.openWriters === 0 && left.server.transfers === 0, 'the broken transfer closed');
+  const leftover = left.store.get(blockId)!;
+  assert.ok(!leftover.finalized && leftover.length < data.length, JSON.stringify(leftover));
+  // Not a copy: refused as before (a second pipeline at the same genStamp is a mistake).
+  await assert.rejects(BlockWriter.open({ targets: [target(left)], blockId, genStamp: 4, config }), /already exists/);
+  assert.deepEqual(await copyBlock(source.server.address, { blockId, genStamp: 4, length: data.length, targets: [target(left)] }, config), { length: data.length });
+  assert.deepEqual(left.store.get(blockId), { blockId, genStamp: 4, length: data.length, finalized: true });
+  assert.deepEqual(await readAll(left, blockId, 4, 0, data.length), data);
+  // A finalized replica is never discarded: a second copy is refused.
+  await assert.rejects(copyBlock(source.server.address, { blockId, genStamp: 4, length: data.length, targets: [target(left)] }, config), /already exists/);
+  for (const node of [source, left]) await node.server.close();
+});
+
 test('a byte corrupted on disk: readBlock throws CHECKSUM_MISMATCH and verify() finds the chunk', { timeout: 30_000 }, async () => {
   const node = await startNode('c1');
   const data = randomBytes(3 * MiB + 5);

@@ -457,6 +457,73 @@ describe('replication work', () => {
     assert.deepEqual(copies, [[...deletedOn].sort()]);
   });
 
+  test('setReplication 3 → 1 → 3 with the deletes reported a round apart: two copies of one block from its one source, to different targets', () => {
+    // What the command runner must take as two copies (it once deduplicated by block, and
+    // dropped the second without a word: its target then sat pending for the whole timeout).
+    const state = machine.initial();
+    const blockId = closedFile(state, 7);
+    const map = activeMap(state, 3);
+    for (const dn of ['dn1', 'dn2', 'dn3']) map.fullReport(dn, [replica(blockId, 1)], state, 0);
+    apply(state, { type: 'setReplication', fileId: 7, replication: 1 });
+    const deletedOn = commandsOf(map.computeWork(state, 0), 'delete').map(([dn]) => dn);
+    assert.equal(deletedOn.length, 2);
+    apply(state, { type: 'setReplication', fileId: 7, replication: 3 });
+    map.incrementalReport(deletedOn[0]!, { received: [], deleted: [blockId] }, state, 0);
+    const first = commandsOf(map.computeWork(state, 0), 'replicate') as [string, { targets: { id: string }[] }][];
+    map.incrementalReport(deletedOn[1]!, { received: [], deleted: [blockId] }, state, 500);
+    const second = commandsOf(map.computeWork(state, 500), 'replicate') as [string, { targets: { id: string }[] }][];
+    const source = ['dn1', 'dn2', 'dn3'].find((dn) => !deletedOn.includes(dn));
+    assert.deepEqual(
+      [...first, ...second].map(([from, c]) => [from, c.targets.map((t) => t.id)]),
+      [[source, [deletedOn[0]]], [source, [deletedOn[1]]]],
+    );
+  });
+
+  test('a copy reported failed makes its block schedulable again at once, to that target or another', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 2);
+    const map = activeMap(state, 3);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    const scheduled = commandsOf(map.computeWork(state, 0), 'replicate') as [string, { targets: { id: string }[] }][];
+    const target = scheduled[0]![1].targets[0]!.id;
+    assert.equal(commandsOf(map.computeWork(state, 1_000), 'replicate').length, 0, 'pending: not scheduled again');
+    assert.equal(map.copyFailed(blockId, target, 1_000), true);
+    assert.equal(map.copyFailed(blockId, target, 1_000), false, 'told twice: the entry went the first time');
+    const again = commandsOf(map.computeWork(state, 1_000), 'replicate') as [string, { blockId: string; targets: { id: string }[] }][];
+    assert.deepEqual(again.map(([source, c]) => [source, c.blockId, c.targets.length]), [['dn1', blockId, 1]]);
+  });
+
+  test('a failure for another target, another block, a landed copy or an expired entry changes nothing', () => {
+    const state = machine.initial();
+    const blockId = closedFile(state, 7, 3);
+    const map = activeMap(state, 4);
+    map.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    const command = (commandsOf(map.computeWork(state, 0), 'replicate') as [string, { targets: { id: string }[] }][])[0]![1];
+    const [a, b] = command.targets.map((t) => t.id) as [string, string];
+    const notTarget = ['dn2', 'dn3', 'dn4'].find((dn) => dn !== a && dn !== b)!;
+    assert.equal(map.copyFailed(blockId, notTarget, 1_000), false, 'not a target of this block');
+    assert.equal(map.copyFailed('fms-0_999', a, 1_000), false, 'an unknown block');
+    assert.equal(map.copyFailed(blockId, 'dn-unknown', 1_000), false, 'an unknown datanode');
+    assert.equal(map.copyFailed('not a block id', a, 1_000), false);
+    // `a` has it: its report ends the pending entry, and a late failure does nothing.
+    map.incrementalReport(a, { received: [replica(blockId, 1)], deleted: [] }, state, 1_000);
+    assert.equal(map.copyFailed(blockId, a, 1_000), false, 'the copy to it landed');
+    assert.equal(map.computeWork(state, 1_000).size, 0, 'two live and one pending: nothing to do');
+    // `b`'s entry is past its expiry (60 s here): a failure of it changes nothing computeWork would not do anyway.
+    for (const dn of ['dn1', 'dn2', 'dn3', 'dn4']) heartbeat(map, dn, 59_000);
+    assert.equal(map.copyFailed(blockId, b, 60_000), false, 'expired');
+    // Only `b` failed, on time: the block is scheduled again for one replica, `a` stays counted.
+    const fresh = activeMap(state, 4);
+    fresh.fullReport('dn1', [replica(blockId, 1)], state, 0);
+    const first = (commandsOf(fresh.computeWork(state, 0), 'replicate') as [string, { targets: { id: string }[] }][])[0]![1];
+    const [x, y] = first.targets.map((t) => t.id) as [string, string];
+    assert.equal(fresh.copyFailed(blockId, y, 10), true);
+    const again = commandsOf(fresh.computeWork(state, 10), 'replicate') as [string, { targets: { id: string }[] }][];
+    assert.equal(again.length, 1);
+    assert.equal(again[0]![1].targets.length, 1, 'one replica short: the other target is still pending');
+    assert.notEqual(again[0]![1].targets[0]!.id, x, 'never onto the target still pending');
+  });
+
   test('a datanode back from the dead counts its replicas again only once its full report says they are there', () => {
     const state = machine.initial();
     const blockId = closedFile(state, 7, 2);
