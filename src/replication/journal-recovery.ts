@@ -3,7 +3,8 @@
 // The rule: a torn tail is truncated, damage in the middle is never skipped. A crash in
 // the middle of a group commit can only leave the *last* write of the *in-progress*
 // segment incomplete, so an invalid record there is a torn tail exactly when no valid
-// record follows it. If a valid record (txid above the last good one) starts anywhere
+// record follows it. Zeros after the last record are space the writer preallocated: cut
+// off quietly, they are no damage. If a valid record (txid above the last good one) starts anywhere
 // after the damage, the damage is in the middle and recovery stops with JOURNAL_CORRUPT:
 // silently dropping it would lose acknowledged edits and replay later ones on a wrong state.
 // Finalized segments were fsynced before their rename, so any damage in them is corruption.
@@ -17,6 +18,7 @@ import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import {
   findValidRecordAfter,
+  isPadding,
   RECORD_PAYLOAD_BYTES_MAX_DEFAULT,
   scanRecords,
   SEGMENT_HEADER_BYTES,
@@ -191,7 +193,13 @@ function recoverInProgress(dir: string, segment: SegmentFile, payloadBytesMax: n
 
   const scan = scanRecords(buf, { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: segment.firstTxid, payloadBytesMax });
   let truncated: InProgressOutcome['truncated'];
-  if (scan.stop) {
+  if (scan.stop && isPadding(buf, scan.stop.offset)) {
+    truncateFileSync(segment.path, scan.stop.offset);
+    log.info(
+      { file: segment.path, offset: scan.stop.offset, bytes: buf.length - scan.stop.offset },
+      `cut ${buf.length - scan.stop.offset} bytes of preallocated space off ${segment.path} at byte offset ${scan.stop.offset}`,
+    );
+  } else if (scan.stop) {
     const { offset, reason, detail } = scan.stop;
     // A whole record with a valid CRC but the wrong txid is never produced by a torn write.
     if (reason === 'txid-order') throw corrupt(segment.path, offset, `record out of order (${detail})`);

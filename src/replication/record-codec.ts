@@ -1,6 +1,6 @@
 // The on-disk form of edit records and of an edit segment's header (DESIGN §3, "Journal").
 //
-//   segment = header (16 bytes) record*
+//   segment = header (16 bytes) record* zero*
 //   header  = "TNDMEDIT" | u32be format version | u32be reserved (0)
 //   record  = u32be payloadLength | u32be crc32c(payload) | payload
 //   payload = msgpack {txid, epoch, op}                       (the map form)
@@ -11,6 +11,9 @@
 // to decode (no keys to read, no object built key by key), which a standby does for every
 // record it is sent. Any other op (an unknown type, a field the shape does not name, a null
 // value) takes the map form; both decode to the same {txid, epoch, op}.
+//
+// The zeros are space the writer preallocated in an in-progress segment (journal-writer.ts);
+// a payload length is never 0, so a scan stops where they start. Finalized segments have none.
 //
 // The length comes first so a scanner can step from record to record; the CRC covers the
 // payload only, so a torn or flipped length shows up as a CRC failure (or an impossible
@@ -122,6 +125,17 @@ export function encodeRecord(record: EditRecord): Buffer {
   payload.copy(out, RECORD_HEADER_BYTES);
   return out;
 }
+
+/** True when every byte from `offset` to the end of `buf` is zero: preallocated space, not a record. */
+export function isPadding(buf: Buffer, offset: number): boolean {
+  for (let at = offset; at < buf.length; at += ZEROS.length) {
+    const end = Math.min(buf.length, at + ZEROS.length);
+    if (buf.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
+  }
+  return true;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
 
 export type ScanStopReason = 'torn' | 'crc' | 'length' | 'txid-order' | 'decode';
 

@@ -9,6 +9,7 @@ import { limitsWith } from '../../src/config/limits.js';
 import { createNamespaceMachine, type NamespaceState } from '../../src/namespace/machine.js';
 import type { NamespaceMutation } from '../../src/namespace/ops.js';
 import { fetchEdits, readEditsFrom } from '../../src/replication/edits-transfer.js';
+import { scanRecords, SEGMENT_HEADER_BYTES } from '../../src/replication/record-codec.js';
 import { ReplicationEngine } from '../../src/replication/engine.js';
 import { startImageServer } from '../../src/replication/image-server.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -30,8 +31,11 @@ test('a dead master\'s torn in-progress segment is read up to its last whole rec
   const inProgress = (await readdir(dead)).find((n) => n.startsWith('edits_inprogress_'));
   assert.ok(inProgress, 'the copy has an in-progress segment');
   const path = join(dead, inProgress);
-  // Tear the last record: cut 3 bytes off the end.
-  await truncate(path, (await stat(path)).size - 3);
+  // Tear the last record: cut the file 3 bytes before the end of its records (the writer
+  // preallocates, so zeros follow the records in a live segment).
+  const { endOffset } = scanRecords(await readFile(path), { start: SEGMENT_HEADER_BYTES });
+  assert.ok((await stat(path)).size > endOffset, 'preallocated zeros follow the records');
+  await truncate(path, endOffset - 3);
   const before = await readFile(path);
 
   const records = await readEditsFrom(dead, 1, { includeInProgress: true, recordsMax: 1_000 });

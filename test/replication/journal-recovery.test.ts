@@ -67,7 +67,10 @@ describe('recoverJournal: torn tail', () => {
       const result = await recoverJournal(dir, log);
       assert.equal(result.lastTxid, N - 1, `cut at ${cut}`);
       assert.equal(result.lastEpoch, 2);
-      assert.deepEqual(result.truncated, { file: join(dir, name), offset: lastRecordStart, bytesDropped: cut - lastRecordStart });
+      // A written prefix of zeros (the length's high bytes) cannot be told from preallocated space.
+      const onlyZeros = full.subarray(lastRecordStart, cut).every((b) => b === 0);
+      const expected = onlyZeros ? undefined : { file: join(dir, name), offset: lastRecordStart, bytesDropped: cut - lastRecordStart };
+      assert.deepEqual(result.truncated, expected, `cut at ${cut}`);
       assert.deepEqual(readdirSync(dir), [finalizedSegmentName(1, N - 1)]);
       assert.equal(statSync(join(dir, finalizedSegmentName(1, N - 1))).size, lastRecordStart);
       assert.deepEqual(await readAll(dir, 1), Array.from({ length: N - 1 }, (_, i) => record(i + 1)));
@@ -84,7 +87,7 @@ describe('recoverJournal: torn tail', () => {
   });
 
   it('truncates garbage appended after the last record, and says so in a warning', async () => {
-    for (const garbage of [Buffer.alloc(100, 0), Buffer.from('deadbeefcafe', 'hex'), Buffer.alloc(3, 0xff)]) {
+    for (const garbage of [Buffer.from('0000000100', 'hex'), Buffer.from('deadbeefcafe', 'hex'), Buffer.alloc(3, 0xff)]) {
       const dir = tempDir();
       const name = inProgressSegmentName(1);
       writeFileSync(join(dir, name), Buffer.concat([full, garbage]));
@@ -96,6 +99,43 @@ describe('recoverJournal: torn tail', () => {
       assert.ok(warning, 'a warning is logged');
       assert.match(String(warning.msg), new RegExp(`${name}.*offset ${full.length}.*${garbage.length} bytes`));
     }
+  });
+
+  it('zeros after the last record are preallocated space: cut off with no warning and no truncation reported', async () => {
+    for (const zeros of [1, 7, 100, 1024 * 1024 - full.length, 200_000]) {
+      const dir = tempDir();
+      const name = inProgressSegmentName(1);
+      writeFileSync(join(dir, name), Buffer.concat([full, Buffer.alloc(zeros)]));
+      const { log: capturing, lines } = capturingLogger();
+      const result = await recoverJournal(dir, capturing);
+      assert.equal(result.lastTxid, N, `${zeros} zeros`);
+      assert.equal(result.truncated, undefined, `${zeros} zeros`);
+      assert.equal(lines.filter((l) => Number(l.level) >= 40).length, 0, `no warning for ${zeros} zeros`);
+      assert.ok(lines.some((l) => /preallocated space/.test(String(l.msg))), 'the cut is logged');
+      assert.equal(statSync(join(dir, finalizedSegmentName(1, N))).size, full.length, 'the finalized segment holds its records only');
+      assert.deepEqual(await readAll(dir, 1), Array.from({ length: N }, (_, i) => record(i + 1)));
+    }
+  });
+
+  it('a torn last record followed by preallocated zeros is still a torn tail', async () => {
+    const dir = tempDir();
+    const name = inProgressSegmentName(1);
+    const torn = full.subarray(0, lastRecordStart + 11);
+    writeFileSync(join(dir, name), Buffer.concat([torn, Buffer.alloc(4096)]));
+    const result = await recoverJournal(dir, log);
+    assert.equal(result.lastTxid, N - 1);
+    assert.deepEqual(result.truncated, { file: join(dir, name), offset: lastRecordStart, bytesDropped: 11 + 4096 });
+  });
+
+  it('a nonzero byte far inside the zeros makes them damage, not preallocated space', async () => {
+    const dir = tempDir();
+    const name = inProgressSegmentName(1);
+    const tail = Buffer.alloc(300_000);
+    tail[250_000] = 1;
+    writeFileSync(join(dir, name), Buffer.concat([full, tail]));
+    const result = await recoverJournal(dir, log);
+    assert.equal(result.lastTxid, N);
+    assert.deepEqual(result.truncated, { file: join(dir, name), offset: full.length, bytesDropped: tail.length });
   });
 
   it('a segment torn inside its first record or its header is deleted', async () => {
@@ -123,6 +163,7 @@ describe('recoverJournal: torn tail', () => {
     const result = await recoverJournal(dir, log);
     assert.equal(result.lastTxid, 40);
     assert.equal(result.firstTxid, 1);
+    assert.equal(result.truncated, undefined, 'the zeros the writer preallocated are no torn tail');
     assert.ok(readdirSync(dir).every((n) => !n.includes('inprogress')));
     assert.deepEqual(await readAll(dir, 1), Array.from({ length: 40 }, (_, i) => record(i + 1)));
   });

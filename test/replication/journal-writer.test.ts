@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { limitsWith } from '../../src/config/limits.js';
 import { TandemError } from '../../src/errors.js';
 import { readEdits, recoverJournal } from '../../src/replication/journal-recovery.js';
-import { JournalWriter } from '../../src/replication/journal-writer.js';
+import { JournalWriter, SEGMENT_PREALLOCATE_BYTES } from '../../src/replication/journal-writer.js';
+import { encodeRecord, SEGMENT_HEADER_BYTES } from '../../src/replication/record-codec.js';
 import type { EditRecord } from '../../src/replication/state-machine.js';
 import { finalizedSegmentName, inProgressSegmentName } from '../../src/replication/storage-layout.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -141,6 +143,39 @@ describe('JournalWriter', () => {
     assert.equal(recovered.lastTxid, 100);
     assert.deepEqual(await readAll(dir, 1), Array.from({ length: 100 }, (_, i) => record(i + 1)));
     assert.deepEqual((await readAll(dir, 57)).map((r) => r.txid)[0], 57);
+  });
+
+  it('preallocates the in-progress segment a MiB at a time and cuts the zeros off before finalizing', async () => {
+    const dir = await tempDir();
+    const writer = await JournalWriter.open(dir, { firstTxid: 1, limits: limitsWith(), log });
+    const inProgress = join(dir, inProgressSegmentName(1));
+    assert.equal((await stat(inProgress)).size, SEGMENT_HEADER_BYTES, 'nothing preallocated before the first record');
+    const big = (txid: number): EditRecord => ({ txid, epoch: 1, op: { kind: 'create', path: `/${'x'.repeat(3000)}-${txid}` } });
+    let recordBytes = SEGMENT_HEADER_BYTES;
+    for (let txid = 1; txid <= 500; txid++) {
+      const r = big(txid);
+      recordBytes += encodeRecord(r).length;
+      writer.append(r);
+      if (txid % 50 === 0) {
+        await writer.flush();
+        const size = (await stat(inProgress)).size;
+        assert.equal(size % SEGMENT_PREALLOCATE_BYTES, 0, `file size ${size} is whole MiBs`);
+        assert.ok(size >= recordBytes && size - recordBytes < SEGMENT_PREALLOCATE_BYTES, `${size} bytes for ${recordBytes} bytes of records`);
+      }
+    }
+    assert.ok(recordBytes > SEGMENT_PREALLOCATE_BYTES, 'the test crosses a MiB boundary');
+    // Zeros go out once per MiB boundary crossed, each run up to the next boundary.
+    const crossings = Math.ceil(recordBytes / SEGMENT_PREALLOCATE_BYTES);
+    const { preallocatedBytes } = writer.stats;
+    assert.ok(preallocatedBytes > 0 && preallocatedBytes < crossings * SEGMENT_PREALLOCATE_BYTES, `${preallocatedBytes} bytes of zeros written`);
+    await writer.roll();
+    assert.equal((await stat(join(dir, finalizedSegmentName(1, 500)))).size, recordBytes, 'a finalized segment holds its records only');
+    writer.append(big(501));
+    await writer.close();
+    assert.equal((await stat(join(dir, finalizedSegmentName(501, 501)))).size, SEGMENT_HEADER_BYTES + encodeRecord(big(501)).length);
+    const recovered = await recoverJournal(dir, log);
+    assert.equal(recovered.lastTxid, 501);
+    assert.equal((await readAll(dir, 1)).length, 501);
   });
 
   it('rolls by age with the injected clock, and not before', async () => {

@@ -6,6 +6,7 @@ import {
   encodeRecord,
   encodeSegmentHeader,
   findValidRecordAfter,
+  isPadding,
   scanRecords,
   SEGMENT_HEADER_BYTES,
   segmentHeaderProblem,
@@ -99,6 +100,23 @@ describe('record codec', () => {
     buf[secondStart + 10]! ^= 0xff;
     assert.deepEqual(findValidRecordAfter(buf, secondStart + 1, 1), { offset: thirdStart, txid: 3 });
     assert.equal(findValidRecordAfter(buf, secondStart + 1, 4), null);
+  });
+
+  it('a scan stops where preallocated zeros start, and isPadding tells zeros from damage', () => {
+    const recs = records(1, 5);
+    const body = segment(recs);
+    const buf = Buffer.concat([body, Buffer.alloc(200_000)]);
+    const scan = scanRecords(buf, { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: 1 });
+    assert.equal(scan.records.length, 5);
+    assert.equal(scan.stop?.offset, body.length);
+    assert.equal(isPadding(buf, body.length), true);
+    assert.equal(isPadding(buf, buf.length), true, 'nothing left is no damage');
+    assert.equal(isPadding(buf, body.length - 1), false);
+    for (const at of [body.length, body.length + 65_535, body.length + 65_536, buf.length - 1]) {
+      const damaged = Buffer.from(buf);
+      damaged[at] = 0x80;
+      assert.equal(isPadding(damaged, body.length), false, `a nonzero byte at ${at}`);
+    }
   });
 });
 
