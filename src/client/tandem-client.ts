@@ -18,6 +18,9 @@ import { ShardCaller, type ActiveResolver } from './shard-caller.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TandemError } from '../errors.js';
+import type { z } from 'zod';
+import { MUTATION_SCHEMAS, QUERY_SCHEMAS, type MutationMethod } from '../master/namespace-methods.js';
+import { toPositional } from '../master/positional-args.js';
 import { shardOfPool, type PoolMap } from '../election/pool-map.js';
 import { checkBlockSize, FileWriter } from './file-writer.js';
 import { locateFile, readFileBytes, type FileReadOptions, type LocatedFile } from './file-reader.js';
@@ -166,7 +169,8 @@ export class TandemClient {
   /** The inode at `path`, or null when nothing is there. */
   getFileInfo(path: string): Promise<FileStatus | null> {
     // On the wire a status is a positional tuple (src/namespace/file-status-wire.ts).
-    return this.call<unknown>('ns.getFileInfo', { path, user: this.user, groups: this.groups }).then(decodeFileStatusOrNull);
+    const args = toPositional(QUERY_SCHEMAS['ns.getFileInfo'], { path, user: this.user, groups: this.groups });
+    return this.call<unknown>('ns.getFileInfo', args).then(decodeFileStatusOrNull);
   }
 
   async listStatus(path: string, opts: { startAfter?: string; limit?: number } = {}): Promise<ListingPage> {
@@ -447,7 +451,8 @@ export class TandemClient {
     args.groups = this.groups;
     args.clientId = this.clientId;
     args.callId = callId;
-    return this.call(method, args);
+    const schema = MUTATION_SCHEMAS[method as MutationMethod] as z.ZodType | undefined;
+    return this.call(method, schema ? toPositional(schema, args) : args);
   }
 
   /** Sends a call to the namespace's active, retrying retryable failures until the deadline. */
