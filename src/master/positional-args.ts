@@ -11,6 +11,7 @@
 
 import type { z } from 'zod';
 import { TandemError } from '../errors.js';
+import { appendValuesInOrder, assignValuesInOrder } from '../util/values-in-order.js';
 
 const ORDERS = new WeakMap<z.ZodType, readonly string[] | null>();
 
@@ -29,21 +30,7 @@ function orderOf(schema: z.ZodType): readonly string[] | null {
 export function toPositional(schema: z.ZodType, args: Record<string, unknown>): unknown[] | Record<string, unknown> {
   const order = orderOf(schema);
   if (order === null) return args;
-  const values: unknown[] = [];
-  let present = 0;
-  let end = 0;
-  for (let i = 0; i < order.length; i++) {
-    const value = args[order[i]!];
-    if (value === null) return args;
-    if (value !== undefined) {
-      present++;
-      end = i + 1;
-    }
-    values.push(value === undefined ? null : value);
-  }
-  if (Object.keys(args).length !== present) return args;
-  values.length = end;
-  return values;
+  return appendValuesInOrder([], args, order, 0, 0) ?? args;
 }
 
 /** The args object an array of values stands for (absent fields left out), for the schema to check. Maps pass through. */
@@ -54,10 +41,5 @@ export function fromPositional(schema: z.ZodType, method: string, args: unknown)
   if (args.length > order.length) {
     throw new TandemError('INVALID_ARGUMENT', `${method}: ${args.length} values for its ${order.length} fields (${order.join(', ')})`);
   }
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < args.length; i++) {
-    const value: unknown = args[i];
-    if (value !== null) out[order[i]!] = value;
-  }
-  return out;
+  return assignValuesInOrder({}, args, 0, order, 0);
 }

@@ -24,6 +24,7 @@ import { crc32c } from '@node-rs/crc32';
 import { Packr } from 'msgpackr';
 import type { EditRecord } from './state-machine.js';
 import { DEFAULT_LIMITS } from '../config/limits.js';
+import { appendValuesInOrder, assignValuesInOrder } from '../util/values-in-order.js';
 
 /** Plain msgpack (no msgpackr record extension), so any msgpack reader can read the log. */
 const packr = new Packr({ useRecords: false });
@@ -82,38 +83,20 @@ function compactForm(record: EditRecord): unknown[] | null {
   if (typeof op !== 'object' || op === null || Array.isArray(op)) return null;
   const index = SHAPE_OF_TYPE.get(op.type as string);
   if (index === undefined) return null;
-  const shape = OP_SHAPES[index]!;
-  const out: unknown[] = [record.txid, record.epoch, index];
-  let present = 1; // type
-  let end = out.length;
-  for (let i = 1; i < shape.length; i++) {
-    const value = op[shape[i]!];
-    if (value === null) return null; // nil means "absent" here
-    if (value !== undefined) {
-      present++;
-      end = out.length + 1;
-    }
-    out.push(value === undefined ? null : value);
-  }
-  // A field the shape does not name (or one set to undefined) leaves a key uncounted.
-  if (Object.keys(op).length !== present) return null;
-  out.length = end; // absent trailing fields cost nothing
-  return out;
+  // `type` is the shape's, and counted here.
+  return appendValuesInOrder([record.txid, record.epoch, index], op, OP_SHAPES[index]!, 1, 1);
 }
 
 /** The record a compact payload stands for, or why it is malformed. */
 function fromCompactForm(fields: unknown[]): EditRecord | string {
-  const [txid, epoch, index] = fields;
+  const txid = fields[0];
+  const epoch = fields[1];
+  const index = fields[2];
   if (!isCount(txid, 1) || !isCount(epoch, 0)) return 'compact record: txid and epoch must be counts';
   const shape = typeof index === 'number' ? OP_SHAPES[index] : undefined;
   if (shape === undefined) return `compact record: unknown op shape ${String(index)} (written by a newer Tandem?)`;
   if (fields.length > shape.length + 2) return `compact record: ${fields.length - 3} values for the ${shape.length - 1} fields of ${shape[0]}`;
-  const op: Record<string, unknown> = { type: shape[0] };
-  for (let i = 3; i < fields.length; i++) {
-    const value = fields[i];
-    if (value !== null) op[shape[i - 2]!] = value;
-  }
-  return { txid, epoch, op };
+  return { txid, epoch, op: assignValuesInOrder({ type: shape[0] }, fields, 3, shape, 1) };
 }
 
 /** Encodes one record, header included, into a fresh Buffer (safe to keep and concatenate). */
