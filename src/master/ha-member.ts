@@ -79,6 +79,37 @@ const REQUEUE_DELAY_MS = 1_000;
 /** A takeover waits at most this long for the dead active's tail from its monitor. */
 const TAIL_FETCH_TIMEOUT_MS = 1_000;
 
+/**
+ * When each step of a takeover ended, in ms since the election watch that started it fired
+ * (or since the takeover began, when no watch did: a first start). For the takeover's log line.
+ */
+class TakeoverPhases {
+  private readonly startedAt: number;
+  readonly ms: Record<string, number> = {};
+
+  constructor(watchFiredAt: number | null) {
+    const now = performance.now();
+    // A watch that fired long ago (a retry after a failure) says nothing about this takeover.
+    this.startedAt = watchFiredAt !== null && now - watchFiredAt < 60_000 ? watchFiredAt : now;
+    this.ms.started = Math.round(now - this.startedAt);
+  }
+
+  /** Wall-clock ms (Date.now() scale) of the start, to read the phases against other processes' logs. */
+  get startedAtMs(): number {
+    return Math.round(performance.timeOrigin + this.startedAt);
+  }
+
+  mark(step: string): void {
+    this.ms[step] = Math.round(performance.now() - this.startedAt);
+  }
+
+  describe(): string {
+    return Object.entries(this.ms)
+      .map(([step, ms]) => `${step} ${ms}`)
+      .join(', ');
+  }
+}
+
 export class HaMember {
   private coordinator: Coordinator | null = null;
   private electionNode: string | null = null;
@@ -114,6 +145,8 @@ export class HaMember {
   /** Set while a graceful hand-over drains: the master refuses new calls with NOT_ACTIVE. */
   handingOver = false;
   private evaluateAgain = false;
+  /** performance.now() when a watch on the election last fired (null: none yet). */
+  private electionChangedAt: number | null = null;
   private stopped = false;
   private readonly paths: ReturnType<typeof shardPaths>;
   private readonly log: Logger;
@@ -261,6 +294,12 @@ export class HaMember {
     await this.evaluate();
   }
 
+  /** A watch on the election fired: note when (a takeover's log says how long it took from here), and look again. */
+  private onElectionChanged(): void {
+    this.electionChangedAt = performance.now();
+    void this.evaluate();
+  }
+
   /** Re-reads the election and acts on this member's place in it. Serialized; a call during a run reruns it. */
   private async evaluate(): Promise<void> {
     if (this.evaluating) {
@@ -297,7 +336,7 @@ export class HaMember {
       return;
     }
     const coordinator = this.coordinator;
-    const children = await coordinator.children(this.paths.election, () => void this.evaluate());
+    const children = await coordinator.children(this.paths.election, () => this.onElectionChanged());
     const position = electionPosition(children, this.electionNode);
     if (!position) {
       // Our node is gone (a monitor removed it, or the session changed): join again.
@@ -311,7 +350,7 @@ export class HaMember {
       return;
     }
     const predecessor = position.predecessor!;
-    const exists = await coordinator.get(`${this.paths.election}/${predecessor}`, () => void this.evaluate());
+    const exists = await coordinator.get(`${this.paths.election}/${predecessor}`, () => this.onElectionChanged());
     if (!exists) {
       this.evaluateAgain = true;
       return;
@@ -327,6 +366,8 @@ export class HaMember {
 
   private async takeOver(sorted: string[]): Promise<void> {
     const coordinator = this.coordinator!;
+    // How long each step took, for the log line that ends the takeover (ms since the watch fired).
+    const phases = new TakeoverPhases(this.electionChangedAt);
     // A truncation or image install ordered by the old active finishes first: it swaps the engine.
     if (this.truncating) await this.truncating.catch(() => undefined);
     const engine = this.host.engine();
@@ -367,19 +408,24 @@ export class HaMember {
       return;
     }
     const { epoch, isr: members, releasedByHandover: released } = decision;
+    phases.mark('decided');
     // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the counter.
     this.isrVersion = await coordinator.set(this.paths.isr, { epoch, members } satisfies IsrData, isr.version);
     this.isrMembers = members;
     if (counter) await coordinator.set(this.paths.epoch, epoch, counter.version);
     else await coordinator.create(this.paths.epoch, epoch, 'persistent');
+    phases.mark('epochWritten');
     // 3. What the dead active wrote and this member lacks, from its monitor (sealed tail).
     await this.fetchTailFromMonitor(engine);
+    phases.mark('tailFetched');
     // 4. From here on this member refuses the old active's records.
     await engine.promiseEpoch(epoch);
+    phases.mark('promised');
     // 5. Wait out the old active's read lease: it may still answer reads until then (not after
     //    a graceful hand-over: that active stopped answering before it released us).
     const leaseLeftMs = released && this.leaseReleased ? 0 : this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
     if (leaseLeftMs > 0) await new Promise((r) => setTimeout(r, leaseLeftMs));
+    phases.mark('leaseWaited');
     // Anything may have happened during the waits: the session expired, a newer active spoke.
     if (this.stopped || this.coordinator !== coordinator || this.role !== 'taking-over' || this.host.engine() !== engine) {
       this.log.warn(`takeover of epoch ${epoch} abandoned: the situation changed while it waited`);
@@ -417,11 +463,14 @@ export class HaMember {
       throw err;
     }
     this.role = 'active';
+    phases.mark('epochStarted');
     // From here on this member is the active: ZooKeeper trouble must not leave it unpublished.
     await this.watchFollowers();
+    phases.mark('followersFound');
     for (let attempt = 0; this.role === 'active' && this.replicator === replicator; attempt++) {
       try {
         await this.publish('active', { ...this.opts.self, epoch } satisfies ActiveInfo);
+        phases.mark('published');
         break;
       } catch (err) {
         this.log.warn({ err: (err as Error).message, attempt }, `cannot publish active yet: ${(err as Error).message}; retrying`);
@@ -432,8 +481,9 @@ export class HaMember {
     if (hint) await coordinator.delete(this.paths.handover, hint.version).catch(() => undefined);
     this.leaseReleased = false;
     this.log.info(
-      { epoch, txid: fromTxid, isr: members },
-      `epoch ${epoch - 1} → ${epoch}: ${me} is active of shard ${this.opts.shard} from txid ${fromTxid}, in-sync set [${members.join(', ')}]`,
+      { epoch, txid: fromTxid, isr: members, phasesMs: phases.ms, phasesFromMs: phases.startedAtMs, leaseWaitMs: Math.max(0, Math.round(leaseLeftMs)) },
+      `epoch ${epoch - 1} → ${epoch}: ${me} is active of shard ${this.opts.shard} from txid ${fromTxid}, in-sync set [${members.join(', ')}]; ` +
+        `published ${phases.ms.published ?? '?'} ms after the election changed (${phases.describe()})`,
     );
   }
 

@@ -20,6 +20,7 @@
 // `GET /metrics` (src/metrics/monitor-metrics.ts).
 
 import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { TandemError } from '../errors.js';
 import type { Coordinator } from '../election/coordinator.js';
@@ -72,6 +73,8 @@ export class Monitor {
   private masterSessions = new Set<string>();
   private busy = false;
   private lastLearnedAt = 0;
+  /** performance.now() of the last poll that found the master alive (the death happened after it). */
+  private lastSeenAliveAt = 0;
   private stopped = false;
   private readonly paths: ReturnType<typeof shardPaths>;
   private server: FastifyInstance | null = null;
@@ -150,6 +153,7 @@ export class Monitor {
         this.masterDead = false;
       }
       if (isAlive(this.watchedPid)) {
+        this.lastSeenAliveAt = performance.now();
         // The sessions change only when the master restarts or rejoins: no need to look every poll.
         if (this.masterSessions.size === 0 || Date.now() - this.lastLearnedAt >= LEARN_INTERVAL_MS) {
           this.lastLearnedAt = Date.now();
@@ -189,6 +193,7 @@ export class Monitor {
 
   /** The master's process is gone: remove its session's ephemeral nodes now. */
   private async masterDied(pid: number): Promise<void> {
+    const noticedAt = performance.now();
     const coordinator = await this.ensureSession();
     if (!this.masterDead) this.masterDeaths++;
     this.masterDead = true;
@@ -217,7 +222,7 @@ export class Monitor {
     }
     this.masterSessions = new Set();
     this.opts.log.warn(
-      { pid, removed },
+      { pid, removed, seenAliveMsBefore: Math.round(noticedAt - this.lastSeenAliveAt), removeMs: Math.round(performance.now() - noticedAt) },
       removed.length > 0
         ? `master ${this.opts.member} (pid ${pid}) died: removed its ${removed.join(', ')} so the next member takes over now`
         : `master ${this.opts.member} (pid ${pid}) died; it held no ZooKeeper nodes`,
