@@ -8,16 +8,25 @@ import { readFile } from 'node:fs/promises';
 import { TandemError } from '../errors.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
 import { internalGetError, internalHeaders } from '../security/http-auth.js';
-import { encodeRecord, scanRecords, SEGMENT_HEADER_BYTES } from './record-codec.js';
+import { encodeRecord, scanRecords, SEGMENT_HEADER_BYTES, skipRecords } from './record-codec.js';
 import type { EditRecord } from './state-machine.js';
 import { listSegments } from './storage-layout.js';
 
-/** Every whole, valid record with txid ≥ fromTxid in `dir`, in order, at most `recordsMax`. */
+/**
+ * Every whole, valid record with txid ≥ fromTxid in `dir`, in order, at most `recordsMax`.
+ * The records of a segment before fromTxid are stepped over with their CRC checked but not
+ * decoded: a standby taking over asks a monitor for the few records after its own last one,
+ * and decoding the whole in-progress segment to find them took ~350 ms for 60k records —
+ * most of a failover.
+ */
 export async function readEditsFrom(dir: string, fromTxid: number, opts: { includeInProgress: boolean; recordsMax: number }): Promise<EditRecord[]> {
   const out: EditRecord[] = [];
   for (const segment of await listSegments(dir)) {
     if (segment.inProgress ? !opts.includeInProgress : segment.lastTxid! < fromTxid) continue;
-    const scan = scanRecords(await readFile(segment.path), { start: SEGMENT_HEADER_BYTES, expectedFirstTxid: segment.firstTxid });
+    const bytes = await readFile(segment.path);
+    // A segment's records go up by one from its first txid.
+    const skip = skipRecords(bytes, SEGMENT_HEADER_BYTES, Math.max(0, fromTxid - segment.firstTxid));
+    const scan = skip.stop ? { records: [], stop: skip.stop } : scanRecords(bytes, { start: skip.offset, expectedFirstTxid: segment.firstTxid + skip.skipped });
     if (scan.stop && !segment.inProgress) {
       throw new TandemError('JOURNAL_CORRUPT', `${segment.path}: ${scan.stop.reason} at byte offset ${scan.stop.offset}`);
     }
