@@ -542,7 +542,7 @@ export class ReplicationEngine<S, Op, I> {
    */
   async *editsFrom(fromTxid: number): AsyncGenerator<EditRecord> {
     await this.journal.roll();
-    yield* readEdits(this.dir, fromTxid);
+    yield* readEdits(this.dir, fromTxid, { stepOverEarlier: true });
   }
 
   private checkServing(): void {
