@@ -7,15 +7,17 @@
 //   remove      → the monitor has removed the dead master's election node and `active`
 //   watch       → the next member's election watch fires (its takeover starts)
 //   decide      → ISR, epoch counter, election read; the takeover decided
-//   zkWrite     → the ISR and the epoch counter written (version-checked)
-//   tail        → the dead active's tail asked of its monitor
+//   writeTail   → the ISR and the epoch counter written (version-checked), and the records
+//                 this member lacked taken from the monitor / the other in-sync members
+//                 (one after the other before this work, at once since)
 //   promise     → the new epoch promised on disk (epochs.json)
 //   lease       → the old active's read lease waited out
 //   start       → the epoch-start record appended, the replicator started
 //   publish     → the standbys found and `active` published in ZooKeeper
 //   resolve     → a client's resolver gives the new address
 //   firstAnswer → the first call answered by the new active
-// and, apart: standby (published → the new active streams to its first standby),
+// and, apart: zkWrite (decided → the ISR and epoch written, a part of writeTail),
+// standby (published → the new active streams to its first standby),
 // unavailable (the chaos bench's figure: last answer from the old active → first from the new)
 // and total (kill → first answer).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -74,10 +76,10 @@ for (const kill of trace) {
     const p = takeover.phasesMs;
     const from = takeover.fromMs;
     at.watch = from + p.started;
+    if (p.epochWritten !== undefined && p.decided !== undefined) row.zkWrite = p.epochWritten - p.decided;
+    if (p.epochWritten !== undefined && p.tailFetched !== undefined) at.writeTail = from + Math.max(p.epochWritten, p.tailFetched);
     for (const [phase, step] of [
       ['decide', 'decided'],
-      ['zkWrite', 'epochWritten'],
-      ['tail', 'tailFetched'],
       ['promise', 'promised'],
       ['lease', 'leaseWaited'],
       ['start', 'epochStarted'],
@@ -92,7 +94,7 @@ for (const kill of trace) {
   if (kill.resolverNewAddressAtMs !== null) at.resolve = kill.resolverNewAddressAtMs;
   if (kill.firstNewAckAtMs !== null) at.firstAnswer = kill.firstNewAckAtMs;
   let previous = at.kill;
-  for (const phase of ['detect', 'remove', 'watch', 'decide', 'zkWrite', 'tail', 'promise', 'lease', 'start', 'publish', 'resolve', 'firstAnswer']) {
+  for (const phase of ['detect', 'remove', 'watch', 'decide', 'writeTail', 'promise', 'lease', 'start', 'publish', 'resolve', 'firstAnswer']) {
     if (at[phase] === undefined) continue;
     row[phase] = at[phase] - previous;
     previous = at[phase];
@@ -105,7 +107,7 @@ for (const kill of trace) {
 }
 
 if (flag === '--per-kill') for (const row of rows) console.log(JSON.stringify(row));
-const phases = ['detect', 'remove', 'watch', 'decide', 'zkWrite', 'tail', 'promise', 'lease', 'start', 'publish', 'resolve', 'firstAnswer', 'standby', 'unavailable', 'total'];
+const phases = ['detect', 'remove', 'watch', 'decide', 'writeTail', 'promise', 'lease', 'start', 'publish', 'resolve', 'firstAnswer', 'zkWrite', 'standby', 'unavailable', 'total'];
 const summary = { kills: rows.length };
 for (const phase of phases) {
   const values = rows.map((r) => r[phase]).filter((v) => typeof v === 'number').sort((a, b) => a - b);
