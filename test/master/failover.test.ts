@@ -75,14 +75,17 @@ async function startMember(chroot: string, member: string, rpc = '127.0.0.1:0', 
   return p;
 }
 
-async function activeMember(chroot: string): Promise<ActiveInfo | null> {
+/** A node's data under the shard's paths, read through a session of its own. */
+async function readNode<T>(chroot: string, path: (paths: ReturnType<typeof shardPaths>) => string): Promise<T | null> {
   const session = await connect(chroot)();
   try {
-    return (await session.get<ActiveInfo>(shardPaths('ns').active))?.data ?? null;
+    return (await session.get<T>(path(shardPaths('ns'))))?.data ?? null;
   } finally {
     await session.close();
   }
 }
+
+const activeMember = (chroot: string): Promise<ActiveInfo | null> => readNode<ActiveInfo>(chroot, (p) => p.active);
 
 /** The takeover line of the member that became active in `epoch` (its pino log, JSON). */
 async function takeoverLine(chroot: string, member: string, epoch: number): Promise<{ oldActiveDead: boolean; leaseWaitMs: number } | null> {
@@ -108,14 +111,7 @@ function startMonitor(chroot: string, member: string): { log: () => string } {
   return { log: () => log };
 }
 
-async function fencedRecord(chroot: string): Promise<FencedActive | null> {
-  const session = await connect(chroot)();
-  try {
-    return (await session.get<FencedActive>(shardPaths('ns').fenced))?.data ?? null;
-  } finally {
-    await session.close();
-  }
-}
+const fencedRecord = (chroot: string): Promise<FencedActive | null> => readNode<FencedActive>(chroot, (p) => p.fenced);
 
 async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
