@@ -489,10 +489,12 @@ export class HaMember {
       throw err;
     }
     this.role = 'active';
+    // The standbys read at the decision are streamed to at once (a client's first write waits
+    // for them: the commit); watchFollowers then reads the election again and keeps a watch on it.
+    replicator.setFollowers(this.followersAmong(electionInfos));
     phases.mark('epochStarted');
     // From here on this member is the active: ZooKeeper trouble must not leave it unpublished.
-    // The standbys are found while `active` is published: a client's first write waits for
-    // them anyway (the commit), and neither needs the other.
+    // The standbys are found again while `active` is published; neither needs the other.
     const followersFound = this.watchFollowers()
       .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, `cannot stream to the standbys yet: ${(err as Error).message}`))
       .finally(() => phases.mark('followersFound'));
@@ -643,6 +645,11 @@ export class HaMember {
     );
   }
 
+  /** The other members among election nodes read, named by replica (as the ISR names them). */
+  private followersAmong(infos: readonly (NodeData<MemberInfo> | null)[]): MemberInfo[] {
+    return infos.flatMap((info) => (info && info.data.member !== this.opts.self.member ? [{ ...info.data, member: replicaId(info.data) }] : []));
+  }
+
   /** Streams to every other member of the election; re-read whenever it changes. */
   private async watchFollowers(): Promise<void> {
     const coordinator = this.coordinator;
@@ -665,9 +672,7 @@ export class HaMember {
       setTimeout(() => void this.watchFollowers(), 1_000).unref();
       return;
     }
-    const followers: MemberInfo[] = [];
-    for (const info of infos) if (info && info.data.member !== this.opts.self.member) followers.push({ ...info.data, member: replicaId(info.data) });
-    replicator.setFollowers(followers);
+    replicator.setFollowers(this.followersAmong(infos));
   }
 
   /** Version-checked ISR change by the active; serialized. A newer epoch there means this active is deposed. */
