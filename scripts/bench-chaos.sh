@@ -5,7 +5,9 @@
 #   scripts/bench-chaos.sh [SECONDS] [KILL_EVERY]
 # Prints the chaos JSON line (acked, lost, duplicated, unavailability per failover), then one
 # line read from the masters' logs: how long a restarted member took from its first streamed
-# record to joining the in-sync set again (rejoin p50/max, ms). Everything runs on free
+# record to joining the in-sync set again (rejoin p50/max, ms), then one line of where each
+# failover's time went, phase by phase (p50/max, ms; scripts/lib/failover-phases.mjs, which
+# PER_KILL=1 makes print every kill's phases too). Everything runs on free
 # loopback ports and is stopped at the end (KEEP=1 keeps the cluster's directory and logs).
 set -euo pipefail
 SECONDS_=${1:-600}
@@ -17,7 +19,7 @@ work=$(mktemp -d /tmp/tandem-chaos.XXXXXX)
 
 node "$root/scripts/setup.mjs" >&2
 start_up "$work/cluster" --standbys 2 --fms-shards 0 --datanodes 0 --adapters 0
-node "$root/dist/src/cli/main.js" bench chaos --cluster "$work/cluster" --seconds "$SECONDS_" --kill-every "$KILL_EVERY" --json
+node "$root/dist/src/cli/main.js" bench chaos --cluster "$work/cluster" --seconds "$SECONDS_" --kill-every "$KILL_EVERY" --json --trace "$work/trace.jsonl"
 cat "$work"/cluster/ns-m*.log | node -e '
 let text = "";
 process.stdin.on("data", (d) => (text += d)).on("end", () => {
@@ -38,3 +40,4 @@ process.stdin.on("data", (d) => (text += d)).on("end", () => {
   rejoinMs.sort((a, b) => a - b);
   console.log(JSON.stringify({ isrRejoins: rejoinMs.length, rejoinMsP50: rejoinMs[Math.floor(rejoinMs.length / 2)] ?? null, rejoinMsMax: rejoinMs.at(-1) ?? null }));
 });'
+node "$root/scripts/lib/failover-phases.mjs" "$work/cluster" "$work/trace.jsonl" ${PER_KILL:+--per-kill}

@@ -74,6 +74,8 @@ const CLOSE_MS_MAX = 5_000;
 export const WORKERS_MAX = 1_024;
 /** Slots one worker may use: bounds the record kept in memory (a few dozen bytes each, some 150 with data). */
 const SLOTS_PER_WORKER_MAX = 1_000_000;
+/** Changes of the resolver's answer kept for the trace (a failover makes two or three). */
+const RESOLVER_CHANGES_MAX = 100_000;
 /** Violations described in the result, for the operator; the counts cover all of them. */
 const VIOLATION_SAMPLES_MAX = 20;
 export const REPLICATION_MAX = 16;
@@ -161,6 +163,45 @@ export interface ChaosResult {
   violations: string[];
   /** With --webhdfs-workers: what the WebHDFS clients saw; null without. */
   webhdfs: WebHdfsChaosResult | null;
+  /** Per namespace kill, when the client saw each step of it (`--trace`). */
+  failoverTrace: FailoverTrace[];
+}
+
+/**
+ * One namespace kill as the clients saw it, in wall-clock ms (Date.now() scale, comparable with
+ * the `time` of the masters' and monitors' log lines on the same machine), so that the phases
+ * of a failover can be read off the logs around it.
+ */
+export interface FailoverTrace {
+  member: string;
+  epoch: number;
+  successor: string | null;
+  killedAtMs: number;
+  /** The last answer from the killed active (null: none since the previous kill). */
+  lastOldAckAtMs: number | null;
+  /** The first time after the kill the namespace's resolver found no active registered (null: it never looked while there was none). */
+  resolverNoActiveAtMs: number | null;
+  /** The first time after the kill the resolver gave an address other than the killed active's. */
+  resolverNewAddressAtMs: number | null;
+  /** The first answer from the successor. */
+  firstNewAckAtMs: number | null;
+}
+
+/** Changes of what the namespace's shared resolver answers (an address, or none registered), for the trace. */
+class ResolverChanges {
+  readonly events: { at: number; address: string | null }[] = [];
+  private last: string | null | undefined = undefined;
+
+  note(address: string | null): void {
+    if (address === this.last || this.events.length >= RESOLVER_CHANGES_MAX) return;
+    this.last = address;
+    this.events.push({ at: performance.now(), address });
+  }
+
+  /** The first change after `at` that `accept` takes, or null. */
+  firstAfter(at: number, accept: (address: string | null) => boolean): number | null {
+    return this.events.find((e) => e.at > at && accept(e.address))?.at ?? null;
+  }
 }
 
 export interface WebHdfsChaosResult {
@@ -235,7 +276,8 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
     throw new TandemError('INVALID_ARGUMENT', `--kill-targets datanode: ${opts.cluster}/cluster.json lists no datanode`);
   }
 
-  const clients = sharedClients(connect, poolMap);
+  const resolverChanges = new ResolverChanges();
+  const clients = sharedClients(connect, poolMap, resolverChanges);
   const run: Run = {
     opts,
     replication,
@@ -327,6 +369,7 @@ export async function runChaosBench(opts: ChaosOptions): Promise<ChaosResult> {
       runId,
       violations: verdicts.samples,
       webhdfs,
+      failoverTrace: clock.kills.map((kill) => traceOf(kill, resolverChanges)),
     };
   } finally {
     await (stoppedProbes ?? probes?.stop())?.catch(() => undefined);
@@ -357,14 +400,26 @@ interface SharedResolver {
  * After a failover every worker asks at once: they share one read, since each read of a
  * missing `active` node leaves a watch behind.
  */
-function sharedResolver(connect: () => Promise<Coordinator>, shard: string): SharedResolver {
+function sharedResolver(connect: () => Promise<Coordinator>, shard: string, changes?: ResolverChanges): SharedResolver {
   const shared = new ZooKeeperResolver(connect, shard);
   let resolving: Promise<string> | null = null;
   return {
     activeAddress: () =>
-      (resolving ??= shared.activeAddress().finally(() => {
-        resolving = null;
-      })),
+      (resolving ??= shared
+        .activeAddress()
+        .then(
+          (address) => {
+            changes?.note(address);
+            return address;
+          },
+          (err: unknown) => {
+            if (err instanceof TandemError && err.code === 'NOT_ACTIVE') changes?.note(null);
+            throw err;
+          },
+        )
+        .finally(() => {
+          resolving = null;
+        })),
     invalidate: () => shared.invalidate(),
     close: () => withTimeout(shared.close(), CLOSE_MS_MAX, `closing the resolver of ${shard}`).catch(() => undefined),
   };
@@ -379,8 +434,9 @@ function sharedResolver(connect: () => Promise<Coordinator>, shard: string): Sha
 function sharedClients(
   connect: () => Promise<Coordinator>,
   poolMap: PoolMap | null,
+  changes: ResolverChanges,
 ): { create: () => { client: TandemClient; connection: () => ClientConnection | null }; close: () => Promise<void> } {
-  const ns = sharedResolver(connect, NS_SHARD);
+  const ns = sharedResolver(connect, NS_SHARD, changes);
   const fms = new Map<string, SharedResolver>();
   const viewOf = (shared: SharedResolver, given?: (address: string) => void): ActiveResolver => ({
     activeAddress: () =>
@@ -660,6 +716,21 @@ async function listAllNames(client: TandemClient, dir: string): Promise<Set<stri
     startAfter = page.names.at(-1);
     if (page.remaining === 0 || startAfter === undefined) return names;
   }
+}
+
+/** A kill's trace, on the wall clock. */
+function traceOf(kill: Kill, changes: ResolverChanges): FailoverTrace {
+  const wall = (t: number | null): number | null => (t === null ? null : Math.round(performance.timeOrigin + t));
+  return {
+    member: kill.member,
+    epoch: kill.epoch,
+    successor: kill.successor,
+    killedAtMs: wall(kill.killedAt)!,
+    lastOldAckAtMs: wall(kill.lastOldAckAt),
+    resolverNoActiveAtMs: wall(changes.firstAfter(kill.killedAt, (a) => a === null)),
+    resolverNewAddressAtMs: wall(changes.firstAfter(kill.killedAt, (a) => a !== null && a !== kill.rpc)),
+    firstNewAckAtMs: wall(kill.firstNewAckAt),
+  };
 }
 
 function round1(x: number): number {

@@ -1,4 +1,5 @@
 // `tandem bench …`: benchmarks. Figures come from here, never from timed assertions in tests.
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TandemError } from '../errors.js';
 import { KILL_MODES, KILL_TARGETS, REPLICATION_MAX, runChaosBench, WORKERS_MAX, WORKLOADS, type KillMode, type KillTarget, type Workload } from '../bench/chaos.js';
@@ -116,6 +117,7 @@ export function registerBench(program: Command): void {
     .option('--window <w>', `concurrent workers, each with its own connection (at most ${WORKERS_MAX})`, '16')
     .option('--webhdfs-workers <n>', "WebHDFS clients alongside, making directories through the cluster's adapters: the unavailability HTTP users see", '0')
     .option('--json', 'print one JSON line')
+    .option('--trace <file>', 'write one JSON line per namespace kill: when it happened, and when the clients saw the active go, the new address, the first answer (wall-clock ms, to read against the logs)')
     .action(
       (flags: {
         cluster: string;
@@ -128,6 +130,7 @@ export function registerBench(program: Command): void {
         window: string;
         webhdfsWorkers: string;
         json?: boolean;
+        trace?: string;
       }) =>
         runCommand(async () => {
           if (!(KILL_MODES as readonly string[]).includes(flags.kill)) {
@@ -154,7 +157,8 @@ export function registerBench(program: Command): void {
             progress,
           });
           for (const v of r.violations) progress(`violation: ${v}`);
-          const { runId: _runId, violations: _violations, ...figures } = r;
+          if (flags.trace) await writeFile(flags.trace, r.failoverTrace.map((t) => JSON.stringify(t) + '\n').join(''));
+          const { runId: _runId, violations: _violations, failoverTrace: _trace, ...figures } = r;
           if (flags.json) printJson(figures);
           else {
             const ms = (x: number | null): string => (x === null ? '-' : `${x} ms`);

@@ -2,13 +2,20 @@
 //
 // The address is cached and re-read when the node changes (a watch) or when the client says
 // the address failed it (invalidate). With no active registered — a failover in progress —
-// activeAddress rejects with NOT_ACTIVE, and the client's retry loop backs off and asks
-// again until its deadline.
+// activeAddress waits for the node to appear (its watch fires on the create) for up to
+// `activeWaitMs`, then rejects with NOT_ACTIVE, and the client's retry loop backs off and
+// asks again until its deadline. Waiting on the watch gives the new address the moment the
+// new active publishes it; asking again after a backoff found it up to a backoff later
+// (200 ms with the chaos bench's cap, more with a client's default).
 
+import { performance } from 'node:perf_hooks';
 import { TandemError } from '../errors.js';
 import type { Coordinator } from '../election/coordinator.js';
 import { shardPaths, type ActiveInfo } from '../election/layout.js';
 import type { ActiveResolver } from './tandem-client.js';
+
+/** How long activeAddress waits for an active by default: a failover takes a few hundred ms. */
+const ACTIVE_WAIT_MS = 1_000;
 
 export class ZooKeeperResolver implements ActiveResolver {
   private cached: ActiveInfo | null = null;
@@ -18,10 +25,14 @@ export class ZooKeeperResolver implements ActiveResolver {
   private reading: Promise<string> | null = null;
   private session: Promise<Coordinator> | null = null;
   private closed = false;
+  /** Reads waiting for an active (at most one: reads are shared), woken when the watch on the node fires. */
+  private readonly changeWaiters = new Set<() => void>();
 
   constructor(
     private readonly connect: () => Promise<Coordinator>,
     private readonly shard = 'ns',
+    /** How long activeAddress waits for an active to be registered before NOT_ACTIVE. */
+    private readonly activeWaitMs = ACTIVE_WAIT_MS,
   ) {}
 
   /** The active last read, with its epoch (for status output). */
@@ -38,26 +49,49 @@ export class ZooKeeperResolver implements ActiveResolver {
   }
 
   private async read(): Promise<string> {
+    const waitUntil = performance.now() + this.activeWaitMs;
+    // Bounded by time: each round waits for the watch or the rest of activeWaitMs.
+    for (;;) {
+      // Listening before the read: the watch may fire before the read returns.
+      let wake!: () => void;
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      this.changeWaiters.add(wake);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const node = await this.readOnce();
+        if (node) {
+          this.cached = node;
+          return node.rpc;
+        }
+        const leftMs = waitUntil - performance.now();
+        if (leftMs <= 0) throw new TandemError('NOT_ACTIVE', `shard ${this.shard} has no active registered in ZooKeeper right now`);
+        await Promise.race([changed, new Promise<void>((resolve) => (timer = setTimeout(resolve, leftMs)))]);
+      } finally {
+        clearTimeout(timer);
+        this.changeWaiters.delete(wake);
+      }
+    }
+  }
+
+  /** Reads the active node, leaving a watch on it (one at a time). */
+  private async readOnce(): Promise<ActiveInfo | null> {
     const coordinator = await this.coordinator();
-    let node;
     try {
       const watch = this.watching
         ? undefined
         : () => {
             this.watching = false;
             this.cached = null;
+            for (const wake of this.changeWaiters) wake();
           };
       // Marked before the read: the watch may fire before the read returns.
       if (watch) this.watching = true;
-      node = await coordinator.get<ActiveInfo>(shardPaths(this.shard).active, watch);
+      return (await coordinator.get<ActiveInfo>(shardPaths(this.shard).active, watch))?.data ?? null;
     } catch (err) {
       this.watching = false;
       if ((err as TandemError).code === 'COORDINATOR_SESSION_EXPIRED') this.session = null;
       throw err;
     }
-    if (!node) throw new TandemError('NOT_ACTIVE', `shard ${this.shard} has no active registered in ZooKeeper right now`);
-    this.cached = node.data;
-    return node.data.rpc;
   }
 
   invalidate(): void {
@@ -89,6 +123,7 @@ export class ZooKeeperResolver implements ActiveResolver {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of this.changeWaiters) wake();
     const session = this.session;
     this.session = null;
     if (session) await (await session.catch(() => null))?.close();

@@ -63,6 +63,8 @@ export function shardPaths(shard: string): {
   isr: string;
   /** Persistent hint of a graceful hand-over: `{to, fromEpoch, atMs}` (see HaMember.handOver). */
   handover: string;
+  /** Persistent: the last active a monitor saw die, `FencedActive` (see activeFenced). */
+  fenced: string;
   /** Persistent copies of active/standby/monitor: the last non-null value of each (Peta2's `lastNotNull`). */
   lastNotNull: (entry: RegistryEntry) => string;
 } {
@@ -76,6 +78,7 @@ export function shardPaths(shard: string): {
     epoch: `${root}/epoch`,
     isr: `${root}/isr`,
     handover: `${root}/handover`,
+    fenced: `${root}/fenced`,
     lastNotNull: (entry) => `${root}/last/${entry}`,
   };
 }
@@ -88,6 +91,30 @@ export interface HandoverHint {
 }
 
 export const HANDOVER_HINT_TTL_MS = 10_000;
+
+/**
+ * `/shards/<s>/fenced`, written by the monitor of a master that died while it held `active`:
+ * the process that was the active of `epoch` is gone (its PID no longer runs, as the monitor
+ * beside it saw), so it can answer nothing any more — no read under its lease either.
+ */
+export interface FencedActive {
+  member: string;
+  epoch: number;
+  /** The dead master's PID, and when its monitor saw it gone (wall clock, for operators). */
+  pid: number;
+  atMs: number;
+}
+
+/**
+ * Whether the active whose read lease a taking-over member would wait out is known dead. That
+ * active is the one of the ISR's epoch: every takeover writes the ISR with its epoch before
+ * it serves, and waited out (or found dead) the lease of the active before it. The ISR read
+ * here must be the one the takeover then overwrites, version-checked: no other takeover can
+ * come between. A fenced record of any other epoch says nothing about this one.
+ */
+export function activeFenced(isr: IsrData, fenced: FencedActive | null): boolean {
+  return fenced !== null && fenced.epoch === isr.epoch;
+}
 
 export const REGISTRY_ENTRIES = ['active', 'standby', 'monitor'] as const;
 export type RegistryEntry = (typeof REGISTRY_ENTRIES)[number];

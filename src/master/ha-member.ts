@@ -20,10 +20,12 @@ import { performance } from 'node:perf_hooks';
 import { TandemError } from '../errors.js';
 import type { Limits } from '../config/limits.js';
 import type { Logger } from '../util/log.js';
-import type { Coordinator } from '../election/coordinator.js';
+import type { Coordinator, NodeData } from '../election/coordinator.js';
 import {
+  activeFenced,
   decideTakeover,
   electionPosition,
+  type FencedActive,
   memberOfReplica,
   replicaId,
   shardPaths,
@@ -35,10 +37,11 @@ import {
   type RegistryEntry,
 } from '../election/layout.js';
 import { Replicator, type HelloReply } from '../replication/replicator.js';
+import { chooseContinuation } from '../replication/rules.js';
 import type { EpochStart } from '../replication/epoch-history.js';
 import { fetchImage, uploadImage } from '../replication/image-server.js';
-import { fetchEdits } from '../replication/edits-transfer.js';
-import { decodeRecordBatch } from '../replication/record-codec.js';
+import { concatRecordsUpTo, fetchEdits, fetchTailOverRpc, readEditsFrom, warmUpHttpClient } from '../replication/edits-transfer.js';
+import { decodeRecordBatch, encodeRecord } from '../replication/record-codec.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
 import { publishRegistryEntry } from '../election/registry-entry.js';
 import type { MonitorInfo } from '../monitor/monitor.js';
@@ -76,8 +79,41 @@ export interface HaMemberOptions {
 export type MemberRole = 'joining' | 'standby' | 'taking-over' | 'active' | 'stopped';
 
 const REQUEUE_DELAY_MS = 1_000;
-/** A takeover waits at most this long for the dead active's tail from its monitor. */
+/** A takeover waits at most this long for the dead active's tail from its monitor (async mode: acknowledged writes may be there)... */
 const TAIL_FETCH_TIMEOUT_MS = 1_000;
+/** ...and this long in sync mode, where the tail holds only records nobody acknowledged: worth keeping, not worth a long wait. */
+const TAIL_FETCH_TIMEOUT_SYNC_MS = 200;
+
+/**
+ * When each step of a takeover ended, in ms since the election watch that started it fired
+ * (or since the takeover began, when no watch did: a first start). For the takeover's log line.
+ */
+class TakeoverPhases {
+  private readonly startedAt: number;
+  readonly ms: Record<string, number> = {};
+
+  constructor(watchFiredAt: number | null) {
+    const now = performance.now();
+    // A watch that fired long ago (a retry after a failure) says nothing about this takeover.
+    this.startedAt = watchFiredAt !== null && now - watchFiredAt < 60_000 ? watchFiredAt : now;
+    this.ms.started = Math.round(now - this.startedAt);
+  }
+
+  /** Wall-clock ms (Date.now() scale) of the start, to read the phases against other processes' logs. */
+  get startedAtMs(): number {
+    return Math.round(performance.timeOrigin + this.startedAt);
+  }
+
+  mark(step: string): void {
+    this.ms[step] = Math.round(performance.now() - this.startedAt);
+  }
+
+  describe(): string {
+    return Object.entries(this.ms)
+      .map(([step, ms]) => `${step} ${ms}`)
+      .join(', ');
+  }
+}
 
 export class HaMember {
   private coordinator: Coordinator | null = null;
@@ -114,6 +150,8 @@ export class HaMember {
   /** Set while a graceful hand-over drains: the master refuses new calls with NOT_ACTIVE. */
   handingOver = false;
   private evaluateAgain = false;
+  /** performance.now() when a watch on the election last fired (null: none yet). */
+  private electionChangedAt: number | null = null;
   private stopped = false;
   private readonly paths: ReturnType<typeof shardPaths>;
   private readonly log: Logger;
@@ -141,6 +179,7 @@ export class HaMember {
 
   /** Connects to ZooKeeper and joins the election. */
   async start(): Promise<void> {
+    if (this.opts.self.http) warmUpHttpClient(this.opts.self.http);
     await this.newSession();
     const every = Math.max(1_000, Math.min(10_000, Math.floor(this.opts.limits.checkpointIntervalMs / 6)));
     this.checkpointTimer = setInterval(() => void this.maybeCheckpoint(), every);
@@ -261,6 +300,12 @@ export class HaMember {
     await this.evaluate();
   }
 
+  /** A watch on the election fired: note when (a takeover's log says how long it took from here), and look again. */
+  private onElectionChanged(): void {
+    this.electionChangedAt = performance.now();
+    void this.evaluate();
+  }
+
   /** Re-reads the election and acts on this member's place in it. Serialized; a call during a run reruns it. */
   private async evaluate(): Promise<void> {
     if (this.evaluating) {
@@ -297,7 +342,7 @@ export class HaMember {
       return;
     }
     const coordinator = this.coordinator;
-    const children = await coordinator.children(this.paths.election, () => void this.evaluate());
+    const children = await coordinator.children(this.paths.election, () => this.onElectionChanged());
     const position = electionPosition(children, this.electionNode);
     if (!position) {
       // Our node is gone (a monitor removed it, or the session changed): join again.
@@ -311,7 +356,7 @@ export class HaMember {
       return;
     }
     const predecessor = position.predecessor!;
-    const exists = await coordinator.get(`${this.paths.election}/${predecessor}`, () => void this.evaluate());
+    const exists = await coordinator.get(`${this.paths.election}/${predecessor}`, () => this.onElectionChanged());
     if (!exists) {
       this.evaluateAgain = true;
       return;
@@ -327,13 +372,26 @@ export class HaMember {
 
   private async takeOver(sorted: string[]): Promise<void> {
     const coordinator = this.coordinator!;
+    // How long each step took, for the log line that ends the takeover (ms since the watch fired).
+    const phases = new TakeoverPhases(this.electionChangedAt);
     // A truncation or image install ordered by the old active finishes first: it swaps the engine.
     if (this.truncating) await this.truncating.catch(() => undefined);
     const engine = this.host.engine();
     const me = this.replica;
     this.role = 'taking-over';
-    // 1. Only an in-sync member may take over: it holds every committed record.
-    let isr = await coordinator.get<IsrData>(this.paths.isr);
+    // 1. Only an in-sync member may take over: it holds every committed record. Everything
+    //    the takeover reads, it reads at once (each read is a round trip to ZooKeeper).
+    const electionNode = (node: string): Promise<NodeData<MemberInfo> | null> => coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
+    const [isrRead, counter, hint, fenced, monitor, lastActive, electionInfos] = await Promise.all([
+      coordinator.get<IsrData>(this.paths.isr),
+      coordinator.get<number>(this.paths.epoch),
+      coordinator.get<HandoverHint>(this.paths.handover),
+      coordinator.get<FencedActive>(this.paths.fenced),
+      coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null),
+      coordinator.get<ActiveInfo>(this.paths.lastNotNull('active')).catch(() => null),
+      Promise.all(sorted.map(electionNode)),
+    ]);
+    let isr = isrRead;
     if (!isr) {
       try {
         await coordinator.create(this.paths.isr, { epoch: 0, members: [me] } satisfies IsrData, 'persistent');
@@ -344,13 +402,8 @@ export class HaMember {
       isr = await coordinator.get<IsrData>(this.paths.isr);
       if (!isr) throw new TandemError('COORDINATOR_NO_NODE', `${this.paths.isr} vanished`);
     }
-    const counter = await coordinator.get<number>(this.paths.epoch);
-    const hint = await coordinator.get<HandoverHint>(this.paths.handover);
     const electionMembers = new Set<string>();
-    for (const node of sorted) {
-      const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
-      if (info) electionMembers.add(replicaId(info.data));
-    }
+    for (const info of electionInfos) if (info) electionMembers.add(replicaId(info.data));
     const decision = decideTakeover({
       me,
       isr: isr.data,
@@ -367,19 +420,36 @@ export class HaMember {
       return;
     }
     const { epoch, isr: members, releasedByHandover: released } = decision;
-    // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the counter.
-    this.isrVersion = await coordinator.set(this.paths.isr, { epoch, members } satisfies IsrData, isr.version);
+    // The active being replaced is dead, as its monitor saw: it can answer no read under its lease.
+    const oldActiveDead = activeFenced(isr.data, fenced?.data ?? null);
+    phases.mark('decided');
+    // 2. The new epoch, fenced by version checks on the ISR (the active's own node) and the
+    //    counter; both must succeed. Sent together: ZooKeeper applies them in order.
+    // 3. Meanwhile, what the dead active wrote and this member lacks, from its monitor (sealed
+    //    tail) or the other in-sync members. It only appends records of the old epochs here:
+    //    whatever the writes' outcome, this member is then a standby with a longer tail, which
+    //    an active may cut.
+    const isrWritten = coordinator.set(this.paths.isr, { epoch, members } satisfies IsrData, isr.version);
+    const counterWritten = counter ? coordinator.set(this.paths.epoch, epoch, counter.version) : coordinator.create(this.paths.epoch, epoch, 'persistent');
+    const peers = electionInfos.filter((info): info is NodeData<MemberInfo> => info !== null && replicaId(info.data) !== me && members.includes(replicaId(info.data)));
+    const tailFetched = this.takeMissingTail(engine, monitor, lastActive, peers.map((p) => p.data)).finally(() => phases.mark('tailFetched'));
+    const [isrOutcome, counterOutcome] = await Promise.allSettled([isrWritten, counterWritten]);
+    phases.mark('epochWritten');
+    await tailFetched;
+    if (isrOutcome.status === 'rejected') throw isrOutcome.reason;
+    if (counterOutcome.status === 'rejected') throw counterOutcome.reason;
+    this.isrVersion = isrOutcome.value;
     this.isrMembers = members;
-    if (counter) await coordinator.set(this.paths.epoch, epoch, counter.version);
-    else await coordinator.create(this.paths.epoch, epoch, 'persistent');
-    // 3. What the dead active wrote and this member lacks, from its monitor (sealed tail).
-    await this.fetchTailFromMonitor(engine);
     // 4. From here on this member refuses the old active's records.
     await engine.promiseEpoch(epoch);
-    // 5. Wait out the old active's read lease: it may still answer reads until then (not after
-    //    a graceful hand-over: that active stopped answering before it released us).
-    const leaseLeftMs = released && this.leaseReleased ? 0 : this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
+    phases.mark('promised');
+    // 5. Wait out the old active's read lease: it may still answer reads until then. Not after
+    //    a graceful hand-over (that active stopped answering before it released us), nor when
+    //    its monitor saw its process die (fenced: a process that is gone answers nothing).
+    const leaseLeftMs =
+      (released && this.leaseReleased) || oldActiveDead ? 0 : this.lastHeardFromActiveAt + this.opts.limits.readLeaseMs - performance.now();
     if (leaseLeftMs > 0) await new Promise((r) => setTimeout(r, leaseLeftMs));
+    phases.mark('leaseWaited');
     // Anything may have happened during the waits: the session expired, a newer active spoke.
     if (this.stopped || this.coordinator !== coordinator || this.role !== 'taking-over' || this.host.engine() !== engine) {
       this.log.warn(`takeover of epoch ${epoch} abandoned: the situation changed while it waited`);
@@ -403,6 +473,8 @@ export class HaMember {
     });
     this.replicator = replicator;
     replicator.setIsr(members);
+    const recent = engine.recentRecords();
+    if (recent.encoded.length > 0) replicator.preload(recent.firstTxid, recent.encoded);
     engine.onAppended = (record: EditRecord, encoded: Buffer) => replicator.onAppended(record, encoded);
     engine.setCommitLimit(() => replicator.commitLimit());
     const fromTxid = engine.appliedTxidNow;
@@ -417,23 +489,33 @@ export class HaMember {
       throw err;
     }
     this.role = 'active';
+    // The standbys read at the decision are streamed to at once (a client's first write waits
+    // for them: the commit); watchFollowers then reads the election again and keeps a watch on it.
+    replicator.setFollowers(this.followersAmong(electionInfos));
+    phases.mark('epochStarted');
     // From here on this member is the active: ZooKeeper trouble must not leave it unpublished.
-    await this.watchFollowers();
+    // The standbys are found again while `active` is published; neither needs the other.
+    const followersFound = this.watchFollowers()
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, `cannot stream to the standbys yet: ${(err as Error).message}`))
+      .finally(() => phases.mark('followersFound'));
     for (let attempt = 0; this.role === 'active' && this.replicator === replicator; attempt++) {
       try {
         await this.publish('active', { ...this.opts.self, epoch } satisfies ActiveInfo);
+        phases.mark('published');
         break;
       } catch (err) {
         this.log.warn({ err: (err as Error).message, attempt }, `cannot publish active yet: ${(err as Error).message}; retrying`);
         await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
       }
     }
+    await followersFound;
     await this.deleteIfOurs(this.paths.standby);
     if (hint) await coordinator.delete(this.paths.handover, hint.version).catch(() => undefined);
     this.leaseReleased = false;
     this.log.info(
-      { epoch, txid: fromTxid, isr: members },
-      `epoch ${epoch - 1} → ${epoch}: ${me} is active of shard ${this.opts.shard} from txid ${fromTxid}, in-sync set [${members.join(', ')}]`,
+      { epoch, txid: fromTxid, isr: members, phasesMs: phases.ms, phasesFromMs: phases.startedAtMs, leaseWaitMs: Math.max(0, Math.round(leaseLeftMs)), oldActiveDead },
+      `epoch ${epoch - 1} → ${epoch}: ${me} is active of shard ${this.opts.shard} from txid ${fromTxid}, in-sync set [${members.join(', ')}]; ` +
+        `published ${phases.ms.published ?? '?'} ms after the election changed (${phases.describe()})`,
     );
   }
 
@@ -487,41 +569,85 @@ export class HaMember {
   }
 
   /**
-   * DESIGN §4 step 3: the previous active's monitor, if that active is dead, serves its
-   * edits up to the last valid record; this member appends the ones it lacks before it
-   * starts its epoch. In async mode those are writes the dead active acknowledged alone;
-   * in sync mode, records it had not streamed yet (never acknowledged, kept all the same).
-   * Best effort and bounded: without the monitor the takeover goes on with what it has.
+   * DESIGN §4 step 3: the records this member lacks that another copy of the log holds past
+   * its last one, appended before it starts its epoch. The sources, asked at once:
+   * - in async mode, the previous active's monitor, if that active is dead: it serves the
+   *   dead active's edits up to the last valid record, writes it acknowledged alone among them;
+   * - the other in-sync members (`repl.tail`): the dead active streamed to each of them what
+   *   it had, and one may have got records this member did not. Taken, they spare that member
+   *   the cut (and the reopening of its storage) the new epoch would otherwise order it.
+   * Every source answers from our last record on, which must be the same record there (same
+   * txid and epoch): the logs then agree up to it, and what follows is a continuation of ours.
+   * Of the continuations, the most recent one (last epoch, then last txid) is taken. Records
+   * past our last one were never committed (we hold every committed record), so taking any
+   * of them — or none — loses nothing; in sync mode they were never acknowledged either.
+   * Best effort and bounded (1 s in async mode, 200 ms in sync mode): without them the
+   * takeover goes on with what it has.
    */
-  private async fetchTailFromMonitor(engine: AnyEngine): Promise<void> {
-    const coordinator = this.coordinator!;
-    const monitor = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
-    const lastActive = await coordinator.get<ActiveInfo>(this.paths.lastNotNull('active')).catch(() => null);
-    if (!monitor || monitor.data.masterAlive || !monitor.data.http || monitor.data.member === this.member) return;
-    if (lastActive?.data.member !== monitor.data.member) return;
-    // Ask from our last record on: it must be the same record there (same txid and epoch),
-    // else the dead active's log is not a continuation of ours and nothing is taken.
+  private async takeMissingTail(
+    engine: AnyEngine,
+    monitor: NodeData<MonitorInfo> | null,
+    lastActive: NodeData<ActiveInfo> | null,
+    peers: readonly MemberInfo[],
+  ): Promise<void> {
     const applied = engine.appliedTxidNow;
+    const lastEpoch = engine.lastRecordEpoch;
     const from = Math.max(1, applied);
-    try {
-      let records = await fetchEdits(monitor.data.http, from, TAIL_FETCH_TIMEOUT_MS, this.opts.secret ?? null);
-      if (applied > 0) {
-        const overlap = records[0];
-        if (!overlap || overlap.epoch !== engine.lastRecordEpoch) {
-          this.log.warn({ txid: applied, theirs: overlap?.epoch, ours: engine.lastRecordEpoch }, `the dead active's log does not continue ours at txid ${applied}; not taking its tail`);
-          return;
-        }
-        records = records.slice(1);
-      }
-      if (records.length === 0) return;
-      await engine.appendReplicated(records.at(-1)!.epoch, records);
-      this.log.warn(
-        { from: records[0]!.txid, to: records.at(-1)!.txid, monitor: monitor.data.http },
-        `fetched txids ${records[0]!.txid}..${records.at(-1)!.txid} of dead active ${monitor.data.member} from its monitor before taking over`,
-      );
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, monitor: monitor.data.http }, `could not fetch the dead active's tail from its monitor: ${(err as Error).message}`);
+    const timeoutMs = this.opts.commitMode === 'async' ? TAIL_FETCH_TIMEOUT_MS : TAIL_FETCH_TIMEOUT_SYNC_MS;
+    const secret = this.opts.secret ?? null;
+    const sources: { name: string; fetch: () => Promise<EditRecord[]> }[] = [];
+    // In sync mode the dead active's own tail adds only records no live member holds, which
+    // nobody acknowledged: not worth the wait for its monitor (~30-80 ms here: it reads the
+    // dead active's whole in-progress segment back). Async mode needs it.
+    const monitorServes =
+      this.opts.commitMode === 'async' &&
+      monitor &&
+      !monitor.data.masterAlive &&
+      monitor.data.http &&
+      monitor.data.member !== this.member &&
+      lastActive?.data.member === monitor.data.member;
+    if (monitorServes) sources.push({ name: `the monitor of dead active ${monitor.data.member}`, fetch: () => fetchEdits(monitor.data.http, from, timeoutMs, secret) });
+    for (const peer of peers) {
+      sources.push({
+        name: `in-sync member ${peer.member}`,
+        fetch: () => fetchTailOverRpc(peer.rpc, from, timeoutMs, { limits: this.opts.limits, clientName: `member ${this.member} taking over`, secret }),
+      });
     }
+    if (sources.length === 0) return;
+    const answers: string[] = [];
+    const offers = await Promise.all(
+      sources.map(async (source) => {
+        const startedAt = performance.now();
+        try {
+          const records = await source.fetch();
+          answers.push(`${source.name}: ${records.length} in ${Math.round(performance.now() - startedAt)} ms`);
+          return records;
+        } catch (err) {
+          answers.push(`${source.name}: ${(err as Error).message}`);
+          return [];
+        }
+      }),
+    );
+    const records = chooseContinuation({ lastTxid: applied, lastEpoch }, offers);
+    const source = sources[offers.findIndex((offer) => offer.at(-1) === records.at(-1))]?.name ?? '?';
+    this.log.info({ answers }, `asked for the records after txid ${applied}: ${answers.join('; ')}`);
+    if (records.length === 0) return;
+    try {
+      await engine.appendReplicated(records.at(-1)!.epoch, records);
+    } catch (err) {
+      // E.g. a newer epoch promised here meanwhile: the records are not ours to take.
+      this.log.warn({ err: (err as Error).message }, `could not append the records of ${source}: ${(err as Error).message}`);
+      return;
+    }
+    this.log.warn(
+      { from: records[0]!.txid, to: records.at(-1)!.txid, source },
+      `took txids ${records[0]!.txid}..${records.at(-1)!.txid} from ${source} before taking over`,
+    );
+  }
+
+  /** The other members among election nodes read, named by replica (as the ISR names them). */
+  private followersAmong(infos: readonly (NodeData<MemberInfo> | null)[]): MemberInfo[] {
+    return infos.flatMap((info) => (info && info.data.member !== this.opts.self.member ? [{ ...info.data, member: replicaId(info.data) }] : []));
   }
 
   /** Streams to every other member of the election; re-read whenever it changes. */
@@ -538,19 +664,15 @@ export class HaMember {
       setTimeout(() => void this.watchFollowers(), 1_000).unref();
       return;
     }
-    const followers: MemberInfo[] = [];
-    for (const node of children) {
-      let info;
-      try {
-        info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`);
-      } catch {
-        // One unreadable node must not close a healthy link: keep the links as they are, retry.
-        setTimeout(() => void this.watchFollowers(), 1_000).unref();
-        return;
-      }
-      if (info && info.data.member !== this.opts.self.member) followers.push({ ...info.data, member: replicaId(info.data) });
+    let infos: (NodeData<MemberInfo> | null)[];
+    try {
+      infos = await Promise.all(children.map((node) => coordinator.get<MemberInfo>(`${this.paths.election}/${node}`)));
+    } catch {
+      // One unreadable node must not close a healthy link: keep the links as they are, retry.
+      setTimeout(() => void this.watchFollowers(), 1_000).unref();
+      return;
     }
-    replicator.setFollowers(followers);
+    replicator.setFollowers(this.followersAmong(infos));
   }
 
   /** Version-checked ISR change by the active; serialized. A newer epoch there means this active is deposed. */
@@ -693,7 +815,9 @@ export class HaMember {
       http?: unknown;
       txid?: unknown;
       epochs?: unknown;
+      fromTxid?: unknown;
     };
+    if (method === 'repl.tail') return this.tailFrom(a.fromTxid);
     if (!Number.isSafeInteger(a.epoch)) throw new TandemError('INVALID_ARGUMENT', `${method} needs an integer epoch`);
     const epoch = a.epoch as number;
     if (this.role === 'active' || this.role === 'taking-over') {
@@ -752,6 +876,23 @@ export class HaMember {
       default:
         throw new TandemError('UNKNOWN_METHOD', `no method ${method}`);
     }
+  }
+
+  /**
+   * `repl.tail {fromTxid}`: the records this member's journal holds from `fromTxid` on, for a
+   * member taking over that lacks them (see takeMissingTail). Read-only: no epoch is promised
+   * and nothing changes here, so it needs none (the cluster secret guards it, as every repl.*).
+   */
+  private async tailFrom(fromTxid: unknown): Promise<{ edits: Buffer }> {
+    if (!Number.isSafeInteger(fromTxid) || (fromTxid as number) < 1) throw new TandemError('INVALID_ARGUMENT', 'repl.tail needs fromTxid ≥ 1');
+    if (this.truncating) await this.truncating.catch(() => undefined);
+    const engine = this.host.engine();
+    const bytesMax = Math.floor(this.opts.limits.frameBytesMax / 2);
+    // Half a frame, as a repl.append: the reply must fit in one. From memory if it can.
+    const recent = engine.recentEncoded(fromTxid as number);
+    if (recent) return { edits: concatRecordsUpTo(recent, bytesMax) };
+    const records = await readEditsFrom(engine.dir, fromTxid as number, { includeInProgress: true, recordsMax: this.opts.limits.replicationBatchRecordsMax });
+    return { edits: concatRecordsUpTo(records.map(encodeRecord), bytesMax) };
   }
 
   /** Waits for a truncation or image install (which swaps the engine; a takeover waits for it too), then says where the log ends now. */

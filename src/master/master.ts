@@ -114,7 +114,7 @@ const DIGEST_WAIT_MS_MAX = 30_000;
 const DIGEST_POLL_MS = 20;
 
 /** The standby's end of the replication stream (src/master/ha-member.ts). */
-export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install'] as const;
+export const REPLICATION_METHODS = ['repl.hello', 'repl.append', 'repl.truncate', 'repl.release', 'repl.install', 'repl.tail'] as const;
 
 /**
  * Methods only the cluster's own processes may call (they need proof of the cluster

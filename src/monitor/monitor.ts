@@ -8,6 +8,10 @@
 // election node, and `active`/`standby` if the dead master held them — so the next member
 // in line takes over at once instead of waiting for ZooKeeper to expire the session. A
 // master restarted meanwhile under the same name has a new session, which is never touched.
+// If the dead master held `active`, the monitor first records `/shards/<s>/fenced`
+// `{member, epoch, pid}`: the active of that epoch is gone, so the next one need not wait out
+// its read lease (layout.ts, activeFenced). It declares a death only of the process it
+// watched — the PID and, from /proc, its start time, so a reused PID is never taken for it.
 //
 // The monitor of the active also publishes `/shards/<s>/monitor` `{member, pid, http,
 // masterAlive}`, with its last-not-null copy. Once its master is dead it serves the dead
@@ -20,11 +24,12 @@
 // `GET /metrics` (src/metrics/monitor-metrics.ts).
 
 import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { TandemError } from '../errors.js';
-import type { Coordinator } from '../election/coordinator.js';
-import { shardPaths, type MemberInfo } from '../election/layout.js';
-import { isAlive } from '../replication/storage-lock.js';
+import type { Coordinator, NodeData } from '../election/coordinator.js';
+import { shardPaths, type ActiveInfo, type FencedActive, type MemberInfo } from '../election/layout.js';
+import { isAlive, processStartTicks } from '../replication/storage-lock.js';
 import { LOCK_FILE } from '../replication/storage-layout.js';
 import type { Logger } from '../util/log.js';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -35,6 +40,13 @@ import { monitorMetrics } from '../metrics/monitor-metrics.js';
 import { healthRoutes, metricsRoutes, type HealthVerdict } from '../metrics/registry.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
 import { internalHttpGuard } from '../security/http-auth.js';
+
+/**
+ * How often the master's PID is checked: half of it is, on average, the wait between a death
+ * and the monitor's notice, every failover. A check is a signal 0 and two reads of
+ * /proc/<pid>/stat (~20 µs), so 50 a second cost nothing to speak of.
+ */
+const POLL_INTERVAL_MS = 20;
 
 /** How often the monitor re-reads which sessions the master holds (and whether it is active). */
 const LEARN_INTERVAL_MS = 500;
@@ -64,14 +76,27 @@ export interface MonitorOptions {
   secret?: ClusterSecret | null;
 }
 
+/** The master process watched: its PID and, where /proc tells, its start time, which tells it from a later process given the same PID. */
+interface WatchedProcess {
+  pid: number;
+  startTicks: string | null;
+}
+
 export class Monitor {
   private coordinator: Coordinator | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private watchedPid: number | null = null;
+  private watched: WatchedProcess | null = null;
   /** ZooKeeper sessions seen holding the master's election nodes while it lived. */
   private masterSessions = new Set<string>();
+  /** The master's election nodes seen while it lived, and the other members' (not read again). */
+  private masterNodes = new Set<string>();
+  private otherNodes = new Set<string>();
+  /** A round of learnSessions under way. */
+  private learning: Promise<void> | null = null;
   private busy = false;
   private lastLearnedAt = 0;
+  /** performance.now() of the last poll that found the master alive (the death happened after it). */
+  private lastSeenAliveAt = 0;
   private stopped = false;
   private readonly paths: ReturnType<typeof shardPaths>;
   private server: FastifyInstance | null = null;
@@ -88,7 +113,7 @@ export class Monitor {
   async start(): Promise<void> {
     const server = Fastify({ logger: false });
     const metrics = monitorMetrics({ shard: this.opts.shard, member: this.opts.member }, () => ({
-      masterAlive: this.watchedPid !== null ? true : this.masterDead ? false : null,
+      masterAlive: this.watched !== null ? true : this.masterDead ? false : null,
       zooKeeperSession: this.coordinator !== null,
       masterDeaths: this.masterDeaths,
     }));
@@ -99,8 +124,10 @@ export class Monitor {
       const from = Number(req.query.from);
       if (!Number.isSafeInteger(from) || from < 1) return reply.code(400).send({ code: 'INVALID_ARGUMENT', message: `/edits needs from=<txid>` });
       if (!this.masterDead) return reply.code(409).send({ code: 'INVALID_ARGUMENT', message: `master ${this.opts.member} is alive: ask it` });
+      const startedAt = performance.now();
       const records = await readEditsFrom(this.opts.dir, from, { includeInProgress: true, recordsMax: TAIL_RECORDS_MAX });
-      this.opts.log.info({ from, records: records.length, remote: req.ip }, `served ${records.length} edits of dead master ${this.opts.member} from txid ${from}`);
+      const readMs = Math.round(performance.now() - startedAt);
+      this.opts.log.info({ from, records: records.length, remote: req.ip, readMs }, `served ${records.length} edits of dead master ${this.opts.member} from txid ${from} (read in ${readMs} ms)`);
       return reply.header('content-type', 'application/octet-stream').send(encodeRecords(records));
     });
     const { host, port } = this.opts.http ? parseHostPort(this.opts.http) : { host: '127.0.0.1', port: 0 };
@@ -111,7 +138,7 @@ export class Monitor {
     this.httpAddress = `${host}:${bound.port}`;
     await this.ensureSession();
     this.opts.log.info({ member: this.opts.member, dir: this.opts.dir }, `monitoring master ${this.opts.shard}/${this.opts.member} through ${join(this.opts.dir, LOCK_FILE)}`);
-    const interval = this.opts.pollIntervalMs ?? 50;
+    const interval = this.opts.pollIntervalMs ?? POLL_INTERVAL_MS;
     this.timer = setInterval(() => void this.poll(), interval);
   }
 
@@ -134,6 +161,11 @@ export class Monitor {
     }
   }
 
+  /** Whether the watched master still runs: its PID is alive and, where /proc tells, is the same process (not a reused PID). */
+  private stillRuns(watched: WatchedProcess): boolean {
+    return isAlive(watched.pid) && (watched.startTicks === null || processStartTicks(watched.pid) === watched.startTicks);
+  }
+
   private async poll(): Promise<void> {
     if (this.busy || this.stopped) return;
     this.busy = true;
@@ -141,25 +173,37 @@ export class Monitor {
       // While the watched master lives, the lock file names it (the storage lock is
       // exclusive): it is read only when no master is watched. Reading it every poll cost
       // each monitor ~3% of a core (an open, read and close through the thread pool, 20 a second).
-      if (this.watchedPid === null) {
+      if (this.watched === null) {
         const pid = await this.readPid();
         if (pid === null || !isAlive(pid)) return;
         this.opts.log.info({ pid }, `master ${this.opts.member} runs as pid ${pid}`);
-        this.watchedPid = pid;
+        this.watched = { pid, startTicks: processStartTicks(pid) };
         this.masterSessions = new Set();
+        this.masterNodes = new Set();
+        this.otherNodes = new Set();
         this.masterDead = false;
       }
-      if (isAlive(this.watchedPid)) {
-        // The sessions change only when the master restarts or rejoins: no need to look every poll.
-        if (this.masterSessions.size === 0 || Date.now() - this.lastLearnedAt >= LEARN_INTERVAL_MS) {
-          this.lastLearnedAt = Date.now();
-          await this.learnSessions();
+      const watched = this.watched;
+      if (this.stillRuns(watched)) {
+        this.lastSeenAliveAt = performance.now();
+        // The sessions change only when the master restarts or rejoins: no need to look every
+        // poll. Learning runs beside the polls: a slow ZooKeeper read must not delay noticing
+        // a death (one took 900 ms under a chaos run's load, and the death waited for it).
+        if (!this.learning && (this.masterSessions.size === 0 || performance.now() - this.lastLearnedAt >= LEARN_INTERVAL_MS)) {
+          this.lastLearnedAt = performance.now();
+          this.learning = this.learnSessions(watched)
+            .catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, `could not read the election: ${(err as Error).message}`))
+            .finally(() => {
+              this.learning = null;
+            });
         }
         return;
       }
+      // Died before its sessions were ever learned: the learning under way may still find them.
+      if (this.masterSessions.size === 0 && this.learning) await this.learning;
       // Cleared only once the nodes are gone: a failure (ZooKeeper away) is retried next poll.
-      await this.masterDied(this.watchedPid);
-      this.watchedPid = null;
+      await this.masterDied(watched);
+      this.watched = null;
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, `monitor step failed: ${(err as Error).message}`);
     } finally {
@@ -167,59 +211,114 @@ export class Monitor {
     }
   }
 
-  /** Remembers which sessions hold the master's election nodes (cheap: one children read, then only new nodes). */
-  private async learnSessions(): Promise<void> {
+  /**
+   * Remembers which election nodes, and so which sessions, are the master's (one children
+   * read, then only the nodes not seen before, at once). What one round saw is kept only if
+   * the master still runs after it: a master that died meanwhile may have been restarted,
+   * and a node of the new process must never be taken for the dead one's.
+   */
+  private async learnSessions(watched: WatchedProcess): Promise<void> {
     const coordinator = await this.ensureSession();
-    const children = await coordinator.children(this.paths.election).catch(() => [] as string[]);
-    for (const node of children) {
-      const info = await coordinator.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null);
-      if (info?.data.member === this.opts.member && info.ephemeralOwner) this.masterSessions.add(info.ephemeralOwner);
+    const children = await coordinator.children(this.paths.election);
+    const current = new Set(children);
+    const fresh = children.filter((node) => !this.masterNodes.has(node) && !this.otherNodes.has(node));
+    const infos = await Promise.all(fresh.map((node) => coordinator.get<MemberInfo>(`${this.paths.election}/${node}`).catch(() => null)));
+    if (this.watched !== watched || !this.stillRuns(watched)) return;
+    for (const [i, node] of fresh.entries()) {
+      const info = infos[i];
+      if (!info) continue;
+      if (info.data.member === this.opts.member && info.ephemeralOwner) {
+        this.masterNodes.add(node);
+        this.masterSessions.add(info.ephemeralOwner);
+      } else {
+        this.otherNodes.add(node);
+      }
     }
+    // Nodes gone from the election are forgotten (bounded by the election's size).
+    for (const node of this.otherNodes) if (!current.has(node)) this.otherNodes.delete(node);
     await this.publishIfActive(coordinator);
   }
 
   private async publishIfActive(coordinator: Coordinator): Promise<void> {
-    const active = await coordinator.get<MemberInfo>(this.paths.active).catch(() => null);
+    const [active, mine] = await Promise.all([
+      coordinator.get<MemberInfo>(this.paths.active).catch(() => null),
+      coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null),
+    ]);
     if (active?.data.member !== this.opts.member) return;
-    const mine = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
     if (mine?.ephemeralOwner === coordinator.sessionId && mine.data.masterAlive) return;
     const data: MonitorInfo = { member: this.opts.member, pid: process.pid, http: this.httpAddress, masterAlive: true };
     await publishRegistryEntry(coordinator, this.opts.shard, 'monitor', data);
   }
 
-  /** The master's process is gone: remove its session's ephemeral nodes now. */
-  private async masterDied(pid: number): Promise<void> {
+  /**
+   * The master's process is gone: remove its sessions' ephemeral nodes now, and if it was the
+   * active, say so in `fenced` first (the next active then need not wait out its read lease).
+   * Two rounds: the reads at once; then the writes at once, sent in the order ZooKeeper
+   * applies them (one session's requests are applied in order): `monitor` says the master
+   * is dead and `fenced` names its epoch before the election node whose removal starts the
+   * takeover goes. Each of those two is a shortcut only: a takeover that does not see them
+   * fetches no tail, or waits the lease out.
+   */
+  private async masterDied(watched: WatchedProcess): Promise<void> {
+    const { pid } = watched;
+    const noticedAt = performance.now();
     const coordinator = await this.ensureSession();
     if (!this.masterDead) this.masterDeaths++;
     this.masterDead = true;
-    // First, if this is the shard's monitor (its master was active), say the master is dead,
-    // before its nodes go: the next active then fetches the sealed tail from here.
-    const entry = await coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null);
-    if (entry && entry.ephemeralOwner === coordinator.sessionId) {
-      await coordinator.set(this.paths.monitor, { ...entry.data, masterAlive: false } satisfies MonitorInfo, entry.version).catch(() => undefined);
+    const sessions = this.masterSessions;
+    const ours = (node: NodeData<MemberInfo> | null): node is NodeData<MemberInfo> =>
+      node !== null && node.data?.member === this.opts.member && node.ephemeralOwner !== null && sessions.has(node.ephemeralOwner);
+
+    const [monitorEntry, active, standby, fenced, children] = await Promise.all([
+      coordinator.get<MonitorInfo>(this.paths.monitor).catch(() => null),
+      coordinator.get<ActiveInfo>(this.paths.active),
+      coordinator.get<MemberInfo>(this.paths.standby),
+      coordinator.get<FencedActive>(this.paths.fenced),
+      coordinator.children(this.paths.election),
+    ]);
+    // Nodes that joined since the last learning round are read now (rare: a master that rejoined the line just before dying).
+    const unknown = children.filter((node) => !this.masterNodes.has(node) && !this.otherNodes.has(node));
+    const unknownInfos = await Promise.all(unknown.map((node) => coordinator.get<MemberInfo>(`${this.paths.election}/${node}`)));
+    const electionNodes = [...children.filter((node) => this.masterNodes.has(node)), ...unknown.filter((_, i) => ours(unknownInfos[i] ?? null))];
+
+    const writes: Promise<unknown>[] = [];
+    if (monitorEntry && monitorEntry.ephemeralOwner === coordinator.sessionId) {
+      writes.push(coordinator.set(this.paths.monitor, { ...monitorEntry.data, masterAlive: false } satisfies MonitorInfo, monitorEntry.version).catch(() => undefined));
+    }
+    // Only a process known by its start time is declared dead: a bare PID may have been reused.
+    const fencedEpoch = ours(active) && watched.startTicks !== null ? active.data.epoch : null;
+    if (fencedEpoch !== null) {
+      const record: FencedActive = { member: this.opts.member, epoch: fencedEpoch, pid, atMs: Date.now() };
+      writes.push(
+        (fenced ? coordinator.set(this.paths.fenced, record, -1) : coordinator.create(this.paths.fenced, record, 'persistent')).catch((err: unknown) =>
+          this.opts.log.warn({ err: (err as Error).message }, `could not record the death of the active of epoch ${fencedEpoch}: ${(err as Error).message}`),
+        ),
+      );
     }
     const removed: string[] = [];
-    const candidates = [
-      ...(await coordinator.children(this.paths.election).catch(() => [] as string[])).map((n) => `${this.paths.election}/${n}`),
-      this.paths.active,
-      this.paths.standby,
+    const remove = (name: string, path: string, version: number): Promise<void> =>
+      coordinator.delete(path, version).then(
+        () => void removed.push(name),
+        (err: unknown) => {
+          if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
+        },
+      );
+    const removals = [
+      ...electionNodes.map((node) => remove(node, `${this.paths.election}/${node}`, -1)),
+      ...(ours(active) ? [remove('active', this.paths.active, active.version)] : []),
+      ...(ours(standby) ? [remove('standby', this.paths.standby, standby.version)] : []),
     ];
-    for (const path of candidates) {
-      const node = await coordinator.get<MemberInfo>(path).catch(() => null);
-      if (!node || node.data?.member !== this.opts.member) continue;
-      if (!node.ephemeralOwner || !this.masterSessions.has(node.ephemeralOwner)) continue;
-      try {
-        await coordinator.delete(path, node.version);
-        removed.push(path.slice(path.lastIndexOf('/') + 1));
-      } catch (err) {
-        if ((err as TandemError).code !== 'COORDINATOR_NO_NODE') throw err;
-      }
-    }
+    const removalsSettled = Promise.allSettled(removals);
+    await Promise.all(writes);
+    const failed = (await removalsSettled).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     this.masterSessions = new Set();
+    this.masterNodes = new Set();
     this.opts.log.warn(
-      { pid, removed },
+      { pid, removed, fencedEpoch, seenAliveMsBefore: Math.round(noticedAt - this.lastSeenAliveAt), removeMs: Math.round(performance.now() - noticedAt) },
       removed.length > 0
-        ? `master ${this.opts.member} (pid ${pid}) died: removed its ${removed.join(', ')} so the next member takes over now`
+        ? `master ${this.opts.member} (pid ${pid}) died: removed its ${removed.join(', ')} so the next member takes over now` +
+            (fencedEpoch !== null ? `; the active of epoch ${fencedEpoch} is fenced (no read lease to wait out)` : '')
         : `master ${this.opts.member} (pid ${pid}) died; it held no ZooKeeper nodes`,
     );
   }
@@ -231,7 +330,7 @@ export class Monitor {
 
   /** Healthy while it can do its job: it holds a ZooKeeper session to remove a dead master's nodes with. */
   health(): HealthVerdict {
-    const detail = { role: 'monitor', masterAlive: this.watchedPid !== null };
+    const detail = { role: 'monitor', masterAlive: this.watched !== null };
     if (this.stopped) return { ok: false, reason: 'stopping', detail };
     if (this.coordinator === null) return { ok: false, reason: 'no ZooKeeper session', detail };
     return { ok: true, detail };

@@ -33,6 +33,7 @@ import type { EditRecord, Outcome, StateMachine } from './state-machine.js';
 import { acquireStorageLock } from './storage-lock.js';
 import { applyEngineOp, initialAdminState, isEngineOp, unwrapImagePayload, wrapImagePayload, type EngineAdminState, type EngineOp, type ManualSafeMode } from './engine-ops.js';
 import { stateDigest } from './digest.js';
+import { RingBuffer } from '../util/ring-buffer.js';
 
 export interface EngineOptions<S, Op, I> {
   dir: string;
@@ -113,6 +114,13 @@ export class ReplicationEngine<S, Op, I> {
    * journaled (the replicator's feed: standbys get the same bytes, see encodeRecord).
    */
   onAppended: ((record: EditRecord, encoded: Buffer) => void) | null = null;
+  /**
+   * The last records appended here (in either role), as journaled, oldest first; the newest is
+   * txid appliedTxid. Kept for a takeover: the new active's replicator starts with them (a
+   * standby a few records behind it is fed from memory, not from a rolled segment), and
+   * `repl.tail` answers from them. Invariant: length ≤ recentRecordsMax; consecutive txids.
+   */
+  private readonly recent: RingBuffer<Buffer>;
   private state: S;
   /** Highest txid applied to `state`. Invariant: appliedTxid >= journal.durableTxid. */
   private appliedTxid: number;
@@ -167,6 +175,8 @@ export class ReplicationEngine<S, Op, I> {
     this.admin = init.admin;
     this.journal.onDurable = () => this.advanceCommit();
     this.journal.onFatal = (err) => this.onJournalFatal(err);
+    // What one standby can have in flight: as far behind the others as it can be at a failover.
+    this.recent = new RingBuffer(opts.limits.replicationBatchRecordsMax * opts.limits.replicationBatchesInFlightMax);
   }
 
   /** Start = newest valid image + every later edit, then a fresh in-progress segment. */
@@ -352,6 +362,7 @@ export class ReplicationEngine<S, Op, I> {
     try {
       bytes = encoded ?? encodeRecord(record);
       this.journal.appendEncoded(record, bytes);
+      this.recent.push(bytes);
     } catch (err) {
       // The op is applied in memory but can never be journaled: memory and disk now
       // disagree, so this process must stop serving (a broken invariant, STYLE §4).
@@ -360,6 +371,22 @@ export class ReplicationEngine<S, Op, I> {
       throw new TandemError('NOT_ACTIVE', `could not journal txid ${record.txid}: ${error.message}`);
     }
     this.onAppended?.(record, bytes);
+  }
+
+  /**
+   * The records from `fromTxid` to the last one appended, as journaled, if they were all
+   * appended since this engine opened and are still among the recent ones kept; else null.
+   */
+  recentEncoded(fromTxid: number): Buffer[] | null {
+    const count = this.appliedTxid - fromTxid + 1;
+    if (count <= 0) return [];
+    if (count > this.recent.length) return null;
+    return this.recent.toArray().slice(this.recent.length - count);
+  }
+
+  /** Every recent record kept (see `recent`), and the txid of the first. */
+  recentRecords(): { firstTxid: number; encoded: Buffer[] } {
+    return { firstTxid: this.appliedTxid - this.recent.length + 1, encoded: this.recent.toArray() };
   }
 
   /** Resolves with `value` once `txid` is committed (durable here and on every in-sync member). */
@@ -542,7 +569,7 @@ export class ReplicationEngine<S, Op, I> {
    */
   async *editsFrom(fromTxid: number): AsyncGenerator<EditRecord> {
     await this.journal.roll();
-    yield* readEdits(this.dir, fromTxid);
+    yield* readEdits(this.dir, fromTxid, { stepOverEarlier: true });
   }
 
   private checkServing(): void {

@@ -203,6 +203,38 @@ export interface ScanResult {
   stop?: { offset: number; reason: ScanStopReason; detail: string };
 }
 
+/**
+ * Steps over up to `count` records from `start` by their length fields alone: each must be
+ * sane (1..payloadBytesMax) and whole in the buffer, but the CRC is not checked nor the
+ * payload decoded. A reader that wants only a segment's last records skips the rest this way:
+ * a CRC call per record cost ~1 µs (60 ms for 60k records), a decode ~5 µs. A damaged length
+ * throws the walk off its frames; the record it lands on then fails its CRC or txid check
+ * (scanRecords), so the damage is found there, never served as a record.
+ */
+export function skipRecords(
+  buf: Buffer,
+  start: number,
+  count: number,
+  payloadBytesMax: number = RECORD_PAYLOAD_BYTES_MAX_DEFAULT,
+): { offset: number; skipped: number; stop?: { offset: number; reason: ScanStopReason; detail: string } } {
+  let offset = start;
+  let skipped = 0;
+  while (skipped < count && offset < buf.length) {
+    const remaining = buf.length - offset;
+    if (remaining < RECORD_HEADER_BYTES) return { offset, skipped, stop: { offset, reason: 'torn', detail: `${remaining} bytes left, a record header needs ${RECORD_HEADER_BYTES}` } };
+    const payloadLength = buf.readUInt32BE(offset);
+    if (payloadLength === 0 || payloadLength > payloadBytesMax) {
+      return { offset, skipped, stop: { offset, reason: 'length', detail: `payload length ${payloadLength} outside 1..${payloadBytesMax}` } };
+    }
+    if (remaining < RECORD_HEADER_BYTES + payloadLength) {
+      return { offset, skipped, stop: { offset, reason: 'torn', detail: `record needs ${RECORD_HEADER_BYTES + payloadLength} bytes, ${remaining} left` } };
+    }
+    offset += RECORD_HEADER_BYTES + payloadLength;
+    skipped++;
+  }
+  return { offset, skipped };
+}
+
 /** Walks records from `start` until the end of the buffer or the first invalid record. */
 export function scanRecords(buf: Buffer, options: ScanOptions = {}): ScanResult {
   const payloadBytesMax = options.payloadBytesMax ?? RECORD_PAYLOAD_BYTES_MAX_DEFAULT;

@@ -122,3 +122,25 @@ export function isrAdjustments(
   }
   return out;
 }
+
+/**
+ * What a member taking over appends before it starts its epoch, of the logs other members
+ * offer from its last record on (HaMember.takeMissingTail). Each offer starts with the record
+ * at our last txid (txid 1 when we have none): the same epoch there means the two logs agree
+ * up to it, and the rest is a continuation of ours; any other offer is ignored. Of the
+ * continuations, the most recent one (last record's epoch, then txid) is taken, or nothing.
+ * Taking records past our last one cannot lose a committed record (we hold them all); it
+ * spares the members that hold them a cut.
+ */
+export function chooseContinuation<R extends { txid: number; epoch: number }>(ours: { lastTxid: number; lastEpoch: number }, offers: readonly (readonly R[])[]): R[] {
+  let best: readonly R[] = [];
+  for (const offer of offers) {
+    let continuation: readonly R[];
+    if (ours.lastTxid === 0) continuation = offer[0]?.txid === 1 ? offer : [];
+    else continuation = offer[0]?.txid === ours.lastTxid && offer[0].epoch === ours.lastEpoch ? offer.slice(1) : [];
+    const last = continuation.at(-1);
+    const bestLast = best.at(-1);
+    if (last && (!bestLast || last.epoch > bestLast.epoch || (last.epoch === bestLast.epoch && last.txid > bestLast.txid))) best = continuation;
+  }
+  return [...best];
+}

@@ -33,6 +33,22 @@ export function isAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
+/**
+ * Linux: when `pid` started (clock ticks since boot, field 22 of /proc/<pid>/stat). With the
+ * PID it names one process: a PID reused later has another start time. null where /proc
+ * cannot tell (another system, or no such process).
+ */
+export function processStartTicks(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces) start with the state, field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[22 - 3] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** Linux: state Z (zombie) or X (dead) in /proc/<pid>/stat. Elsewhere: not known, so no. */
 function isZombie(pid: number): boolean {
   try {

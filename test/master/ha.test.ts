@@ -12,6 +12,7 @@ import { limitsWith, type Limits } from '../../src/config/limits.js';
 import { connectZooKeeper } from '../../src/election/zk-coordinator.js';
 import { memberOfReplica, shardPaths, type IsrData } from '../../src/election/layout.js';
 import { Master } from '../../src/master/master.js';
+import { fetchTailOverRpc } from '../../src/replication/edits-transfer.js';
 import { canonicalDump } from '../../src/namespace/dump.js';
 import { silentLogger } from '../../src/util/log.js';
 import { testSecret } from '../helpers/secret.js';
@@ -239,5 +240,33 @@ test('a standby restarted on an empty disk is not in sync: it cannot take over u
   } finally {
     client.close();
     await zkSession.close();
+  }
+});
+
+test('a member answers repl.tail with the records its log holds from a txid (from memory, or from disk after a restart), only to the cluster', { timeout: 60_000 }, async () => {
+  const chroot = '/tandem/ha-tail';
+  const a = await startMember(chroot, 'a');
+  await until('a is active', () => roleOf(a) === 'active');
+  const bDir = join(base, chroot.replaceAll('/', '_'), 'b');
+  let b = await startMember(chroot, 'b', bDir);
+  await until('b is in sync', () => isrNames(a).includes('b'));
+  const client = clientFor(chroot);
+  try {
+    for (let i = 0; i < 50; i++) await client.mkdirs(`/t${i}`);
+    const last = a.engine.appliedTxidNow;
+    await until('b applied everything', () => b.engine.appliedTxidNow === last);
+    const ask = (fromTxid: number, withSecret = true) => fetchTailOverRpc(b.status().rpc, fromTxid, 5_000, { limits, clientName: 'test', secret: withSecret ? secret : null });
+    const fromMemory = await ask(last - 9);
+    assert.deepEqual(fromMemory.map((r) => r.txid), Array.from({ length: 10 }, (_, i) => last - 9 + i));
+    assert.deepEqual((await ask(last + 1)).length, 0, 'nothing past its last record');
+    await assert.rejects(ask(1, false), (err: Error & { code?: string }) => err.code === 'UNAUTHENTICATED');
+    // Restarted, the member has no recent records in memory: the same records come from its journal.
+    await b.stop();
+    b = await startMember(chroot, 'b', bDir);
+    await until('b applied everything again', () => b.engine.appliedTxidNow >= last);
+    assert.equal(b.engine.recentEncoded(last - 9), null);
+    assert.deepEqual(await ask(last - 9), fromMemory);
+  } finally {
+    client.close();
   }
 });

@@ -2,7 +2,7 @@
 // ("sealed") up to the last whole record without being written to; and an image server's
 // `GET /edits?from=` checked record by record on the receiving side.
 import assert from 'node:assert/strict';
-import { cp, readdir, readFile, truncate, stat } from 'node:fs/promises';
+import { cp, readdir, readFile, truncate, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { limitsWith } from '../../src/config/limits.js';
@@ -72,5 +72,36 @@ test('GET /edits?from= on an image server returns checked records from that txid
     assert.equal(upload.status, 503, 'a standby (not active) refuses checkpoints with NOT_ACTIVE');
   } finally {
     await server.close();
+  }
+});
+
+test('records before the one asked for are stepped over by their lengths; a damaged length there serves nothing past it', async () => {
+  const base = await tempDir();
+  const live = join(base, 'live');
+  const engine = (await ReplicationEngine.open({ dir: live, machine, limits: limitsWith(), log: silentLogger() })) as Engine;
+  for (let i = 1; i <= 30; i++) await engine.submit(op(i));
+  const dead = join(base, 'dead');
+  await cp(live, dead, { recursive: true });
+  await engine.close();
+  const path = join(dead, (await readdir(dead)).find((n) => n.startsWith('edits_inprogress_'))!);
+  const bytes = await readFile(path);
+  // The offset of each record, from the segment's header on.
+  const offsets: number[] = [];
+  for (let offset = SEGMENT_HEADER_BYTES; offsets.length < 30; offset += 8 + bytes.readUInt32BE(offset)) offsets.push(offset);
+  assert.deepEqual((await readEditsFrom(dead, 28, { includeInProgress: true, recordsMax: 100 })).map((r) => r.txid), [28, 29, 30]);
+
+  // The payload of record 5 damaged: not read on the way to 28 (its CRC is not checked there), still refused when asked for.
+  const damagedPayload = Buffer.from(bytes);
+  damagedPayload[offsets[4]! + 8 + 2]! ^= 0xff;
+  await writeFile(path, damagedPayload);
+  assert.deepEqual((await readEditsFrom(dead, 28, { includeInProgress: true, recordsMax: 100 })).map((r) => r.txid), [28, 29, 30]);
+  assert.deepEqual((await readEditsFrom(dead, 1, { includeInProgress: true, recordsMax: 100 })).map((r) => r.txid), [1, 2, 3, 4], 'a bad CRC ends a dead in-progress segment');
+
+  // The length of record 5 damaged: the walk leaves the frames, and what it lands on is never served as a record.
+  for (const length of [0, 3, 1 << 30]) {
+    const damagedLength = Buffer.from(bytes);
+    damagedLength.writeUInt32BE(length, offsets[4]!);
+    await writeFile(path, damagedLength);
+    assert.deepEqual(await readEditsFrom(dead, 28, { includeInProgress: true, recordsMax: 100 }), [], `length ${length}`);
   }
 });

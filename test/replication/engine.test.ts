@@ -140,3 +140,40 @@ test('a second engine on the same directory is refused while the first holds it'
   const names = await readdir(dir);
   assert.ok(!names.includes('in_use.lock'), 'close releases the lock');
 });
+
+test('the engine keeps its recent records as journaled, as a standby and as an active, for a takeover', async () => {
+  const dir = await tempDir('tandem-engine-');
+  const ops = (from: number, to: number): NamespaceMutation[] =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({ type: 'mkdirs', path: `/r${from + i}`, user: 'hdfs', groups: [], clientId: 'recent', callId: from + i, time: from + i }) as NamespaceMutation);
+  // An active writes records 1..5; a standby takes them (as repl.append would) and then becomes active.
+  const source = await open(join(dir, 'source'));
+  const encoded: Buffer[] = [];
+  source.onAppended = (_record, bytes) => encoded.push(bytes);
+  for (const op of ops(1, 5)) await source.submit(op);
+  await source.close();
+  const standby = (await ReplicationEngine.open({ dir: join(dir, 'standby'), machine, limits, log: silentLogger(), role: 'follower' })) as Engine;
+  try {
+    assert.deepEqual(standby.recentRecords(), { firstTxid: 1, encoded: [] });
+    const records = ops(1, 5).map((op, i) => ({ txid: i + 1, epoch: 0, op }));
+    await standby.appendReplicated(0, records, encoded);
+    assert.deepEqual(standby.recentEncoded(3), encoded.slice(2), 'the bytes as the active journaled them');
+    assert.deepEqual(standby.recentEncoded(6), []);
+    assert.equal(standby.recentEncoded(0), null, 'txid 0 was never appended here');
+    assert.deepEqual(standby.recentRecords(), { firstTxid: 1, encoded });
+    standby.becomeActive(1, 'standby');
+    await standby.submit(ops(6, 6)[0]!);
+    const recent = standby.recentRecords();
+    assert.equal(recent.firstTxid, 1);
+    assert.equal(recent.encoded.length, 7, 'records 1..5, the epoch start, and the write');
+  } finally {
+    await standby.close();
+  }
+  // Reopened, it has kept nothing in memory: those records are read from disk.
+  const reopened = await open(join(dir, 'standby'));
+  try {
+    assert.equal(reopened.recentEncoded(7), null);
+    assert.deepEqual(reopened.recentRecords().encoded, []);
+  } finally {
+    await reopened.close();
+  }
+});

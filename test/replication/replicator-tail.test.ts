@@ -62,3 +62,20 @@ test('records older than the kept tail are not in memory (null: the standby is f
     r.close();
   }
 });
+
+test('a new active preloads its tail with the records it held before its epoch: a standby a few behind is fed from memory', () => {
+  const { r, log } = replicator(4);
+  try {
+    // The engine's recent records 3..9 (more than the tail keeps: the newest 4 stay), then the epoch-start record 10.
+    r.preload(3, [3, 4, 5, 6, 7, 8, 9].map((txid) => bytes(txid, 10)));
+    log.appliedTxidNow = 9;
+    assert.equal(r.encodedFromTail(5, 10, Infinity), null, 'older than the tail keeps');
+    assert.deepEqual(r.encodedFromTail(6, 10, Infinity)!.map((b) => b[0]), [6, 7, 8, 9]);
+    r.onAppended({ txid: 10, epoch: 2, op: null }, bytes(10, 10));
+    log.appliedTxidNow = 10;
+    assert.deepEqual(r.encodedFromTail(8, 10, Infinity)!.map((b) => b[0]), [8, 9, 10]);
+    assert.throws(() => r.preload(11, [bytes(11, 1)]), /invariant broken/, 'only before the epoch starts');
+  } finally {
+    r.close();
+  }
+});

@@ -5,7 +5,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TandemError } from '../../src/errors.js';
-import { acquireStorageLock } from '../../src/replication/storage-lock.js';
+import { acquireStorageLock, processStartTicks } from '../../src/replication/storage-lock.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir as sharedTempDir } from '../helpers/temp.js';
 
@@ -72,5 +72,26 @@ describe('storage lock', () => {
     await writeFile(join(dir, 'in_use.lock'), '');
     const release = await acquireStorageLock(dir, log);
     await release();
+  });
+});
+
+describe('process identity (the monitor tells a process from a later one given the same PID)', () => {
+  it('a process keeps its start time; another process has its own; a process gone has none', async () => {
+    const first = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    // Started in different clock ticks (10 ms each), so their start times differ.
+    await new Promise((r) => setTimeout(r, 50));
+    const second = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    try {
+      const ticks = processStartTicks(first.pid!);
+      assert.match(ticks ?? '', /^\d+$/, 'a start time in clock ticks');
+      assert.equal(processStartTicks(first.pid!), ticks, 'the same process, the same start time');
+      assert.notEqual(processStartTicks(second.pid!), ticks, 'another process, another start time');
+      assert.equal(processStartTicks(process.pid), readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[19]);
+    } finally {
+      first.kill('SIGKILL');
+      second.kill('SIGKILL');
+    }
+    await new Promise<void>((resolve) => (first.exitCode !== null || first.signalCode !== null ? resolve() : first.once('exit', () => resolve())));
+    assert.equal(processStartTicks(first.pid!), null, 'gone (reaped): no start time');
   });
 });

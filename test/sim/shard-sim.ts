@@ -3,7 +3,7 @@
 // fake disks (records appended, then fsynced; a crash keeps a random prefix of what was not
 // fsynced yet: a torn write). The members decide with the product's own pure functions —
 // electionPosition, decideTakeover, EpochHistory.agreementWith, checkAppend, commitPoint,
-// isrAdjustments — and the simulation plays the drivers' part around them. After every
+// isrAdjustments, chooseContinuation — and the simulation plays the drivers' part around them. After every
 // step it checks the shard's promises (see checkInvariants).
 //
 // Everything is a function of the seed: a failure prints it, and TANDEM_SIM_SEED=<seed>
@@ -11,7 +11,7 @@
 
 import { electionPosition, decideTakeover, memberOfReplica, replicaId, type IsrData } from '../../src/election/layout.js';
 import { EpochHistory } from '../../src/replication/epoch-history.js';
-import { checkAppend, commitPoint, isrAdjustments, mayJoinIsr } from '../../src/replication/rules.js';
+import { checkAppend, chooseContinuation, commitPoint, isrAdjustments, mayJoinIsr } from '../../src/replication/rules.js';
 
 export interface Rec {
   txid: number;
@@ -99,6 +99,8 @@ export interface SimResult {
   /** Standbys added to the in-sync set (so that takeovers by standbys happen at all). */
   isrAdds: number;
   diskLosses: number;
+  /** Takeovers that took records from another in-sync member first. */
+  tailsTaken: number;
 }
 
 export class ShardSim {
@@ -117,7 +119,7 @@ export class ShardSim {
   private readonly epochOwner = new Map<number, string>();
   private highestCommitted = 0;
   readonly trace: string[] = [];
-  private readonly stats: SimResult = { steps: 0, acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0, diskLosses: 0 };
+  private readonly stats: SimResult = { steps: 0, acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0, diskLosses: 0, tailsTaken: 0 };
   private static readonly LAG_MAX = 80;
 
   constructor(readonly seed: number, memberCount = 3) {
@@ -253,6 +255,23 @@ export class ShardSim {
     // Version-checked writes: this step is atomic in the model, so they succeed.
     this.zk.isr = { data: { epoch: decision.epoch, members: decision.isr }, version: isr.version + 1 };
     this.zk.epochCounter = decision.epoch;
+    // HaMember.takeMissingTail: the other in-sync members that answer (some do not: down, or
+    // too slow) offer their log from our last record on; the chosen continuation is appended
+    // and fsynced (with what was pending here) before the epoch starts.
+    const offers: Rec[][] = [];
+    for (const replica of decision.isr) {
+      const peer = this.member(memberOfReplica(replica));
+      if (peer === m || !peer.up || this.id(peer) !== replica || this.rand() < 0.3) continue;
+      offers.push(this.log(peer).slice(Math.max(1, this.lastTxid(m)) - 1));
+    }
+    const lastRecord = this.log(m).at(-1);
+    const taken = chooseContinuation({ lastTxid: this.lastTxid(m), lastEpoch: lastRecord?.epoch ?? 0 }, offers);
+    if (taken.length > 0) {
+      m.durable = [...m.durable, ...m.pending, ...taken];
+      m.pending = [];
+      this.stats.tailsTaken++;
+      this.note(`${m.name} takes txids ${taken[0]!.txid}..${taken.at(-1)!.txid} from an in-sync member before its epoch`);
+    }
     m.promisedEpoch = decision.epoch;
     const owner = this.epochOwner.get(decision.epoch);
     if (owner !== undefined) throw new Error(`epoch ${decision.epoch} taken twice: by ${owner} and by ${m.name}`);

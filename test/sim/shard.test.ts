@@ -10,7 +10,7 @@ const one = process.env.TANDEM_SIM_SEED;
 const seeds = one !== undefined ? [Number(one)] : Array.from({ length: Number(process.env.TANDEM_SIM_SEEDS ?? 300) }, (_, i) => 1 + i * 7919);
 
 test(`seeded shard simulation: ${seeds.length} seeds × ${STEPS} steps of crashes, torn writes, lost disks, lost messages and session expiry`, { timeout: 120_000 }, () => {
-  const totals = { acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0, diskLosses: 0 };
+  const totals = { acked: 0, failovers: 0, crashes: 0, expiries: 0, drops: 0, truncations: 0, isrAdds: 0, diskLosses: 0, tailsTaken: 0 };
   for (const seed of seeds) {
     const sim = new ShardSim(seed);
     try {
@@ -25,7 +25,7 @@ test(`seeded shard simulation: ${seeds.length} seeds × ${STEPS} steps of crashe
   // The runs must actually exercise what they claim to.
   assert.ok(totals.acked > seeds.length, `only ${totals.acked} writes acknowledged`);
   if (seeds.length >= 50) {
-    for (const k of ['failovers', 'crashes', 'expiries', 'drops', 'truncations', 'isrAdds', 'diskLosses'] as const) assert.ok(totals[k] > 0, `no ${k} happened in ${seeds.length} seeds`);
+    for (const k of ['failovers', 'crashes', 'expiries', 'drops', 'truncations', 'isrAdds', 'diskLosses', 'tailsTaken'] as const) assert.ok(totals[k] > 0, `no ${k} happened in ${seeds.length} seeds`);
   }
   console.log(`simulation totals over ${seeds.length} seeds: ${JSON.stringify(totals)}`);
 });
