@@ -7,6 +7,12 @@
 // asks again until its deadline. Waiting on the watch gives the new address the moment the
 // new active publishes it; asking again after a backoff found it up to a backoff later
 // (200 ms with the chaos bench's cap, more with a client's default).
+//
+// An address the client said failed it, read again unchanged (same member and epoch), is given
+// again only after up to `FAILED_ACTIVE_WAIT_MS` waiting for the node to change: a dead
+// active's node goes within tens of ms (its monitor removes it), and a client handed the dead
+// address again would fail, back off, and have a longer backoff ahead when the new active
+// comes. A live active the client merely lost a connection to is given again after that wait.
 
 import { performance } from 'node:perf_hooks';
 import { TandemError } from '../errors.js';
@@ -16,6 +22,12 @@ import type { ActiveResolver } from './tandem-client.js';
 
 /** How long activeAddress waits for an active by default: a failover takes a few hundred ms. */
 const ACTIVE_WAIT_MS = 1_000;
+/** How long an active that failed the client, still registered, is waited on to change. */
+const FAILED_ACTIVE_WAIT_MS = 250;
+
+function sameActive(a: ActiveInfo, b: ActiveInfo | null): boolean {
+  return b !== null && a.member === b.member && a.rpc === b.rpc && a.epoch === b.epoch;
+}
 
 export class ZooKeeperResolver implements ActiveResolver {
   private cached: ActiveInfo | null = null;
@@ -25,6 +37,8 @@ export class ZooKeeperResolver implements ActiveResolver {
   private reading: Promise<string> | null = null;
   private session: Promise<Coordinator> | null = null;
   private closed = false;
+  /** The active the client last said failed it (invalidate), until another is read. */
+  private failed: ActiveInfo | null = null;
   /** Reads waiting for an active (at most one: reads are shared), woken when the watch on the node fires. */
   private readonly changeWaiters = new Set<() => void>();
 
@@ -49,8 +63,10 @@ export class ZooKeeperResolver implements ActiveResolver {
   }
 
   private async read(): Promise<string> {
-    const waitUntil = performance.now() + this.activeWaitMs;
-    // Bounded by time: each round waits for the watch or the rest of activeWaitMs.
+    const startedAt = performance.now();
+    const waitUntil = startedAt + this.activeWaitMs;
+    const failedWaitUntil = startedAt + Math.min(FAILED_ACTIVE_WAIT_MS, this.activeWaitMs);
+    // Bounded by time: each round waits for the watch or the rest of its wait.
     for (;;) {
       // Listening before the read: the watch may fire before the read returns.
       let wake!: () => void;
@@ -59,12 +75,20 @@ export class ZooKeeperResolver implements ActiveResolver {
       let timer: NodeJS.Timeout | undefined;
       try {
         const node = await this.readOnce();
+        const now = performance.now();
+        let leftMs: number;
         if (node) {
-          this.cached = node;
-          return node.rpc;
+          const failedAgain = sameActive(node, this.failed);
+          if (!failedAgain || now >= failedWaitUntil) {
+            if (!failedAgain) this.failed = null;
+            this.cached = node;
+            return node.rpc;
+          }
+          leftMs = failedWaitUntil - now;
+        } else {
+          leftMs = waitUntil - now;
+          if (leftMs <= 0) throw new TandemError('NOT_ACTIVE', `shard ${this.shard} has no active registered in ZooKeeper right now`);
         }
-        const leftMs = waitUntil - performance.now();
-        if (leftMs <= 0) throw new TandemError('NOT_ACTIVE', `shard ${this.shard} has no active registered in ZooKeeper right now`);
         await Promise.race([changed, new Promise<void>((resolve) => (timer = setTimeout(resolve, leftMs)))]);
       } finally {
         clearTimeout(timer);
@@ -95,6 +119,7 @@ export class ZooKeeperResolver implements ActiveResolver {
   }
 
   invalidate(): void {
+    if (this.cached) this.failed = this.cached;
     this.cached = null;
   }
 

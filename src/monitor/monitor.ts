@@ -48,6 +48,9 @@ import { internalHttpGuard } from '../security/http-auth.js';
  */
 const POLL_INTERVAL_MS = 20;
 
+/** A failing step is retried every poll; its warning is logged at most this often. */
+const WARN_INTERVAL_MS = 1_000;
+
 /** How often the monitor re-reads which sessions the master holds (and whether it is active). */
 const LEARN_INTERVAL_MS = 500;
 
@@ -91,6 +94,8 @@ export class Monitor {
   /** The master's election nodes seen while it lived, and the other members' (not read again). */
   private masterNodes = new Set<string>();
   private otherNodes = new Set<string>();
+  /** When each kind of warning was last logged, and how many were held back since. */
+  private readonly warned = new Map<'learn' | 'step', { at: number; heldBack: number }>();
   /** A round of learnSessions under way. */
   private learning: Promise<void> | null = null;
   private busy = false;
@@ -161,6 +166,22 @@ export class Monitor {
     }
   }
 
+  /**
+   * A warning, at most once a second per kind, with how many were held back: a step that
+   * fails (ZooKeeper away) is retried every poll, 50 times a second.
+   */
+  private warnNowAndThen(kind: 'learn' | 'step', message: string): void {
+    const now = performance.now();
+    const last = this.warned.get(kind) ?? { at: -Infinity, heldBack: 0 };
+    if (now - last.at < WARN_INTERVAL_MS) {
+      last.heldBack++;
+      this.warned.set(kind, last);
+      return;
+    }
+    this.opts.log.warn({ heldBack: last.heldBack }, last.heldBack > 0 ? `${message} (and ${last.heldBack} more since the last warning)` : message);
+    this.warned.set(kind, { at: now, heldBack: 0 });
+  }
+
   /** Whether the watched master still runs: its PID is alive and, where /proc tells, is the same process (not a reused PID). */
   private stillRuns(watched: WatchedProcess): boolean {
     return isAlive(watched.pid) && (watched.startTicks === null || processStartTicks(watched.pid) === watched.startTicks);
@@ -192,7 +213,7 @@ export class Monitor {
         if (!this.learning && (this.masterSessions.size === 0 || performance.now() - this.lastLearnedAt >= LEARN_INTERVAL_MS)) {
           this.lastLearnedAt = performance.now();
           this.learning = this.learnSessions(watched)
-            .catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, `could not read the election: ${(err as Error).message}`))
+            .catch((err: unknown) => this.warnNowAndThen('learn', `could not read the election: ${(err as Error).message}`))
             .finally(() => {
               this.learning = null;
             });
@@ -205,7 +226,7 @@ export class Monitor {
       await this.masterDied(watched);
       this.watched = null;
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message }, `monitor step failed: ${(err as Error).message}`);
+      this.warnNowAndThen('step', `monitor step failed: ${(err as Error).message}`);
     } finally {
       this.busy = false;
     }

@@ -62,3 +62,38 @@ test('closing the resolver ends a wait for an active (CONNECTION_LOST, as any ca
   await resolver.close();
   await assert.rejects(asked, (err: unknown) => err instanceof TandemError && err.code === 'CONNECTION_LOST');
 });
+
+test('an active that failed the client, read again unchanged, is waited on to change before it is given again', async () => {
+  const { zk, writer } = await setUp();
+  await writer.create(paths.active, active('m1', '127.0.0.1:7001', 1), 'ephemeral');
+  const resolver = new ZooKeeperResolver(() => Promise.resolve(zk.session()), 'ns', 60_000);
+  try {
+    assert.equal(await resolver.activeAddress(), '127.0.0.1:7001');
+    // The client lost m1 (killed): its node is still there until its monitor removes it.
+    resolver.invalidate();
+    let given: string | null = null;
+    const asked = resolver.activeAddress().then((address) => (given = address));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(given, null, 'the failed address is not handed back at once');
+    await writer.delete(paths.active, -1);
+    await new Promise((r) => setImmediate(r));
+    await writer.create(paths.active, active('m2', '127.0.0.1:7002', 2), 'ephemeral');
+    assert.equal(await asked, '127.0.0.1:7002');
+  } finally {
+    await resolver.close();
+  }
+});
+
+test('an active that failed the client but stays registered (a lost connection, not a death) is given again after a short wait', async () => {
+  const { zk, writer } = await setUp();
+  await writer.create(paths.active, active('m1', '127.0.0.1:7001', 1), 'ephemeral');
+  // A 40 ms wait in all: the wait for a failed active to change is within it.
+  const resolver = new ZooKeeperResolver(() => Promise.resolve(zk.session()), 'ns', 40);
+  try {
+    assert.equal(await resolver.activeAddress(), '127.0.0.1:7001');
+    resolver.invalidate();
+    assert.equal(await resolver.activeAddress(), '127.0.0.1:7001');
+  } finally {
+    await resolver.close();
+  }
+});
