@@ -24,8 +24,9 @@ import { listSegments } from './storage-layout.js';
 
 /**
  * Every whole, valid record with txid ≥ fromTxid in `dir`, in order, at most `recordsMax`.
- * The records of a segment before fromTxid are stepped over with their CRC checked but not
- * decoded: a standby taking over asks a monitor for the few records after its own last one,
+ * The records of a segment before fromTxid are stepped over by their length fields
+ * (skipRecords: neither CRC-checked nor decoded; what is returned is checked as ever): a
+ * standby taking over asks a monitor for the few records after its own last one,
  * and decoding the whole in-progress segment to find them took ~350 ms for 60k records —
  * most of a failover.
  */
