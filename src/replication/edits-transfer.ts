@@ -18,7 +18,7 @@ import { RpcConnection } from '../rpc/connection.js';
 import { parseHostPort } from '../util/address.js';
 import type { ClusterSecret } from '../security/cluster-secret.js';
 import { internalGetError, internalHeaders } from '../security/http-auth.js';
-import { encodeRecord, scanRecords, SEGMENT_HEADER_BYTES, skipRecords } from './record-codec.js';
+import { encodeRecord, recordsFitting, scanRecords, SEGMENT_HEADER_BYTES, skipRecords } from './record-codec.js';
 import type { EditRecord } from './state-machine.js';
 import { listSegments } from './storage-layout.js';
 
@@ -60,13 +60,7 @@ export function encodeRecords(records: readonly EditRecord[]): Buffer {
 
 /** Encoded records back to back, as many of the first ones as fit in `bytesMax` (at least one). */
 export function concatRecordsUpTo(encoded: readonly Buffer[], bytesMax: number): Buffer {
-  let bytes = 0;
-  let count = 0;
-  for (const record of encoded) {
-    if (count > 0 && bytes + record.length > bytesMax) break;
-    bytes += record.length;
-    count++;
-  }
+  const { count, bytes } = recordsFitting(encoded, 0, encoded.length, bytesMax);
   return Buffer.concat(encoded.slice(0, count), bytes);
 }
 

@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import type { Limits } from '../config/limits.js';
 import { TandemError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './record-codec.js';
+import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_BYTES, recordsFitting, SEGMENT_HEADER_BYTES } from './record-codec.js';
 import type { EditRecord } from './state-machine.js';
 import { finalizedSegmentName, fsyncDirectory, inProgressSegmentName, writeFully, writeFullySync } from './storage-layout.js';
 
@@ -326,14 +326,7 @@ export class JournalWriter {
    * fdatasync that follows is done.
    */
   private writeBatch(): Promise<void> {
-    let count = 0;
-    let bytes = 0;
-    for (const encoded of this.pending) {
-      // Always take at least one record, even one larger than the batch limit.
-      if (count > 0 && bytes + encoded.length > this.limits.groupCommitBytesMax) break;
-      bytes += encoded.length;
-      count++;
-    }
+    const { count, bytes } = recordsFitting(this.pending, 0, this.pending.length, this.limits.groupCommitBytesMax);
     const batch = this.pending.splice(0, count);
     this.pendingBytesCount -= bytes;
     const lastTxid = this.written + count;

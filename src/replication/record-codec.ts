@@ -99,6 +99,23 @@ function fromCompactForm(fields: unknown[]): EditRecord | string {
   return { txid, epoch, op: assignValuesInOrder({ type: shape[0] }, fields, 3, shape, 1) };
 }
 
+/**
+ * How many of the encoded records list[start..end) fit in `bytesMax` bytes, taken in order,
+ * and their bytes: at least one (even one larger than the limit) when the range is not empty.
+ * A group commit, a replication batch and a `repl.tail` answer are all cut this way.
+ */
+export function recordsFitting(list: readonly Buffer[], start: number, end: number, bytesMax: number): { count: number; bytes: number } {
+  let count = 0;
+  let bytes = 0;
+  for (let i = start; i < end; i++) {
+    const length = list[i]!.length;
+    if (count > 0 && bytes + length > bytesMax) break;
+    bytes += length;
+    count++;
+  }
+  return { count, bytes };
+}
+
 /** Encodes one record, header included, into a fresh Buffer (safe to keep and concatenate). */
 export function encodeRecord(record: EditRecord): Buffer {
   const payload = packr.pack(compactForm(record) ?? { txid: record.txid, epoch: record.epoch, op: record.op });

@@ -28,7 +28,7 @@ import type { ClusterSecret } from '../security/cluster-secret.js';
 import { parseHostPort } from '../util/address.js';
 import { backoffDelayMs } from '../client/backoff.js';
 import type { EditRecord } from './state-machine.js';
-import { encodeRecord } from './record-codec.js';
+import { encodeRecord, recordsFitting } from './record-codec.js';
 import type { EpochHistory, EpochStart } from './epoch-history.js';
 import { commitPoint, isrAdjustments, leaseHolds, mayJoinIsr, type FollowerView } from './rules.js';
 
@@ -180,7 +180,6 @@ export class Replicator {
    */
   preload(firstTxid: number, encoded: readonly Buffer[]): void {
     if (this.tail.length !== this.tailHead) throw new Error('invariant broken: preload after records were appended');
-    this.tailFirstTxid = firstTxid;
     const now = performance.now();
     for (const record of encoded.slice(-this.opts.limits.replicationTailRecordsMax)) {
       this.tail.push(record);
@@ -268,16 +267,8 @@ export class Replicator {
     if (this.tail.length === this.tailHead) return txid > this.log.appliedTxidNow ? [] : null;
     if (txid < this.tailFirstTxid) return null;
     const start = this.tailHead + (txid - this.tailFirstTxid);
-    const end = Math.min(this.tail.length, start + max);
-    const out: Buffer[] = [];
-    let bytes = 0;
-    for (let i = start; i < end; i++) {
-      const record = this.tail[i]!;
-      if (out.length > 0 && bytes + record.length > bytesMax) break;
-      out.push(record);
-      bytes += record.length;
-    }
-    return out;
+    const { count } = recordsFitting(this.tail, start, Math.min(this.tail.length, start + max), bytesMax);
+    return this.tail.slice(start, start + count);
   }
 
   /** When the record at `txid` was appended here, if it is still in memory. */
